@@ -1,0 +1,175 @@
+"""Calico as the unit's CNI, peering BGP with the BIG-IP so it can route to pod IPs.
+
+CRDs: v3.32 moved them out of the tigera-operator chart into CRD charts that upstream applies
+with `helm template | kubectl apply --server-side`, because a Helm release of them exceeds the
+1 MiB release Secret. We apply the same CRDs (the release's `v1_crd_projectcalico_org.yaml`)
+with server-side apply instead, then install the operator chart, which creates the
+`Installation` from values. The operator runs Calico's API server, which serves the
+`projectcalico.org/v3` BGP objects; we wait for it before creating them.
+Ref: https://docs.tigera.io/calico/latest/getting-started/kubernetes/helm
+Ref: https://docs.tigera.io/calico/latest/networking/configuring/bgp
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+
+from components import config, versions
+
+NAMESPACE = "tigera-operator"
+RELEASE = "calico"
+CALICO_COMMIT = "0ca9d1b93644778cafdf1812f3dda02ac0c361e8"  # tag v3.32.1
+CRDS_URL = (
+    f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_COMMIT}/"
+    "manifests/v1_crd_projectcalico_org.yaml"
+)
+# Matches the BIG-IP side's graceful-restart time.
+GRACEFUL_RESTART = "120s"
+
+
+def operator_values(unit: config.Unit) -> dict[str, Any]:
+    """tigera-operator chart values; the chart renders `Installation default` from them."""
+    cni = unit.network.cni
+    assert isinstance(cni, config.CalicoBgp)
+    network: dict[str, Any] = {
+        "bgp": "Enabled",
+        "ipPools": [
+            {
+                "name": "default-ipv4-ippool",
+                "cidr": str(unit.network.pod_cidr),
+                "encapsulation": cni.encapsulation,
+                "natOutgoing": "Enabled" if cni.nat_outgoing else "Disabled",
+                "blockSize": cni.block_size,
+                "nodeSelector": "all()",
+            }
+        ],
+    }
+    if unit.is_local:
+        # k3s service load balancing needs forwarding inside pods (k3d's Calico guide).
+        network["containerIPForwarding"] = "Enabled"
+    return {
+        "installation": {
+            "enabled": True,
+            "kubernetesProvider": "",
+            "cni": {"type": "Calico", "ipam": {"type": "Calico"}},
+            "calicoNetwork": network,
+            "controlPlaneReplicas": 1 if unit.is_local else 2,
+        },
+        "apiServer": {"enabled": True},
+        "tigeraOperator": {"image": "tigera/operator", "version": "v1.42.3", "registry": "quay.io"},
+    }
+
+
+def bgp_configuration(cni: config.CalicoBgp) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "asNumber": cni.asn,
+        "nodeToNodeMeshEnabled": cni.node_to_node_mesh,
+        "logSeverityScreen": "Info",
+    }
+    if cni.node_to_node_mesh:
+        spec["nodeMeshMaxRestartTime"] = GRACEFUL_RESTART
+    return spec
+
+
+def bgp_peer(address: IPv4Address, bigip: config.Bigip) -> dict[str, Any]:
+    """A global peer: every node peers with this BIG-IP self IP (eBGP)."""
+    return {
+        "peerIP": str(address),
+        "asNumber": bigip.asn,
+        "maxRestartTime": GRACEFUL_RESTART,
+    }
+
+
+def peer_name(address: IPv4Address) -> str:
+    return "bigip-" + str(address).replace(".", "-")
+
+
+def wait_script() -> str:
+    """Block until Calico's API server serves projectcalico.org/v3 (it needs a working CNI,
+    so this also means the CNI is up). Needs kubectl where `pulumi up` runs."""
+    return (
+        "command -v kubectl >/dev/null 2>&1 || { echo 'cpaas: kubectl is required to wait for "
+        "Calico; install it (see README)' >&2; exit 127; }; "
+        'cfg=$(mktemp) && trap \'rm -f "$cfg"\' EXIT && printf "%s" "$CPAAS_KUBECONFIG" > "$cfg" && '
+        'ctx=(); [ -n "$CPAAS_CONTEXT" ] && ctx=(--context "$CPAAS_CONTEXT"); '
+        "for _ in $(seq 1 90); do "
+        'kubectl --kubeconfig "$cfg" "${ctx[@]}" get apiservice v3.projectcalico.org >/dev/null 2>&1 '
+        "&& break; sleep 10; done; "
+        'kubectl --kubeconfig "$cfg" "${ctx[@]}" wait --for=condition=Available --timeout=900s '
+        "apiservice/v3.projectcalico.org"
+    )
+
+
+@dataclass(frozen=True)
+class CalicoArgs:
+    unit: config.Unit
+    kubeconfig: pulumi.Input[str]
+    context: str | None = None
+
+
+class Calico(pulumi.ComponentResource):
+    ready: pulumi.Resource
+
+    def __init__(self, name: str, args: CalicoArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:calico:Calico", name, None, opts)
+        unit = args.unit
+        cni = unit.network.cni
+        assert isinstance(cni, config.CalicoBgp)
+        child = pulumi.ResourceOptions(parent=self)
+        crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+            opts=child,
+        )
+        chart = versions.TIGERA_OPERATOR
+        operator = k8s.helm.v3.Release(
+            f"{name}-operator",
+            name=RELEASE,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts={"repo": chart.repo},
+            namespace=NAMESPACE,
+            values=operator_values(unit),
+            atomic=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, ns]),
+        )
+        self.ready = command.local.Command(
+            f"{name}-api-ready",
+            create=wait_script(),
+            environment={
+                "CPAAS_KUBECONFIG": pulumi.Output.secret(args.kubeconfig),
+                "CPAAS_CONTEXT": args.context or "",
+            },
+            interpreter=["/bin/bash", "-c"],
+            triggers=[operator.id],
+            logging="stderr",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
+        )
+        after_api = pulumi.ResourceOptions(parent=self, depends_on=[self.ready])
+        k8s.apiextensions.CustomResource(
+            f"{name}-bgp-configuration",
+            api_version="projectcalico.org/v3",
+            kind="BGPConfiguration",
+            metadata={"name": "default"},
+            spec=bgp_configuration(cni),
+            opts=after_api,
+        )
+        bigip = unit.bigip
+        for address in bigip.self_ips if bigip else ():
+            k8s.apiextensions.CustomResource(
+                f"{name}-peer-{peer_name(address)}",
+                api_version="projectcalico.org/v3",
+                kind="BGPPeer",
+                metadata={"name": peer_name(address)},
+                spec=bgp_peer(address, bigip),  # type: ignore[arg-type]
+                opts=after_api,
+            )
+        self.register_outputs({"podCidr": str(unit.network.pod_cidr), "asn": cni.asn})

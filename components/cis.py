@@ -1,0 +1,131 @@
+"""F5 Container Ingress Services (k8s-bigip-ctlr 2.x) driving the unit's BIG-IP through AS3.
+
+CIS owns one BIG-IP partition per unit and nothing else. Its login is a Secret made here (the
+chart's own `bigip_secret` would put the password in Helm values, i.e. in the release record).
+BIG-IP TLS is verified against a trusted-certs ConfigMap; skipping that is explicit, dev-only.
+Ref: https://clouddocs.f5.com/containers/latest/userguide/kubernetes/#cis-installation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import config, versions
+
+NAMESPACE = "f5-cis"
+RELEASE = "f5-bigip-ctlr"
+LOGIN_SECRET = "f5-bigip-ctlr-login"
+TRUSTED_CERTS = "bigip-trusted-certs"
+# The chart ships CRDs that may predate the controller; apply the matching release's file.
+# Ref: https://github.com/F5Networks/k8s-bigip-ctlr/tree/v2.20.4/docs/config_examples/customResourceDefinitions
+CRDS_URL = (
+    "https://raw.githubusercontent.com/F5Networks/k8s-bigip-ctlr/"
+    "5274779dbfd5184b5389bc535f2d64b24164e6da/docs/config_examples/customResourceDefinitions/"
+    "customresourcedefinitions.yml"
+)
+
+
+def bigip_url(bigip: config.Bigip) -> str:
+    return f"https://{bigip.management_address}:{bigip.management_port}"
+
+
+def values(bigip: config.Bigip) -> dict[str, Any]:
+    """Chart values for the unit's controller. Pure: test it directly."""
+    args: dict[str, Any] = {
+        "bigip_url": bigip_url(bigip),
+        "bigip_partition": bigip.cis_partition,
+        # Pool members are pod IPs: BGP (Calico) or the cloud's VPC CNI makes them routable.
+        "pool_member_type": "cluster",
+        "custom_resource_mode": True,
+        "log_level": "INFO",
+        "as3_validation": True,
+        "disable_teems": True,
+        "insecure": bigip.insecure_skip_verify,
+    }
+    if not bigip.insecure_skip_verify:
+        args["trusted_certs_cfgmap"] = f"{NAMESPACE}/{TRUSTED_CERTS}"
+    return {
+        # The chart puts every object in .Values.namespace, not the release namespace.
+        "namespace": NAMESPACE,
+        "bigip_login_secret": LOGIN_SECRET,
+        "bigip_secret": {"create": False},
+        "rbac": {"create": True},
+        "serviceAccount": {"create": True, "name": "f5-bigip-ctlr"},
+        # CRD mode only; the chart's default IngressClass would compete with NGINX's.
+        "ingressClass": {"create": False},
+        "args": args,
+        "image": {"user": "f5networks", "repo": "k8s-bigip-ctlr", "pullPolicy": "IfNotPresent"},
+        # The image tag; the chart's default is "latest".
+        "version": bigip.cis_version,
+        "limits_cpu": "500m",
+        "limits_memory": "512Mi",
+        "requests_cpu": "100m",
+        "requests_memory": "256Mi",
+    }
+
+
+@dataclass(frozen=True)
+class CisArgs:
+    bigip: config.Bigip
+    password: pulumi.Input[str]
+    # PEM of the BIG-IP management certificate (None only with insecureSkipVerify).
+    trusted_cert: pulumi.Input[str] | None
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class Cis(pulumi.ComponentResource):
+    crds: pulumi.Resource
+
+    def __init__(self, name: str, args: CisArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:cis:Cis", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        bigip = args.bigip
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+            opts=child,
+        )
+        after_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        login = k8s.core.v1.Secret(
+            f"{name}-login",
+            metadata={"name": LOGIN_SECRET, "namespace": NAMESPACE},
+            type="Opaque",
+            string_data={
+                "username": bigip.username,
+                "password": pulumi.Output.secret(args.password),
+            },
+            opts=after_ns,
+        )
+        needs: list[pulumi.Resource] = [login]
+        if not bigip.insecure_skip_verify:
+            if args.trusted_cert is None:
+                raise ValueError("CIS verifies BIG-IP TLS: a trusted certificate is required")
+            needs.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-trusted-certs",
+                    metadata={"name": TRUSTED_CERTS, "namespace": NAMESPACE},
+                    data={"bigip.pem": args.trusted_cert},
+                    opts=after_ns,
+                )
+            )
+        self.crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
+        chart = versions.CIS
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts={"repo": chart.repo},
+            namespace=NAMESPACE,
+            values=values(bigip),
+            skip_crds=True,
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *needs]),
+        )
+        self.register_outputs({"partition": bigip.cis_partition})

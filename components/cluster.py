@@ -1,0 +1,151 @@
+"""The unit's Kubernetes cluster and its own `kubernetes.Provider` (never the ambient kubeconfig).
+
+Three sources: a local k3d cluster made with pulumi-command (dev), an existing cluster whose
+kubeconfig is a secret config value, or one whose kubeconfig is another stack's output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+import yaml
+
+from components import config
+
+
+def k3d_cluster_name(unit: str) -> str:
+    return f"cpaas-{unit}"
+
+
+def k3d_config(unit: config.Unit) -> dict[str, Any]:
+    """The k3d Simple config for a unit: flannel, traefik, servicelb and k3s's network policy
+    off (Calico is the CNI and enforces policy); the unit's pod/service CIDRs passed to k3s.
+
+    Ref: https://k3d.io/stable/usage/configfile/
+    Ref: https://docs.tigera.io/calico/latest/getting-started/kubernetes/k3s/multi-node-install
+    """
+    cluster = unit.cluster
+    assert isinstance(cluster, config.K3dCluster)
+    servers = ["server:*"]
+    k3s_args = [
+        "--flannel-backend=none",
+        "--disable-network-policy",
+        "--disable=traefik",
+        "--disable=servicelb",
+        f"--cluster-cidr={unit.network.pod_cidr}",
+        f"--service-cidr={unit.network.service_cidr}",
+        *(f"--tls-san={san}" for san in cluster.tls_sans),
+    ]
+    doc: dict[str, Any] = {
+        "apiVersion": "k3d.io/v1alpha5",
+        "kind": "Simple",
+        "metadata": {"name": k3d_cluster_name(unit.name)},
+        "servers": cluster.servers,
+        "agents": cluster.agents,
+        "image": cluster.image,
+        "kubeAPI": {"hostIP": "127.0.0.1", "hostPort": str(cluster.api_port)},
+        "network": cluster.docker_network or k3d_cluster_name(unit.name),
+        "subnet": str(unit.network.node_cidr),
+        "options": {
+            "k3s": {"extraArgs": [{"arg": a, "nodeFilters": servers} for a in k3s_args]},
+            "kubeconfig": {"updateDefaultKubeconfig": False, "switchCurrentContext": False},
+        },
+    }
+    return doc
+
+
+_REQUIRE = (
+    'for tool in docker k3d; do command -v "$tool" >/dev/null 2>&1 || '
+    '{ echo "cpaas: $tool is not installed; see README.md (make up) for what to install" >&2; '
+    "exit 127; }; done; "
+)
+
+
+def k3d_create_script() -> str:
+    # Adopt a cluster left by an interrupted run instead of failing on "already exists".
+    return (
+        _REQUIRE + 'cfg=$(mktemp) && trap \'rm -f "$cfg"\' EXIT && '
+        'printf "%s" "$CPAAS_K3D_CONFIG" > "$cfg" && '
+        '(k3d cluster get "$CPAAS_K3D_NAME" >/dev/null 2>&1 || '
+        'k3d cluster create --config "$cfg" --wait --timeout 300s)'
+    )
+
+
+def k3d_delete_script() -> str:
+    return _REQUIRE + 'k3d cluster delete "$CPAAS_K3D_NAME"'
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    unit: config.Unit
+    # kubeconfig for the kubeconfig source (a secret config value); unused otherwise.
+    kubeconfig: pulumi.Input[str] | None = None
+
+
+class Cluster(pulumi.ComponentResource):
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    kubernetes_version: str
+    context: str | None
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:cluster:Cluster", name, None, opts)
+        unit = args.unit
+        source = unit.cluster
+        self.kubernetes_version = source.kubernetes_version
+        self.context = source.context if isinstance(source, config.KubeconfigCluster) else None
+        self.ready = []
+        child = pulumi.ResourceOptions(parent=self)
+
+        if isinstance(source, config.K3dCluster):
+            env = {
+                "CPAAS_K3D_NAME": k3d_cluster_name(unit.name),
+                "CPAAS_K3D_CONFIG": yaml.safe_dump(k3d_config(unit), sort_keys=False),
+            }
+            create = command.local.Command(
+                f"{name}-k3d",
+                create=k3d_create_script(),
+                delete=k3d_delete_script(),
+                environment=env,
+                interpreter=["/bin/bash", "-c"],
+                triggers=[env["CPAAS_K3D_CONFIG"]],
+                opts=child,
+            )
+            read = command.local.Command(
+                f"{name}-kubeconfig",
+                create='k3d kubeconfig get "$CPAAS_K3D_NAME"',
+                environment={"CPAAS_K3D_NAME": env["CPAAS_K3D_NAME"]},
+                interpreter=["/bin/bash", "-c"],
+                triggers=[create.id],
+                logging="stderr",
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[create], additional_secret_outputs=["stdout"]
+                ),
+            )
+            self.kubeconfig = pulumi.Output.secret(read.stdout)
+            self.ready = [read]
+        elif isinstance(source, config.KubeconfigCluster):
+            if args.kubeconfig is None:
+                raise ValueError(f"unit {unit.name}: the kubeconfig source needs a kubeconfig input")
+            self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
+        else:
+            ref = pulumi.StackReference(f"{name}-stackref", stack_name=source.stack, opts=child)
+            self.kubeconfig = pulumi.Output.secret(ref.require_output(source.output)).apply(str)
+
+        provider_args: dict[str, Any] = {}
+        if isinstance(source, config.KubeconfigCluster) and source.context:
+            provider_args["context"] = source.context
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # Server-side apply lets the operators (tigera, istiod) co-own fields safely.
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
+            **provider_args,
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig})

@@ -1,0 +1,844 @@
+"""The stack file as strict, typed models; every validation rule of the stack lives here.
+
+A stack file's `cpaas:<key>` entries map onto `StackConfig` fields (camelCase in YAML,
+snake_case in Python). `parse_stack` turns the raw mapping into a `StackConfig` or raises
+`ConfigError` whose lines name the config path, the value, what is allowed and the fix.
+Secrets never sit in these models: the models only name the secret config keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+CONFIG_NAMESPACE = "cpaas"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_FQDN_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Ref: https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md#21-trust-domain
+_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
+# BIG-IP object names: letters, digits, '.', '-', '_'; must start with a letter.
+_BIGIP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_K8S_MINOR = re.compile(r"^1\.\d{2}$")
+_STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain types
+# ---------------------------------------------------------------------------------------------
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label; use 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _unit_name(value: str) -> str:
+    _dns_label(value)
+    if len(value) > 20:
+        raise ValueError(
+            f"{value!r} is {len(value)} characters; unit names are at most 20 "
+            "(they prefix cluster, partition and resource names)"
+        )
+    return value
+
+
+def _fqdn(value: str) -> str:
+    labels = value.split(".")
+    if (
+        len(value) > 253
+        or len(labels) < 2
+        or not all(len(lb) <= 63 and _FQDN_LABEL.match(lb) for lb in labels)
+        or labels[-1].isdigit()
+    ):
+        raise ValueError(
+            f"{value!r} is not a fully qualified domain name; use lowercase labels of letters, "
+            "digits and '-' joined by '.', e.g. bookinfo.apps.example.com"
+        )
+    return value
+
+
+def _trust_domain(value: str) -> str:
+    if (
+        not value
+        or len(value) > 255
+        or not _TRUST_DOMAIN.match(value)
+        or value.startswith(".")
+        or value.endswith(".")
+        or ".." in value
+    ):
+        raise ValueError(
+            f"{value!r} is not a SPIFFE trust domain; use lowercase letters, digits, '.', '-' and "
+            "'_' only (no scheme, port or path), e.g. prod.cpaas.example.com"
+        )
+    return value
+
+
+def _bigip_name(value: str) -> str:
+    if not _BIGIP_NAME.match(value) or value.lower() == "common":
+        raise ValueError(
+            f"{value!r} is not a usable BIG-IP partition or object name; start with a letter, "
+            "use letters, digits, '.', '-', '_' (at most 64), and not 'Common'"
+        )
+    return value
+
+
+def _config_key(value: str) -> str:
+    if not _CONFIG_KEY.match(value) or ":" in value:
+        raise ValueError(
+            f"{value!r} is not a config key name; give the bare key (no 'cpaas:' prefix) "
+            "made of letters, digits, '_', '-', '.'"
+        )
+    return value
+
+
+def _image_ref(value: str) -> str:
+    if not _IMAGE_REF.match(value) or value.endswith(":latest"):
+        raise ValueError(
+            f"{value!r} is not a pinned image reference; use repository:tag with a fixed tag "
+            "(never 'latest'), e.g. rancher/k3s:v1.34.6-k3s1"
+        )
+    return value
+
+
+def _semver(value: str) -> str:
+    if not _SEMVER.match(value):
+        raise ValueError(f"{value!r} is not an exact version; pin MAJOR.MINOR.PATCH, e.g. 1.30.3")
+    return value
+
+
+def _k8s_minor(value: str) -> str:
+    if not _K8S_MINOR.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes minor version; use e.g. '1.33'")
+    return value
+
+
+def _stack_ref(value: str) -> str:
+    if not _STACK_REF.match(value):
+        raise ValueError(
+            f"{value!r} is not a stack reference; use org/project/stack, project/stack or stack"
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+UnitName = Annotated[str, AfterValidator(_unit_name)]
+Fqdn = Annotated[str, AfterValidator(_fqdn)]
+TrustDomain = Annotated[str, AfterValidator(_trust_domain)]
+BigipName = Annotated[str, AfterValidator(_bigip_name)]
+ConfigKey = Annotated[str, AfterValidator(_config_key)]
+ImageRef = Annotated[str, AfterValidator(_image_ref)]
+SemVer = Annotated[str, AfterValidator(_semver)]
+K8sMinor = Annotated[str, AfterValidator(_k8s_minor)]
+StackRefName = Annotated[str, AfterValidator(_stack_ref)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Asn = Annotated[int, Field(ge=1, le=4294967295)]
+
+
+class Model(BaseModel):
+    """Base of every config model: camelCase keys, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# PKI
+# ---------------------------------------------------------------------------------------------
+
+KeyAlgorithm = Literal["ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096"]
+
+
+class GeneratedRoot(Model):
+    """The org root is generated and kept (encrypted) in the stack state; dev and labs."""
+
+    source: Literal["generated"]
+    common_name: str = Field(min_length=1, max_length=64)
+    validity_days: int = Field(default=3650, ge=30, le=7300)
+
+
+class ImportedRoot(Model):
+    """The org root's certificate and key come from secret config keys (the bank's offline CA)."""
+
+    source: Literal["imported"]
+    cert_key: ConfigKey
+    private_key_secret: ConfigKey
+
+
+class Pki(Model):
+    organization: str = Field(min_length=1, max_length=64)
+    key_algorithm: KeyAlgorithm = "ECDSA-P256"
+    root: Annotated[Union[GeneratedRoot, ImportedRoot], Field(discriminator="source")]
+    intermediate_validity_days: int = Field(default=1095, ge=7, le=3650)
+    leaf_validity_days: int = Field(default=365, ge=1, le=825)
+
+    @model_validator(mode="after")
+    def _leaf_inside_intermediate(self) -> Pki:
+        if self.leaf_validity_days > self.intermediate_validity_days:
+            raise ValueError(
+                f"leafValidityDays {self.leaf_validity_days} exceeds intermediateValidityDays "
+                f"{self.intermediate_validity_days}; a leaf must not outlive its issuer"
+            )
+        if isinstance(self.root, GeneratedRoot) and (
+            self.intermediate_validity_days > self.root.validity_days
+        ):
+            raise ValueError(
+                f"intermediateValidityDays {self.intermediate_validity_days} exceeds "
+                f"root.validityDays {self.root.validity_days}; shorten the intermediate"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Cluster sources
+# ---------------------------------------------------------------------------------------------
+
+
+class K3dCluster(Model):
+    """A local k3d cluster made and removed by pulumi-command (dev)."""
+
+    source: Literal["k3d"]
+    image: ImageRef = "rancher/k3s:v1.34.6-k3s1"
+    kubernetes_version: K8sMinor = "1.34"
+    servers: int = Field(default=1, ge=1, le=5)
+    agents: int = Field(default=3, ge=0, le=10)
+    api_port: Port = 6550
+    tls_sans: tuple[str, ...] = ("127.0.0.1", "localhost")
+    docker_network: DnsLabel | None = None
+
+
+class KubeconfigCluster(Model):
+    """An existing cluster whose kubeconfig sits in a secret config key (EKS, AKS, GKE, any)."""
+
+    source: Literal["kubeconfig"]
+    kubeconfig_secret: ConfigKey
+    kubernetes_version: K8sMinor
+    context: str | None = None
+
+
+class StackReferenceCluster(Model):
+    """An existing cluster whose kubeconfig is an output of another stack (made by a cluster team)."""
+
+    source: Literal["stackReference"]
+    stack: StackRefName
+    output: str = Field(default="kubeconfig", min_length=1, max_length=100)
+    kubernetes_version: K8sMinor
+
+
+ClusterSource = Annotated[
+    Union[K3dCluster, KubeconfigCluster, StackReferenceCluster], Field(discriminator="source")
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Network and CNI
+# ---------------------------------------------------------------------------------------------
+
+
+class CalicoBgp(Model):
+    """Calico as the CNI, peering BGP with the unit's BIG-IP so it routes to pod IPs."""
+
+    type: Literal["calico-bgp"]
+    asn: Asn
+    encapsulation: Literal["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"] = (
+        "None"
+    )
+    block_size: int = Field(default=26, ge=20, le=32)
+    node_to_node_mesh: bool = True
+    nat_outgoing: bool = True
+
+
+class CloudNativeCni(Model):
+    """The cloud's VPC-native CNI (EKS VPC CNI, Azure CNI, GKE VPC-native): pods are routable."""
+
+    type: Literal["cloud-native"]
+
+
+Cni = Annotated[Union[CalicoBgp, CloudNativeCni], Field(discriminator="type")]
+
+
+class Network(Model):
+    pod_cidr: IPv4Network
+    service_cidr: IPv4Network
+    node_cidr: IPv4Network
+    cni: Cni
+
+
+# ---------------------------------------------------------------------------------------------
+# Mesh, NGINX
+# ---------------------------------------------------------------------------------------------
+
+
+class Tracing(Model):
+    enabled: bool = False
+    provider: Literal["zipkin", "opentelemetry"] = "zipkin"
+    service: Fqdn = "jaeger-collector.observability.svc.cluster.local"
+    port: Port = 9411
+    sampling_percent: float = Field(default=1.0, ge=0.0, le=100.0)
+
+
+class Mesh(Model):
+    istio_version: SemVer = "1.30.3"
+    trust_domain: TrustDomain
+    injected_namespaces: tuple[DnsLabel, ...] = ()
+    tracing: Tracing = Tracing()
+    ingress_gateway_replicas: int = Field(default=2, ge=1, le=20)
+
+
+class Nginx(Model):
+    enabled: bool = True
+    ingress_class: DnsLabel = "nginx"
+    replicas: int = Field(default=2, ge=1, le=20)
+    namespaces: tuple[DnsLabel, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# BIG-IP and egress
+# ---------------------------------------------------------------------------------------------
+
+
+class Bigip(Model):
+    management_address: IPv4Address
+    management_port: Port = 443
+    username: str = Field(default="admin", min_length=1, max_length=64)
+    password_secret: ConfigKey
+    # The BIG-IP's management certificate (PEM, from a config key) that CIS and Pulumi trust.
+    trusted_cert_key: ConfigKey | None = None
+    # Explicit opt-out of TLS verification; refused outside dev (see StackConfig checks).
+    insecure_skip_verify: bool = False
+    cis_partition: BigipName
+    pulumi_partition: BigipName
+    vlan: BigipName
+    self_ips: tuple[IPv4Address, ...] = Field(min_length=1)
+    asn: Asn
+    cis_version: SemVer = "2.20.4"
+
+    @model_validator(mode="after")
+    def _tls_trust(self) -> Bigip:
+        if self.trusted_cert_key is None and not self.insecure_skip_verify:
+            raise ValueError(
+                "neither trustedCertKey nor insecureSkipVerify is set; name the config key that "
+                "holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+            )
+        if self.cis_partition == self.pulumi_partition:
+            raise ValueError(
+                f"cisPartition and pulumiPartition are both {self.cis_partition!r}; CIS owns its "
+                "partition alone, so give Pulumi's objects another one"
+            )
+        return self
+
+
+class ForwardProxy(Model):
+    address: IPv4Address
+    port: Port
+
+
+class EgressAllow(Model):
+    namespace: DnsLabel
+    service_accounts: tuple[DnsLabel, ...] = ()
+    # A SNAT address of its own, so the firewall can tell this app apart.
+    snat_address: IPv4Address | None = None
+
+
+class Egress(Model):
+    vip: IPv4Address
+    port: Port = 443
+    forward_proxy: ForwardProxy
+    snat_addresses: tuple[IPv4Address, ...] = Field(min_length=1)
+    allow: tuple[EgressAllow, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _allow_entries(self) -> Egress:
+        seen: set[str] = set()
+        for i, entry in enumerate(self.allow):
+            if entry.namespace in seen:
+                raise ValueError(
+                    f"allow[{i}].namespace {entry.namespace!r} is listed twice; merge the entries"
+                )
+            seen.add(entry.namespace)
+            if entry.snat_address is not None and entry.snat_address not in self.snat_addresses:
+                raise ValueError(
+                    f"allow[{i}].snatAddress {entry.snat_address} is not in snatAddresses; "
+                    "add it there so it joins the SNAT pool"
+                )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Apps (ingress)
+# ---------------------------------------------------------------------------------------------
+
+AppKind = Literal["http-mesh", "http-nginx", "tcp", "udp"]
+
+
+class App(Model):
+    name: DnsLabel
+    kind: AppKind
+    fqdn: Fqdn | None = None
+    vip: IPv4Address
+    port: Port
+    namespace: DnsLabel
+    service: DnsLabel
+    service_port: Port
+    # A BIG-IP WAF policy (full path, e.g. /Common/bookinfo-waf), attached through CIS.
+    waf_policy: str | None = Field(default=None, pattern=r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$")
+
+    @model_validator(mode="after")
+    def _http_needs_fqdn(self) -> App:
+        if self.kind.startswith("http") and self.fqdn is None:
+            raise ValueError(f"kind {self.kind!r} needs an fqdn (the Host the BIG-IP matches)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Unit
+# ---------------------------------------------------------------------------------------------
+
+Cloud = Literal["local", "aws", "azure", "gcp", "onprem"]
+
+
+class Unit(Model):
+    name: UnitName
+    cloud: Cloud
+    region: DnsLabel
+    cluster: ClusterSource
+    network: Network
+    mesh: Mesh
+    nginx: Nginx = Nginx()
+    bigip: Bigip | None = None
+    egress: Egress | None = None
+    apps: tuple[App, ...] = ()
+    demo_workloads: bool = False
+
+    @property
+    def uses_calico(self) -> bool:
+        return isinstance(self.network.cni, CalicoBgp)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.cluster, K3dCluster)
+
+
+# ---------------------------------------------------------------------------------------------
+# GSLB
+# ---------------------------------------------------------------------------------------------
+
+
+class DnsDevice(Model):
+    management_address: IPv4Address
+    management_port: Port = 443
+    username: str = Field(default="admin", min_length=1, max_length=64)
+    password_secret: ConfigKey
+    trusted_cert_key: ConfigKey | None = None
+    insecure_skip_verify: bool = False
+    partition: BigipName = "cpaas-gslb"
+
+
+class Monitor(Model):
+    type: Literal["https", "http", "tcp"]
+    interval: int = Field(default=30, ge=1, le=3600)
+    timeout: int = Field(default=91, ge=1, le=86400)
+    send: str | None = None
+    receive: str | None = None
+
+
+class WideIp(Model):
+    app: DnsLabel
+    lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = (
+        "global-availability"
+    )
+    # Units serving this app, in failover order; empty means every unit that has the app.
+    units: tuple[UnitName, ...] = ()
+    ratios: Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=dict)
+    monitor: Monitor
+    last_resort_unit: UnitName | None = None
+
+
+class Gslb(Model):
+    dns_device: DnsDevice
+    wide_ips: tuple[WideIp, ...] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack
+# ---------------------------------------------------------------------------------------------
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class StackConfig(Model):
+    environment: Environment
+    pki: Pki
+    units: tuple[Unit, ...] = Field(min_length=1)
+    gslb: Gslb | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        problems = list(_check_stack(self))
+        if problems:
+            raise ValueError("\n".join(f"{path}: {message}" for path, message in problems))
+        return self
+
+    def unit(self, name: str) -> Unit:
+        for unit in self.units:
+            if unit.name == name:
+                return unit
+        raise KeyError(name)
+
+    def secret_keys(self) -> list[str]:
+        """Every config key whose value is a secret, in a stable order."""
+        keys: list[str] = []
+        if isinstance(self.pki.root, ImportedRoot):
+            keys.append(self.pki.root.private_key_secret)
+        for unit in self.units:
+            if isinstance(unit.cluster, KubeconfigCluster):
+                keys.append(unit.cluster.kubeconfig_secret)
+            if unit.bigip is not None:
+                keys.append(unit.bigip.password_secret)
+        if self.gslb is not None:
+            keys.append(self.gslb.dns_device.password_secret)
+        return sorted(set(keys))
+
+    def plain_keys(self) -> list[str]:
+        """Config keys holding non-secret deploy-time values (certificates)."""
+        keys: list[str] = []
+        if isinstance(self.pki.root, ImportedRoot):
+            keys.append(self.pki.root.cert_key)
+        for unit in self.units:
+            if unit.bigip is not None and unit.bigip.trusted_cert_key is not None:
+                keys.append(unit.bigip.trusted_cert_key)
+        if self.gslb is not None and self.gslb.dns_device.trusted_cert_key is not None:
+            keys.append(self.gslb.dns_device.trusted_cert_key)
+        return sorted(set(keys))
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-field checks: each yields (config path, message)
+# ---------------------------------------------------------------------------------------------
+
+Problem = tuple[str, str]
+
+
+def _p(*parts: str | int) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _check_stack(stack: StackConfig) -> Iterator[Problem]:
+    yield from _check_unique_units(stack)
+    yield from _check_cidrs(stack)
+    yield from _check_partitions(stack)
+    yield from _check_vips(stack)
+    yield from _check_unit_rules(stack)
+    yield from _check_gslb(stack)
+
+
+def _check_unique_units(stack: StackConfig) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, unit in enumerate(stack.units):
+        if unit.name in first:
+            yield (
+                _p("units", i, "name"),
+                f"{unit.name} duplicates units[{first[unit.name]}]; unit names must be unique "
+                "(they key every resource), rename one",
+            )
+        else:
+            first[unit.name] = i
+
+
+def _check_cidrs(stack: StackConfig) -> Iterator[Problem]:
+    seen: list[tuple[IPv4Network, str, str]] = []
+    for i, unit in enumerate(stack.units):
+        for field in ("podCidr", "serviceCidr", "nodeCidr"):
+            net: IPv4Network = getattr(unit.network, _snake(field))
+            where = _p("units", i, "network", field)
+            for other, other_where, owner in seen:
+                if net.overlaps(other):
+                    yield (
+                        where,
+                        f"{net} overlaps {other_where} ({owner}: {other}); use a disjoint range",
+                    )
+                    break
+            seen.append((net, _p("units", i, "network", field), unit.name))
+
+
+def _check_partitions(stack: StackConfig) -> Iterator[Problem]:
+    owners: dict[str, str] = {}
+    if stack.gslb is not None:
+        owners[stack.gslb.dns_device.partition.lower()] = "gslb.dnsDevice.partition"
+    for i, unit in enumerate(stack.units):
+        if unit.bigip is None:
+            continue
+        for field in ("cisPartition", "pulumiPartition"):
+            name = getattr(unit.bigip, _snake(field))
+            where = _p("units", i, "bigip", field)
+            if name.lower() in owners:
+                yield (
+                    where,
+                    f"{name} is already used by {owners[name.lower()]}; BIG-IP partitions must be "
+                    "unique across the stack, e.g. prefix them with the unit name",
+                )
+            else:
+                owners[name.lower()] = where
+
+
+def _check_vips(stack: StackConfig) -> Iterator[Problem]:
+    # Units may share a BIG-IP (same management address): VIP:port must be unique per device.
+    taken: dict[tuple[str, str, int, str], str] = {}
+    for i, unit in enumerate(stack.units):
+        if unit.bigip is None:
+            continue
+        device = str(unit.bigip.management_address)
+        listeners: list[tuple[str, IPv4Address, int, str]] = []
+        for j, app in enumerate(unit.apps):
+            proto = "udp" if app.kind == "udp" else "tcp"
+            listeners.append((_p("units", i, "apps", j, "vip"), app.vip, app.port, proto))
+        if unit.egress is not None:
+            listeners.append((_p("units", i, "egress", "vip"), unit.egress.vip, unit.egress.port, "tcp"))
+        for where, vip, port, proto in listeners:
+            key = (device, str(vip), port, proto)
+            if key in taken:
+                yield (
+                    where,
+                    f"{vip}:{port}/{proto} is already used by {taken[key]} on BIG-IP {device}; "
+                    "give each virtual server its own address or port",
+                )
+            else:
+                taken[key] = where
+
+
+def _check_unit_rules(stack: StackConfig) -> Iterator[Problem]:
+    for i, unit in enumerate(stack.units):
+        yield from _check_one_unit(stack, i, unit)
+
+
+def _check_one_unit(stack: StackConfig, i: int, unit: Unit) -> Iterator[Problem]:
+    net = unit.network
+    pairs = (("podCidr", net.pod_cidr), ("serviceCidr", net.service_cidr), ("nodeCidr", net.node_cidr))
+    for a in range(len(pairs)):
+        for b in range(a + 1, len(pairs)):
+            if pairs[a][1].overlaps(pairs[b][1]):
+                yield (
+                    _p("units", i, "network", pairs[b][0]),
+                    f"{pairs[b][1]} overlaps {pairs[a][0]} {pairs[a][1]} of the same unit; "
+                    "use a disjoint range",
+                )
+    if isinstance(net.cni, CalicoBgp):
+        if net.pod_cidr.prefixlen > net.cni.block_size:
+            yield (
+                _p("units", i, "network", "cni", "blockSize"),
+                f"{net.cni.block_size} is larger than the pod CIDR {net.pod_cidr}; "
+                f"use a block size of at least /{net.pod_cidr.prefixlen}",
+            )
+        if unit.bigip is None and not unit.is_local:
+            yield (
+                _p("units", i, "network", "cni"),
+                "calico-bgp needs a bigip to peer with; add units[].bigip or use cloud-native",
+            )
+        if unit.bigip is not None and unit.bigip.asn == net.cni.asn:
+            yield (
+                _p("units", i, "bigip", "asn"),
+                f"{unit.bigip.asn} equals the cluster's ASN; the Calico peering is eBGP, "
+                "so give the BIG-IP its own private ASN (64512-65534)",
+            )
+    if unit.is_local and unit.cloud != "local":
+        yield (
+            _p("units", i, "cloud"),
+            f"{unit.cloud} with a k3d cluster; k3d clusters are local, set cloud: local",
+        )
+    if unit.bigip is not None and unit.bigip.insecure_skip_verify and stack.environment != "dev":
+        yield (
+            _p("units", i, "bigip", "insecureSkipVerify"),
+            f"true in a {stack.environment} stack; TLS verification may only be skipped in dev, "
+            "set trustedCertKey instead",
+        )
+    if unit.egress is not None and unit.bigip is None:
+        yield (
+            _p("units", i, "egress"),
+            "an egress gateway needs a bigip; add units[].bigip or remove egress",
+        )
+    yield from _check_apps(i, unit)
+
+
+def _check_apps(i: int, unit: Unit) -> Iterator[Problem]:
+    names: dict[str, int] = {}
+    injected = set(unit.mesh.injected_namespaces)
+    for j, app in enumerate(unit.apps):
+        if app.name in names:
+            yield (
+                _p("units", i, "apps", j, "name"),
+                f"{app.name} duplicates apps[{names[app.name]}]; app names are unique per unit",
+            )
+        names.setdefault(app.name, j)
+        if app.kind == "http-mesh" and app.namespace not in injected:
+            yield (
+                _p("units", i, "apps", j, "namespace"),
+                f"{app.namespace} is not in mesh.injectedNamespaces; an http-mesh app must run "
+                "in the mesh, add the namespace there or use kind http-nginx",
+            )
+        if app.kind == "http-nginx":
+            if not unit.nginx.enabled:
+                yield (
+                    _p("units", i, "apps", j, "kind"),
+                    "http-nginx while nginx.enabled is false; enable NGINX or change the kind",
+                )
+            if app.namespace in injected:
+                yield (
+                    _p("units", i, "apps", j, "namespace"),
+                    f"{app.namespace} is a mesh namespace; http-nginx apps serve non-mesh "
+                    "namespaces, use kind http-mesh",
+                )
+        if app.vip in (unit.bigip.self_ips if unit.bigip else ()):
+            yield (
+                _p("units", i, "apps", j, "vip"),
+                f"{app.vip} is a BIG-IP self IP; virtual servers need their own address",
+            )
+    if unit.egress is not None:
+        for k, entry in enumerate(unit.egress.allow):
+            if entry.namespace not in injected:
+                yield (
+                    _p("units", i, "egress", "allow", k, "namespace"),
+                    f"{entry.namespace} is not in mesh.injectedNamespaces; only mesh workloads "
+                    "carry a SPIFFE identity, add the namespace there",
+                )
+
+
+def _check_gslb(stack: StackConfig) -> Iterator[Problem]:
+    if stack.gslb is None:
+        return
+    by_name = {u.name: u for u in stack.units}
+    known = ", ".join(sorted(by_name))
+    seen_apps: dict[str, int] = {}
+    for w, wide in enumerate(stack.gslb.wide_ips):
+        base = ("gslb", "wideIps", w)
+        if wide.app in seen_apps:
+            yield (_p(*base, "app"), f"{wide.app} already has wideIps[{seen_apps[wide.app]}]; one wide IP per app")
+        seen_apps.setdefault(wide.app, w)
+        for k, name in enumerate(wide.units):
+            if name not in by_name:
+                yield (_p(*base, "units", k), f"{name} is not a unit of this stack; known units: {known}")
+        serving = [u for u in stack.units if any(a.name == wide.app for a in u.apps)]
+        if not serving:
+            yield (_p(*base, "app"), f"{wide.app} is not an app of any unit; add it to units[].apps or remove the wide IP")
+            continue
+        for k, name in enumerate(wide.units):
+            if name in by_name and by_name[name] not in serving:
+                yield (_p(*base, "units", k), f"{name} does not serve {wide.app}; add the app to that unit or drop it here")
+        missing = [u.name for u in serving for a in u.apps if a.name == wide.app and a.fqdn is None]
+        fqdns = sorted({str(a.fqdn) for u in serving for a in u.apps if a.name == wide.app and a.fqdn})
+        if missing:
+            yield (
+                _p(*base, "app"),
+                f"{wide.app} has no fqdn in unit(s) {', '.join(missing)}; a wide IP answers for "
+                "the app's FQDN, set apps[].fqdn there",
+            )
+        elif len(fqdns) > 1:
+            yield (
+                _p(*base, "app"),
+                f"{wide.app} has different FQDNs across units ({', '.join(fqdns)}); a wide IP "
+                "needs one, give the app the same fqdn in every unit",
+            )
+        for name in wide.ratios:
+            if name not in by_name:
+                yield (_p(*base, "ratios", name), f"{name} is not a unit of this stack; known units: {known}")
+        if wide.lb_mode == "ratio" and not wide.ratios:
+            yield (_p(*base, "ratios"), "lbMode ratio needs ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}")
+        if wide.last_resort_unit is not None and wide.last_resort_unit not in by_name:
+            yield (_p(*base, "lastResortUnit"), f"{wide.last_resort_unit} is not a unit of this stack; known units: {known}")
+        for u in serving:
+            if u.bigip is None:
+                yield (_p(*base, "app"), f"{wide.app} is served by unit {u.name}, which has no bigip; GSLB needs a BIG-IP virtual server per unit")
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and error formatting
+# ---------------------------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """A stack config that cannot be used; `lines` are 'cpaas:<path>: <value and message>'."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+_UNION_TAGS = {
+    "generated", "imported", "k3d", "kubeconfig", "stackReference", "calico-bgp", "cloud-native",
+}  # fmt: skip
+
+
+def _loc_path(loc: Iterable[Any]) -> str:
+    parts = [p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    parts = [p for p in parts if not (isinstance(p, str) and p.startswith("function-"))]
+    return _p(*parts) if parts else ""
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling against the README's config reference"
+    if kind == "missing":
+        return "required key is missing; add it"
+    if kind == "value_error":
+        return msg
+    shown = value if isinstance(value, (str, int, float, bool)) else None
+    return f"{shown!r} is not allowed: {msg}" if shown is not None else msg
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        path = _loc_path(err["loc"])
+        message = _describe(err)
+        if path:
+            lines.append(f"{CONFIG_NAMESPACE}:{path}: {message}")
+        else:
+            # Stack-level cross-checks already start each line with their own path.
+            lines.extend(f"{CONFIG_NAMESPACE}:{line}" for line in message.splitlines())
+    return lines
+
+
+def config_keys() -> list[str]:
+    """The structured `cpaas:` keys a stack file may hold, in camelCase."""
+    return [field.alias or name for name, field in StackConfig.model_fields.items()]
+
+
+def parse_stack(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the stack's `cpaas:` keys (without the prefix). Raises ConfigError."""
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

@@ -1,0 +1,184 @@
+"""Istio (base, istiod, ingress gateway) on the unit's intermediate CA, with STRICT mTLS.
+
+Order a real cluster needs: the `cacerts` Secret exists before istiod starts (otherwise istiod
+self-signs and never picks the plugged CA up), CRDs (base) before any Istio resource, istiod
+(the injection webhook) before the gateway and before workloads in injected namespaces.
+Ref: https://istio.io/latest/docs/setup/install/helm/
+Ref: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import config, versions
+from components.pki import IssuedCa
+
+NAMESPACE = "istio-system"
+GATEWAY_NAMESPACE = "istio-ingress"
+GATEWAY_RELEASE = "istio-ingressgateway"
+TRACING_PROVIDER = "cpaas-tracing"
+
+
+def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
+    """istiod chart values. Pure: test it directly."""
+    mesh_config: dict[str, Any] = {
+        "trustDomain": mesh.trust_domain,
+        "enablePrometheusMerge": True,
+        # Workloads reach only what the registry knows; egress goes through the BIG-IP.
+        "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+        "defaultConfig": {"holdApplicationUntilProxyStarts": True},
+    }
+    if mesh.tracing.enabled:
+        t = mesh.tracing
+        mesh_config["extensionProviders"] = [
+            {"name": TRACING_PROVIDER, t.provider: {"service": t.service, "port": t.port}}
+        ]
+    return {
+        "global": {
+            "hub": "docker.io/istio",
+            "tag": mesh.istio_version,
+            "meshID": cluster_name,
+            "multiCluster": {"clusterName": cluster_name},
+        },
+        "meshConfig": mesh_config,
+        "pilot": {"traceSampling": mesh.tracing.sampling_percent if mesh.tracing.enabled else 1.0},
+    }
+
+
+def gateway_values(mesh: config.Mesh) -> dict[str, Any]:
+    """Ingress gateway values: ClusterIP, since the BIG-IP sends to the gateway's pod IPs."""
+    return {
+        "name": GATEWAY_RELEASE,
+        "replicaCount": mesh.ingress_gateway_replicas,
+        "service": {
+            "type": "ClusterIP",
+            "ports": [
+                {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
+                {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
+                {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443},
+            ],
+        },
+        "podDisruptionBudget": {"minAvailable": 1} if mesh.ingress_gateway_replicas > 1 else {},
+    }
+
+
+def peer_authentication() -> dict[str, Any]:
+    """Mesh-wide STRICT mTLS: no selector, in the root namespace."""
+    return {"mtls": {"mode": "STRICT"}}
+
+
+def telemetry(tracing: config.Tracing) -> dict[str, Any]:
+    return {
+        "tracing": [
+            {
+                "providers": [{"name": TRACING_PROVIDER}],
+                "randomSamplingPercentage": tracing.sampling_percent,
+            }
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class MeshArgs:
+    mesh: config.Mesh
+    ca: IssuedCa
+    cluster_name: str
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class Mesh(pulumi.ComponentResource):
+    gateway_service: str
+    istiod: pulumi.Resource
+
+    def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:mesh:Mesh", name, None, opts)
+        mesh = args.mesh
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        base_chart, istiod_chart, gateway_chart = versions.istio_charts(mesh.istio_version)
+
+        system = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata={"name": NAMESPACE}, opts=child
+        )
+        in_system = pulumi.ResourceOptions(parent=self, depends_on=[system])
+        cacerts = k8s.core.v1.Secret(
+            f"{name}-cacerts",
+            metadata={"name": "cacerts", "namespace": NAMESPACE},
+            type="Opaque",
+            string_data={
+                "ca-cert.pem": args.ca.cert_pem,
+                "ca-key.pem": args.ca.key_pem,
+                "root-cert.pem": args.ca.root_pem,
+                "cert-chain.pem": args.ca.chain_pem,
+            },
+            opts=in_system,
+        )
+        base = k8s.helm.v3.Release(
+            f"{name}-base",
+            name="istio-base",
+            chart=base_chart.name,
+            version=base_chart.version,
+            repository_opts={"repo": base_chart.repo},
+            namespace=NAMESPACE,
+            values={"defaultRevision": "default"},
+            atomic=True,
+            opts=in_system,
+        )
+        self.istiod = k8s.helm.v3.Release(
+            f"{name}-istiod",
+            name="istiod",
+            chart=istiod_chart.name,
+            version=istiod_chart.version,
+            repository_opts={"repo": istiod_chart.repo},
+            namespace=NAMESPACE,
+            values=istiod_values(mesh, args.cluster_name),
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[base, cacerts]),
+        )
+        after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[self.istiod])
+        gateway_ns = k8s.core.v1.Namespace(
+            f"{name}-gateway-namespace", metadata={"name": GATEWAY_NAMESPACE}, opts=child
+        )
+        k8s.helm.v3.Release(
+            f"{name}-gateway",
+            name=GATEWAY_RELEASE,
+            chart=gateway_chart.name,
+            version=gateway_chart.version,
+            repository_opts={"repo": gateway_chart.repo},
+            namespace=GATEWAY_NAMESPACE,
+            values=gateway_values(mesh),
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod, gateway_ns]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-strict-mtls",
+            api_version="security.istio.io/v1",
+            kind="PeerAuthentication",
+            metadata={"name": "default", "namespace": NAMESPACE},
+            spec=peer_authentication(),
+            opts=after_istiod,
+        )
+        if mesh.tracing.enabled:
+            k8s.apiextensions.CustomResource(
+                f"{name}-tracing",
+                api_version="telemetry.istio.io/v1",
+                kind="Telemetry",
+                metadata={"name": "mesh-default", "namespace": NAMESPACE},
+                spec=telemetry(mesh.tracing),
+                opts=after_istiod,
+            )
+        for ns in mesh.injected_namespaces:
+            k8s.core.v1.Namespace(
+                f"{name}-ns-{ns}",
+                metadata={"name": ns, "labels": {"istio-injection": "enabled"}},
+                opts=after_istiod,
+            )
+        self.gateway_service = f"{GATEWAY_NAMESPACE}/{GATEWAY_RELEASE}"
+        self.register_outputs({"gatewayService": self.gateway_service})

@@ -1,0 +1,83 @@
+"""NGINX Inc's Ingress Controller (not the retired community ingress-nginx) for non-mesh apps.
+
+Its Service is ClusterIP: CIS in cluster mode sends BIG-IP traffic straight to the controller's
+pod IPs, so no NodePort or cloud load balancer sits in the path.
+Ref: https://docs.nginx.com/nginx-ingress-controller/installation/installing-nic/installation-with-helm/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import config, versions
+
+NAMESPACE = "nginx-ingress"
+RELEASE = "nginx-ingress"
+# fullname = release name, so the controller Service is "<release>-controller".
+SERVICE = f"{RELEASE}-controller"
+
+
+def values(nginx: config.Nginx) -> dict[str, Any]:
+    """Chart values for the unit's controller. Pure: test it directly."""
+    return {
+        "fullnameOverride": RELEASE,
+        "controller": {
+            "kind": "deployment",
+            "replicaCount": nginx.replicas,
+            "image": {"repository": "nginx/nginx-ingress", "tag": versions.NGINX_IMAGE_TAG},
+            "ingressClass": {
+                "name": nginx.ingress_class,
+                "create": True,
+                "setAsDefaultIngress": False,
+            },
+            "service": {"create": True, "type": "ClusterIP"},
+            "enableCustomResources": True,
+            "enableSnippets": False,
+            "watchNamespace": ",".join(nginx.namespaces),
+            # With a ClusterIP Service there is no address to report; BIG-IP owns the VIP.
+            "reportIngressStatus": {"enable": False},
+            "podDisruptionBudget": {"enabled": nginx.replicas > 1, "minAvailable": 1},
+        },
+        "prometheus": {"create": True},
+    }
+
+
+@dataclass(frozen=True)
+class NginxIngressArgs:
+    nginx: config.Nginx
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class NginxIngress(pulumi.ComponentResource):
+    service_name: str
+    namespace: str
+
+    def __init__(
+        self, name: str, args: NginxIngressArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("cpaas:nginx:NginxIngress", name, None, opts)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "baseline"}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        chart = versions.NGINX_INGRESS
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE,
+            chart=chart.name,
+            version=chart.version,
+            namespace=NAMESPACE,
+            values=values(args.nginx),
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+        )
+        self.service_name = SERVICE
+        self.namespace = NAMESPACE
+        self.register_outputs({"service": f"{NAMESPACE}/{SERVICE}"})

@@ -1,0 +1,193 @@
+"""Org PKI with pulumi-tls: org root -> one intermediate CA per unit (Istio's `cacerts`).
+
+`plan()` is the pure description of every certificate (tests rebuild the chain from it with
+`cryptography`); `Pki` turns the plan into tls resources. Private keys are secrets end to end.
+Ref: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tls as tls
+
+from components import config
+
+CA_USES = ("cert_signing", "crl_signing", "digital_signature")
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """One certificate of the plan; `issuer` is the role of the signing CA ("" = self-signed)."""
+
+    role: str
+    common_name: str
+    organization: str
+    organizational_unit: str
+    is_ca: bool
+    max_path_length: int | None
+    allowed_uses: tuple[str, ...]
+    validity_hours: int
+    issuer: str = ""
+    uris: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitTrust:
+    unit: str
+    trust_domain: str
+
+
+def key_args(algorithm: config.KeyAlgorithm) -> dict[str, object]:
+    family, size = algorithm.split("-")
+    if family == "ECDSA":
+        return {"algorithm": "ECDSA", "ecdsa_curve": size}
+    return {"algorithm": "RSA", "rsa_bits": int(size)}
+
+
+def root_role() -> str:
+    return "root"
+
+
+def intermediate_role(unit: str) -> str:
+    return f"{unit}-intermediate"
+
+
+def plan(pki: config.Pki, units: Sequence[UnitTrust]) -> list[CertSpec]:
+    """Every certificate the PKI issues, root first. Pure: same models, same plan."""
+    specs: list[CertSpec] = []
+    if isinstance(pki.root, config.GeneratedRoot):
+        specs.append(
+            CertSpec(
+                role=root_role(),
+                common_name=pki.root.common_name,
+                organization=pki.organization,
+                organizational_unit="cpaas",
+                is_ca=True,
+                max_path_length=1,
+                allowed_uses=CA_USES,
+                validity_hours=pki.root.validity_days * 24,
+            )
+        )
+    for unit in units:
+        specs.append(
+            CertSpec(
+                role=intermediate_role(unit.unit),
+                common_name=f"{pki.organization} {unit.unit} mesh intermediate CA",
+                organization=pki.organization,
+                organizational_unit=unit.unit,
+                is_ca=True,
+                # Istio signs workload leaves directly; nothing may sit below this CA.
+                max_path_length=0,
+                allowed_uses=CA_USES,
+                validity_hours=pki.intermediate_validity_days * 24,
+                issuer=root_role(),
+                # Ref: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
+                # (the sample intermediates carry the istiod SPIFFE-less DNS SAN; a URI SAN names
+                # the trust domain the CA serves, which makes audits readable)
+                uris=(f"spiffe://{unit.trust_domain}",),
+            )
+        )
+    return specs
+
+
+@dataclass
+class IssuedCa:
+    """A CA the program holds: its certificate, its (secret) key and the chain up to the root."""
+
+    cert_pem: pulumi.Output[str]
+    key_pem: pulumi.Output[str]
+    chain_pem: pulumi.Output[str]  # this CA's cert followed by the root (Istio cert-chain.pem)
+    root_pem: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class PkiArgs:
+    pki: config.Pki
+    units: tuple[UnitTrust, ...]
+    # Only for an imported root: the org root certificate and its key (secret), as Inputs.
+    imported_root_cert: pulumi.Input[str] | None = None
+    imported_root_key: pulumi.Input[str] | None = None
+
+
+class Pki(pulumi.ComponentResource):
+    root_cert_pem: pulumi.Output[str]
+    intermediates: dict[str, IssuedCa]
+
+    def __init__(self, name: str, args: PkiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:pki:Pki", name, None, opts)
+        specs = {s.role: s for s in plan(args.pki, args.units)}
+        key = key_args(args.pki.key_algorithm)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if isinstance(args.pki.root, config.GeneratedRoot):
+            spec = specs[root_role()]
+            root_key = tls.PrivateKey(f"{name}-root-key", opts=child, **key)  # type: ignore[arg-type]
+            root = tls.SelfSignedCert(
+                f"{name}-root",
+                private_key_pem=root_key.private_key_pem,
+                subject=_subject(spec),
+                is_ca_certificate=True,
+                max_path_length=spec.max_path_length,
+                allowed_uses=list(spec.allowed_uses),
+                validity_period_hours=spec.validity_hours,
+                set_subject_key_id=True,
+                opts=child,
+            )
+            root_cert: pulumi.Output[str] = root.cert_pem
+            root_key_pem: pulumi.Output[str] = pulumi.Output.secret(root_key.private_key_pem)
+        else:
+            if args.imported_root_cert is None or args.imported_root_key is None:
+                raise ValueError("an imported root needs imported_root_cert and imported_root_key")
+            root_cert = pulumi.Output.from_input(args.imported_root_cert)
+            root_key_pem = pulumi.Output.secret(args.imported_root_key)
+
+        self.root_cert_pem = root_cert
+        self.intermediates = {}
+        for unit in args.units:
+            spec = specs[intermediate_role(unit.unit)]
+            role = spec.role
+            ikey = tls.PrivateKey(f"{name}-{role}-key", opts=child, **key)  # type: ignore[arg-type]
+            csr = tls.CertRequest(
+                f"{name}-{role}-csr",
+                private_key_pem=ikey.private_key_pem,
+                subject=_subject(spec),
+                uris=list(spec.uris),
+                opts=child,
+            )
+            cert = tls.LocallySignedCert(
+                f"{name}-{role}",
+                cert_request_pem=csr.cert_request_pem,
+                ca_private_key_pem=root_key_pem,
+                ca_cert_pem=root_cert,
+                is_ca_certificate=True,
+                max_path_length=spec.max_path_length,
+                allowed_uses=list(spec.allowed_uses),
+                validity_period_hours=spec.validity_hours,
+                set_subject_key_id=True,
+                opts=child,
+            )
+            self.intermediates[unit.unit] = IssuedCa(
+                cert_pem=cert.cert_pem,
+                key_pem=pulumi.Output.secret(ikey.private_key_pem),
+                chain_pem=pulumi.Output.concat(cert.cert_pem, root_cert),
+                root_pem=root_cert,
+            )
+
+        self.register_outputs(
+            {
+                "rootCertPem": self.root_cert_pem,
+                "intermediateCertPems": {u: ca.cert_pem for u, ca in self.intermediates.items()},
+            }
+        )
+
+
+def _subject(spec: CertSpec) -> dict[str, str]:
+    return {
+        "common_name": spec.common_name,
+        "organization": spec.organization,
+        "organizational_unit": spec.organizational_unit,
+    }

@@ -1,0 +1,255 @@
+"""Runs a Pulumi program under the SDK's mock engine and records every registration.
+
+The SDK's `MockMonitor` hands mocks only type, name and inputs; the registration request also
+carries parent, provider and dependencies, which the render and the tests need. `RecordingMonitor`
+keeps the whole request. Secrets are replaced by "[secret]" exactly where they sit (the SDK's
+own deserializer would push secretness up to the enclosing object).
+
+Ref: https://www.pulumi.com/docs/using-pulumi/testing/unit/
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    dependencies: list[str]
+    custom: bool
+    inputs: dict[str, Any]  # secrets replaced by "[secret]"
+    id: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "dependencies": self.dependencies,
+            "inputs": self.inputs,
+        }
+
+
+def plain(value: Any) -> Any:
+    """JSON form of a serialized property value, secrets and unknowns replaced in place."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return _mask(value.get("value"))
+        if sig == _RESOURCE_SIG:
+            return value.get("urn", "")
+        if sig == _ASSET_SIG:
+            return value.get("text") or value.get("path") or value.get("uri")
+        # Sorted: protobuf maps carry no order, and renders must be byte-identical.
+        return {k: plain(value[k]) for k in sorted(value) if not k.startswith("__")}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _mask(value: Any) -> Any:
+    """Keep a secret's shape (keys of a Secret's stringData stay readable), hide every value."""
+    if isinstance(value, dict) and value.get(_SIG) is None:
+        return {k: _mask(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return SECRET
+
+
+def mock_pem(kind: str, seed: str) -> str:
+    """A stand-in PEM block; deterministic so renders are byte-identical."""
+    body = hashlib.sha256(seed.encode()).hexdigest()
+    return f"-----BEGIN {kind}-----\nMOCK{body}\n-----END {kind}-----\n"
+
+
+class StateMocks(pmocks.Mocks):
+    """Echo inputs as state, with the computed outputs our program reads; refuse invokes.
+
+    `stack_outputs` answers StackReference registrations: {stack name: {output: value}}.
+    """
+
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None):
+        self.stack_outputs = dict(stack_outputs or {})
+
+    def call(self, args: pmocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        raise RuntimeError(f"unexpected invoke {args.token}; the program must not call providers")
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        seed = f"{args.typ}::{args.name}"
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = str(args.inputs.get("name", args.name))
+            state["outputs"] = dict(self.stack_outputs.get(name, {}))
+            state["secretOutputNames"] = sorted(state["outputs"])
+            return name, state
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            state["privateKeyPem"] = pmocks.rpc.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
+            state["privateKeyPemPkcs8"] = pmocks.rpc.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
+            state["publicKeyPem"] = mock_pem("PUBLIC KEY", seed)
+        elif args.typ in (
+            "tls:index/selfSignedCert:SelfSignedCert",
+            "tls:index/locallySignedCert:LocallySignedCert",
+        ):
+            state["certPem"] = mock_pem("CERTIFICATE", seed)
+        elif args.typ == "tls:index/certRequest:CertRequest":
+            state["certRequestPem"] = mock_pem("CERTIFICATE REQUEST", seed)
+        elif args.typ == "command:local:Command":
+            state["stdout"] = pmocks.rpc.wrap_rpc_secret(f"mock stdout of {args.name}")
+        return f"{args.name}-id", state
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: pmocks.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine does: the parent's qualified type chain, without the root Stack.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pmocks.get_stack(), pmocks.get_project(), type_, name])
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)
+        self._record(request, response.urn, request.id, request.properties, custom=True)
+        return response
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        self._record(request, response.urn, response.id, request.object, bool(request.custom))
+        return response
+
+    def _record(self, request: Any, urn: str, id_: str, props: Any, custom: bool) -> None:
+        raw = json_format.MessageToDict(props, preserving_proto_field_name=True)
+        has = request.DESCRIPTOR.fields_by_name
+        self.registrations.append(
+            Registration(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                provider=request.provider,
+                dependencies=list(request.dependencies),
+                custom=custom,
+                inputs=plain(raw),
+                id=id_,
+                options={
+                    "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
+                    "aliases": [
+                        json_format.MessageToDict(a) for a in getattr(request, "aliases", [])
+                    ],
+                    "ignoreChanges": list(getattr(request, "ignoreChanges", [])),
+                    "additionalSecretOutputs": list(
+                        getattr(request, "additionalSecretOutputs", [])
+                    ),
+                    "read": "object" not in has,
+                },
+            )
+        )
+
+
+@dataclass
+class Run:
+    registrations: list[Registration]
+    outputs: dict[str, Any]  # stack outputs, secrets replaced by "[secret]"
+    secret_outputs: set[str]
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def get(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{name}: {len(found)} registrations")
+        return found[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+
+def run(
+    program: Callable[[], Mapping[str, Any] | None],
+    *,
+    project: str = "cpaas",
+    stack: str = "test",
+    mocks: pmocks.Mocks | None = None,
+) -> Run:
+    """Run `program` (returning stack outputs) under the mock engine in a fresh context.
+
+    A fresh `contextvars.Context` gives each run its own settings and root stack, so runs in one
+    process do not leak into each other. Exceptions from the program propagate.
+    """
+    return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
+
+
+def _run(
+    program: Callable[[], Mapping[str, Any] | None],
+    project: str,
+    stack: str,
+    mocks: pmocks.Mocks,
+) -> Run:
+    monitor = RecordingMonitor(mocks)
+    pmocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    collected: dict[str, Any] = {}
+    secret_names: set[str] = set()
+
+    async def resolve(outputs: Mapping[str, Any]) -> None:
+        for key, value in outputs.items():
+            out = pulumi.Output.from_input(value)
+            resolved = await out.future()
+            if await out.is_secret():
+                secret_names.add(key)
+                collected[key] = SECRET
+            else:
+                collected[key] = _scrub(resolved)
+
+    def body() -> Any:
+        outputs = program() or {}
+        return resolve(outputs)
+
+    _sync_await(run_pulumi_func(body))
+    return Run(monitor.registrations, collected, secret_names)
+
+
+def _scrub(value: Any) -> Any:
+    """Plain JSON of a resolved output value (nested secrets are already unwrapped by the SDK)."""
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return copy.deepcopy(value)

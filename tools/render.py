@@ -1,0 +1,396 @@
+"""Offline render: the same build(stack) as __main__.py, under the SDK's mock engine.
+
+    python -m tools.render --stack prod [--out DIR] [--schemas DIR] [--no-validate]
+
+Writes resources.json, k8s/<unit>/*.yaml, helm/<unit>/<release>.yaml, summary.md, graph.mmd
+and validates what it wrote against the upstream schemas. Exit 0 clean, 1 violations (or a
+required schema family missing), 2 bad stack config (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import config
+from components.platform import DeployInputs, build
+from tools import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT_TYPE = "cpaas:unit:AtomicUnit"
+HELM_TYPE = "kubernetes:helm.sh/v3:Release"
+NOT_K8S_OBJECTS = {HELM_TYPE, "kubernetes:yaml/v2:ConfigFile", "kubernetes:helm.sh/v4:Chart"}
+
+
+class StackFileError(Exception):
+    """The stack file cannot be read or names unknown keys; lines carry config paths."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass
+class StackFile:
+    name: str
+    project: str
+    raw: dict[str, Any]  # structured cpaas: keys, prefix stripped
+    secure: set[str]  # cpaas: keys given as `secure:` values
+    plain: dict[str, str]  # other cpaas: scalar keys
+
+
+def read_stack_file(stack: str, root: Path = ROOT) -> StackFile:
+    project_file = root / "Pulumi.yaml"
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise StackFileError([f"{stack_file.name}: no such stack file; known stacks: {', '.join(known)}"])
+    try:
+        project = yaml.safe_load(project_file.read_text())["name"]
+        doc = yaml.safe_load(stack_file.read_text()) or {}
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise StackFileError([f"{stack_file.name}: cannot read: {exc}"]) from None
+    entries = doc.get("config") or {}
+    if not isinstance(entries, dict):
+        raise StackFileError([f"{stack_file.name}: 'config' must be a mapping"])
+    structured = set(config.config_keys())
+    raw: dict[str, Any] = {}
+    secure: set[str] = set()
+    plain: dict[str, str] = {}
+    for full_key, value in entries.items():
+        namespace, _, key = str(full_key).partition(":")
+        if namespace != config.CONFIG_NAMESPACE:
+            continue  # other providers' config (aws:region, ...) is not ours to check
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secure.add(key)
+        elif key in structured:
+            raw[key] = value
+        else:
+            plain[key] = str(value)
+    return StackFile(stack, project, raw, secure, plain)
+
+
+def deploy_inputs(stack: config.StackConfig, sf: StackFile) -> tuple[DeployInputs, list[str]]:
+    """Placeholders for deploy-time values; secrets stay secret (marked as such)."""
+    import pulumi
+
+    notes: list[str] = []
+    secrets: dict[str, Any] = {}
+    for key in stack.secret_keys():
+        if key not in sf.secure:
+            notes.append(f"secret `cpaas:{key}` is not in the stack file (set it with `pulumi config set --secret`)")
+        secrets[key] = pulumi.Output.secret(f"<secret {key}>")
+    values: dict[str, Any] = {}
+    for key in stack.plain_keys():
+        if key in sf.plain:
+            values[key] = sf.plain[key]
+        else:
+            notes.append(f"`cpaas:{key}` is not in the stack file (set it with `pulumi config set`)")
+            values[key] = engine.mock_pem("CERTIFICATE", key)
+    unknown = set(sf.plain) - set(stack.plain_keys())
+    unknown |= sf.secure - set(stack.secret_keys())
+    if unknown:
+        allowed = ", ".join(config.config_keys() + stack.secret_keys() + stack.plain_keys())
+        raise StackFileError(
+            [f"cpaas:{k}: unknown config key; nothing in the stack refers to it (known: {allowed})" for k in sorted(unknown)]
+        )
+    return DeployInputs(secrets=secrets, values=values), notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering the recorded registrations
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rendered:
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> text
+    k8s: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (file, unit, object)
+    helm: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # file, unit, chart, values
+
+
+def stable_order(regs: list[engine.Registration]) -> list[engine.Registration]:
+    """A deterministic registration order: parents and dependencies first, ties by URN.
+
+    The SDK registers from several threads, so the raw arrival order can vary run to run.
+    """
+    by_urn = {r.urn: r for r in regs}
+    before: dict[str, set[str]] = {
+        r.urn: {d for d in [r.parent, *r.dependencies] if d in by_urn} for r in regs
+    }
+    first_seen = {r.urn: i for i, r in enumerate(regs)}
+    done: list[engine.Registration] = []
+    placed: set[str] = set()
+    pending = sorted(by_urn)
+    while pending:
+        ready = [u for u in pending if before[u] <= placed]
+        if not ready:  # a cycle cannot happen in a valid program; fall back to arrival order
+            ready = sorted(pending, key=first_seen.__getitem__)[:1]
+        for urn in ready:
+            done.append(by_urn[urn])
+            placed.add(urn)
+        pending = [u for u in pending if u not in placed]
+    return done
+
+
+def unit_of(reg: engine.Registration, by_urn: Mapping[str, engine.Registration]) -> str:
+    cur: engine.Registration | None = reg
+    while cur is not None:
+        if cur.type == UNIT_TYPE:
+            return cur.name
+        cur = by_urn.get(cur.parent)
+    return "_stack"
+
+
+def k8s_object(reg: engine.Registration) -> dict[str, Any] | None:
+    if not reg.type.startswith("kubernetes:") or reg.type in NOT_K8S_OBJECTS:
+        return None
+    obj = dict(reg.inputs)
+    if "apiVersion" not in obj or "kind" not in obj:
+        return None
+    ordered = {k: obj.pop(k) for k in ("apiVersion", "kind", "metadata") if k in obj}
+    ordered.update(sorted(obj.items()))
+    return ordered
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
+
+
+def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -> Rendered:
+    out = Rendered()
+    regs = stable_order(run.registrations)
+    by_urn = {r.urn: r for r in regs}
+    out.files["resources.json"] = json.dumps([r.as_json() for r in regs], indent=2, sort_keys=True) + "\n"
+    for reg in regs:
+        unit = unit_of(reg, by_urn)
+        obj = k8s_object(reg)
+        if obj is not None:
+            meta = obj.get("metadata") or {}
+            ns = meta.get("namespace", "_cluster")
+            path = f"k8s/{unit}/{_slug(ns)}/{_slug(obj['kind'])}-{_slug(str(meta.get('name', reg.name)))}.yaml"
+            out.files[path] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+            out.k8s.append((path, unit, obj))
+        elif reg.type == HELM_TYPE:
+            release = reg.inputs.get("name") or reg.name
+            chart = str(reg.inputs.get("chart", ""))
+            doc = {
+                "release": release,
+                "chart": chart,
+                "repository": (reg.inputs.get("repositoryOpts") or {}).get("repo", ""),
+                "version": reg.inputs.get("version"),
+                "namespace": reg.inputs.get("namespace"),
+                "skipCrds": bool(reg.inputs.get("skipCrds", False)),
+                "values": reg.inputs.get("values") or {},
+            }
+            path = f"helm/{unit}/{_slug(str(release))}.yaml"
+            out.files[path] = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+            out.helm.append((path, unit, chart.rsplit("/", 1)[-1], doc["values"]))
+    out.files["summary.md"] = summary(run, regs, by_urn, stack, notes)
+    out.files["graph.mmd"] = graph(regs, by_urn)
+    return out
+
+
+def longest_chain(regs: list[engine.Registration]) -> list[engine.Registration]:
+    """Longest path over dependency edges (the critical path of a deployment)."""
+    by_urn = {r.urn: r for r in regs}
+    best: dict[str, tuple[int, str]] = {}
+    for reg in regs:  # regs are in dependency order
+        deps = [d for d in reg.dependencies if d in best]
+        if deps:
+            top = max(deps, key=lambda d: (best[d][0], d))
+            best[reg.urn] = (best[top][0] + 1, top)
+        else:
+            best[reg.urn] = (1, "")
+    if not best:
+        return []
+    end = max(best, key=lambda u: (best[u][0], u))
+    chain = []
+    cur = end
+    while cur:
+        chain.append(by_urn[cur])
+        cur = best[cur][1]
+    return list(reversed(chain))
+
+
+def summary(
+    run: engine.Run,
+    regs: list[engine.Registration],
+    by_urn: Mapping[str, engine.Registration],
+    stack: config.StackConfig,
+    notes: list[str],
+) -> str:
+    per_unit: dict[str, Counter[str]] = defaultdict(Counter)
+    for reg in regs:
+        per_unit[unit_of(reg, by_urn)][reg.type] += 1
+    lines = [
+        f"# Render of stack `{stack.environment}`",
+        "",
+        f"{len(regs)} resources in {len(stack.units)} unit(s).",
+        "",
+    ]
+    for unit in [*(u.name for u in stack.units), "_stack"]:
+        counts = per_unit.get(unit, Counter())
+        title = "stack-wide (PKI, GSLB)" if unit == "_stack" else f"unit `{unit}`"
+        lines += [f"## {title}: {sum(counts.values())} resources", "", "| type | count |", "|---|---|"]
+        lines += [f"| `{t}` | {n} |" for t, n in sorted(counts.items())]
+        lines.append("")
+        if unit != "_stack":
+            for item in (run.outputs.get("units") or {}).get(unit, {}).get("skipped", []):
+                lines.append(f"- skipped: {item}")
+            lines.append("")
+    chain = longest_chain(regs)
+    lines += [f"## Longest dependency chain: {len(chain)} resources", ""]
+    lines += [f"{i + 1}. `{r.type}` {r.name}" for i, r in enumerate(chain)]
+    lines.append("")
+    if notes:
+        lines += ["## Deploy-time values (placeholders in this render)", ""]
+        lines += [f"- {n}" for n in notes]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def graph(regs: list[engine.Registration], by_urn: Mapping[str, engine.Registration]) -> str:
+    ids = {r.urn: f"r{i}" for i, r in enumerate(regs)}
+    lines = ["flowchart LR"]
+    groups: dict[str, list[engine.Registration]] = defaultdict(list)
+    for reg in regs:
+        groups[unit_of(reg, by_urn)].append(reg)
+    for unit in sorted(groups):
+        lines.append(f"  subgraph {_slug(unit) or 'stack'}[{unit}]")
+        for reg in groups[unit]:
+            short = reg.type.rsplit(":", 1)[-1]
+            lines.append(f'    {ids[reg.urn]}["{reg.name}<br/><i>{short}</i>"]')
+        lines.append("  end")
+    for reg in regs:
+        for dep in reg.dependencies:
+            if dep in ids:
+                lines.append(f"  {ids[dep]} --> {ids[reg.urn]}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def validate(rendered: Rendered, stack: config.StackConfig, schema_dir: Path | None) -> tuple[list[str], set[str], Counter[str]]:
+    from tools.validate import Validator
+
+    validator = Validator(schema_dir)
+    versions = {u.name: u.cluster.kubernetes_version for u in stack.units}
+    default_version = max(versions.values())
+    violations: list[str] = []
+    for path, unit, obj in rendered.k8s:
+        violations += [str(v) for v in validator.k8s_object(obj, versions.get(unit, default_version), path)]
+    for path, _unit, chart, values in rendered.helm:
+        violations += [str(v) for v in validator.helm_values(chart, values, path)]
+    return sorted(violations), set(validator.skipped), Counter(validator.checked)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate(stack_name: str) -> tuple[config.StackConfig, engine.Run, list[str]]:
+    """Read and validate the stack file, then run build() under mocks. Raises on bad config."""
+    sf = read_stack_file(stack_name)
+    try:
+        stack = config.parse_stack(sf.raw)
+    except config.ConfigError as exc:
+        raise StackFileError(exc.lines) from None
+    holder: dict[str, Any] = {}
+
+    def program() -> dict[str, Any]:
+        inputs, holder["notes"] = deploy_inputs(stack, sf)
+        return build(stack, inputs)
+
+    refs = {
+        u.cluster.stack: {u.cluster.output: f"<kubeconfig from stack {u.cluster.stack}>"}
+        for u in stack.units
+        if isinstance(u.cluster, config.StackReferenceCluster)
+    }
+    run = engine.run(
+        program, project=sf.project, stack=stack_name, mocks=engine.StateMocks(stack_outputs=refs)
+    )
+    return stack, run, holder.get("notes", [])
+
+
+def write(out_dir: Path, rendered: Rendered) -> None:
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    for rel, text in sorted(rendered.files.items()):
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--out", help="output folder (default build/render/<stack>)")
+    parser.add_argument("--schemas", help="schema folder (default $CPAAS_SCHEMAS, ../shared/schemas, cache)")
+    parser.add_argument("--no-validate", action="store_true", help="skip schema validation")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    started = time.perf_counter()
+    try:
+        stack, run, notes = evaluate(args.stack)
+    except StackFileError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        print(f"render: stack {args.stack} has {len(exc.lines)} config error(s); nothing written", file=sys.stderr)
+        return 2
+    evaluated = time.perf_counter()
+    rendered = render_files(run, stack, notes)
+
+    violations: list[str] = []
+    skipped: set[str] = set()
+    checked: Counter[str] = Counter()
+    if not args.no_validate:
+        from tools.validate import resolve_schema_dir
+
+        schema_dir = resolve_schema_dir(args.schemas)
+        violations, skipped, checked = validate(rendered, stack, schema_dir)
+    validated = time.perf_counter()
+
+    out_dir = Path(args.out) if args.out else ROOT / "build" / "render" / args.stack
+    write(out_dir, rendered)
+    written = time.perf_counter()
+
+    status = 0
+    for line in violations:
+        print(f"violation: {line}")
+    require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
+    for family in sorted(skipped):
+        print(f"skipped: schema family {family!r} not found; its objects were NOT validated"
+              + (" (CPAAS_REQUIRE_SCHEMAS=1: error)" if require else ""))
+    if violations or (require and skipped):
+        status = 1
+    if not args.no_validate:
+        checked_text = ", ".join(f"{k} {v}" for k, v in sorted(checked.items()))
+        print(f"validated: {checked_text}; {len(violations)} violation(s)")
+    print(f"wrote {len(rendered.files)} files to {out_dir}")
+    units = len(stack.units)
+    print(
+        f"rendered {len(run.registrations)} resources for {units} units in {written - started:.2f} s "
+        f"(evaluate {evaluated - started:.2f} s, validate {validated - evaluated:.2f} s, "
+        f"write {written - validated:.2f} s)"
+    )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
