@@ -150,7 +150,7 @@ class Calico(pulumi.ComponentResource):
             },
             interpreter=["/bin/bash", "-c"],
             triggers=[operator.id],
-            logging="stderr",
+            logging=command.local.Logging.STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
         )
         after_api = pulumi.ResourceOptions(parent=self, depends_on=[self.ready])

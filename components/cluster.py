@@ -68,7 +68,7 @@ _REQUIRE = (
 def k3d_create_script() -> str:
     # Adopt a cluster left by an interrupted run instead of failing on "already exists".
     return (
-        _REQUIRE + 'cfg=$(mktemp) && trap \'rm -f "$cfg"\' EXIT && '
+        _REQUIRE + "cfg=$(mktemp) && trap 'rm -f \"$cfg\"' EXIT && "
         'printf "%s" "$CPAAS_K3D_CONFIG" > "$cfg" && '
         '(k3d cluster get "$CPAAS_K3D_NAME" >/dev/null 2>&1 || '
         'k3d cluster create --config "$cfg" --wait --timeout 300s)'
@@ -122,7 +122,7 @@ class Cluster(pulumi.ComponentResource):
                 environment={"CPAAS_K3D_NAME": env["CPAAS_K3D_NAME"]},
                 interpreter=["/bin/bash", "-c"],
                 triggers=[create.id],
-                logging="stderr",
+                logging=command.local.Logging.STDERR,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[create], additional_secret_outputs=["stdout"]
                 ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -134,9 +134,7 @@ def _k8s_minor(value: str) -> str:
 
 def _stack_ref(value: str) -> str:
     if not _STACK_REF.match(value):
-        raise ValueError(
-            f"{value!r} is not a stack reference; use org/project/stack, project/stack or stack"
-        )
+        raise ValueError(f"{value!r} is not a stack reference; use org/project/stack, project/stack or stack")
     return value
 
 
@@ -192,7 +190,7 @@ class ImportedRoot(Model):
 class Pki(Model):
     organization: str = Field(min_length=1, max_length=64)
     key_algorithm: KeyAlgorithm = "ECDSA-P256"
-    root: Annotated[Union[GeneratedRoot, ImportedRoot], Field(discriminator="source")]
+    root: Annotated[GeneratedRoot | ImportedRoot, Field(discriminator="source")]
     intermediate_validity_days: int = Field(default=1095, ge=7, le=3650)
     leaf_validity_days: int = Field(default=365, ge=1, le=825)
 
@@ -250,7 +248,7 @@ class StackReferenceCluster(Model):
 
 
 ClusterSource = Annotated[
-    Union[K3dCluster, KubeconfigCluster, StackReferenceCluster], Field(discriminator="source")
+    K3dCluster | KubeconfigCluster | StackReferenceCluster, Field(discriminator="source")
 ]
 
 
@@ -264,9 +262,7 @@ class CalicoBgp(Model):
 
     type: Literal["calico-bgp"]
     asn: Asn
-    encapsulation: Literal["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"] = (
-        "None"
-    )
+    encapsulation: Literal["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"] = "None"
     block_size: int = Field(default=26, ge=20, le=32)
     node_to_node_mesh: bool = True
     nat_outgoing: bool = True
@@ -278,7 +274,7 @@ class CloudNativeCni(Model):
     type: Literal["cloud-native"]
 
 
-Cni = Annotated[Union[CalicoBgp, CloudNativeCni], Field(discriminator="type")]
+Cni = Annotated[CalicoBgp | CloudNativeCni, Field(discriminator="type")]
 
 
 class Network(Model):
@@ -405,7 +401,9 @@ class App(Model):
     service: DnsLabel
     service_port: Port
     # A BIG-IP WAF policy (full path, e.g. /Common/bookinfo-waf), attached through CIS.
-    waf_policy: str | None = Field(default=None, pattern=r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$")
+    waf_policy: str | None = Field(
+        default=None, pattern=r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$"
+    )
 
     @model_validator(mode="after")
     def _http_needs_fqdn(self) -> App:
@@ -468,9 +466,7 @@ class Monitor(Model):
 
 class WideIp(Model):
     app: DnsLabel
-    lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = (
-        "global-availability"
-    )
+    lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = "global-availability"
     # Units serving this app, in failover order; empty means every unit that has the app.
     units: tuple[UnitName, ...] = ()
     ratios: Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=dict)
@@ -639,34 +635,7 @@ def _check_unit_rules(stack: StackConfig) -> Iterator[Problem]:
 
 
 def _check_one_unit(stack: StackConfig, i: int, unit: Unit) -> Iterator[Problem]:
-    net = unit.network
-    pairs = (("podCidr", net.pod_cidr), ("serviceCidr", net.service_cidr), ("nodeCidr", net.node_cidr))
-    for a in range(len(pairs)):
-        for b in range(a + 1, len(pairs)):
-            if pairs[a][1].overlaps(pairs[b][1]):
-                yield (
-                    _p("units", i, "network", pairs[b][0]),
-                    f"{pairs[b][1]} overlaps {pairs[a][0]} {pairs[a][1]} of the same unit; "
-                    "use a disjoint range",
-                )
-    if isinstance(net.cni, CalicoBgp):
-        if net.pod_cidr.prefixlen > net.cni.block_size:
-            yield (
-                _p("units", i, "network", "cni", "blockSize"),
-                f"{net.cni.block_size} is larger than the pod CIDR {net.pod_cidr}; "
-                f"use a block size of at least /{net.pod_cidr.prefixlen}",
-            )
-        if unit.bigip is None and not unit.is_local:
-            yield (
-                _p("units", i, "network", "cni"),
-                "calico-bgp needs a bigip to peer with; add units[].bigip or use cloud-native",
-            )
-        if unit.bigip is not None and unit.bigip.asn == net.cni.asn:
-            yield (
-                _p("units", i, "bigip", "asn"),
-                f"{unit.bigip.asn} equals the cluster's ASN; the Calico peering is eBGP, "
-                "so give the BIG-IP its own private ASN (64512-65534)",
-            )
+    yield from _check_unit_network(i, unit)
     if unit.is_local and unit.cloud != "local":
         yield (
             _p("units", i, "cloud"),
@@ -684,11 +653,44 @@ def _check_one_unit(stack: StackConfig, i: int, unit: Unit) -> Iterator[Problem]
             "an egress gateway needs a bigip; add units[].bigip or remove egress",
         )
     yield from _check_apps(i, unit)
+    yield from _check_egress_allow(i, unit)
+
+
+def _check_unit_network(i: int, unit: Unit) -> Iterator[Problem]:
+    net = unit.network
+    pairs = (("podCidr", net.pod_cidr), ("serviceCidr", net.service_cidr), ("nodeCidr", net.node_cidr))
+    for a in range(len(pairs)):
+        for b in range(a + 1, len(pairs)):
+            if pairs[a][1].overlaps(pairs[b][1]):
+                yield (
+                    _p("units", i, "network", pairs[b][0]),
+                    f"{pairs[b][1]} overlaps {pairs[a][0]} {pairs[a][1]} of the same unit; "
+                    "use a disjoint range",
+                )
+    if not isinstance(net.cni, CalicoBgp):
+        return
+    if net.pod_cidr.prefixlen > net.cni.block_size:
+        yield (
+            _p("units", i, "network", "cni", "blockSize"),
+            f"{net.cni.block_size} is larger than the pod CIDR {net.pod_cidr}; "
+            f"use a block size of at least /{net.pod_cidr.prefixlen}",
+        )
+    if unit.bigip is None and not unit.is_local:
+        yield (
+            _p("units", i, "network", "cni"),
+            "calico-bgp needs a bigip to peer with; add units[].bigip or use cloud-native",
+        )
+    if unit.bigip is not None and unit.bigip.asn == net.cni.asn:
+        yield (
+            _p("units", i, "bigip", "asn"),
+            f"{unit.bigip.asn} equals the cluster's ASN; the Calico peering is eBGP, "
+            "so give the BIG-IP its own private ASN (64512-65534)",
+        )
 
 
 def _check_apps(i: int, unit: Unit) -> Iterator[Problem]:
     names: dict[str, int] = {}
-    injected = set(unit.mesh.injected_namespaces)
+    self_ips = unit.bigip.self_ips if unit.bigip else ()
     for j, app in enumerate(unit.apps):
         if app.name in names:
             yield (
@@ -696,84 +698,119 @@ def _check_apps(i: int, unit: Unit) -> Iterator[Problem]:
                 f"{app.name} duplicates apps[{names[app.name]}]; app names are unique per unit",
             )
         names.setdefault(app.name, j)
-        if app.kind == "http-mesh" and app.namespace not in injected:
-            yield (
-                _p("units", i, "apps", j, "namespace"),
-                f"{app.namespace} is not in mesh.injectedNamespaces; an http-mesh app must run "
-                "in the mesh, add the namespace there or use kind http-nginx",
-            )
-        if app.kind == "http-nginx":
-            if not unit.nginx.enabled:
-                yield (
-                    _p("units", i, "apps", j, "kind"),
-                    "http-nginx while nginx.enabled is false; enable NGINX or change the kind",
-                )
-            if app.namespace in injected:
-                yield (
-                    _p("units", i, "apps", j, "namespace"),
-                    f"{app.namespace} is a mesh namespace; http-nginx apps serve non-mesh "
-                    "namespaces, use kind http-mesh",
-                )
-        if app.vip in (unit.bigip.self_ips if unit.bigip else ()):
+        yield from _check_app_kind(i, j, unit, app)
+        if app.vip in self_ips:
             yield (
                 _p("units", i, "apps", j, "vip"),
                 f"{app.vip} is a BIG-IP self IP; virtual servers need their own address",
             )
-    if unit.egress is not None:
-        for k, entry in enumerate(unit.egress.allow):
-            if entry.namespace not in injected:
-                yield (
-                    _p("units", i, "egress", "allow", k, "namespace"),
-                    f"{entry.namespace} is not in mesh.injectedNamespaces; only mesh workloads "
-                    "carry a SPIFFE identity, add the namespace there",
-                )
+
+
+def _check_app_kind(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
+    injected = set(unit.mesh.injected_namespaces)
+    if app.kind == "http-mesh" and app.namespace not in injected:
+        yield (
+            _p("units", i, "apps", j, "namespace"),
+            f"{app.namespace} is not in mesh.injectedNamespaces; an http-mesh app must run "
+            "in the mesh, add the namespace there or use kind http-nginx",
+        )
+    if app.kind != "http-nginx":
+        return
+    if not unit.nginx.enabled:
+        yield (
+            _p("units", i, "apps", j, "kind"),
+            "http-nginx while nginx.enabled is false; enable NGINX or change the kind",
+        )
+    if app.namespace in injected:
+        yield (
+            _p("units", i, "apps", j, "namespace"),
+            f"{app.namespace} is a mesh namespace; http-nginx apps serve non-mesh "
+            "namespaces, use kind http-mesh",
+        )
+
+
+def _check_egress_allow(i: int, unit: Unit) -> Iterator[Problem]:
+    if unit.egress is None:
+        return
+    injected = set(unit.mesh.injected_namespaces)
+    for k, entry in enumerate(unit.egress.allow):
+        if entry.namespace not in injected:
+            yield (
+                _p("units", i, "egress", "allow", k, "namespace"),
+                f"{entry.namespace} is not in mesh.injectedNamespaces; only mesh workloads "
+                "carry a SPIFFE identity, add the namespace there",
+            )
 
 
 def _check_gslb(stack: StackConfig) -> Iterator[Problem]:
     if stack.gslb is None:
         return
-    by_name = {u.name: u for u in stack.units}
-    known = ", ".join(sorted(by_name))
     seen_apps: dict[str, int] = {}
     for w, wide in enumerate(stack.gslb.wide_ips):
-        base = ("gslb", "wideIps", w)
         if wide.app in seen_apps:
-            yield (_p(*base, "app"), f"{wide.app} already has wideIps[{seen_apps[wide.app]}]; one wide IP per app")
+            yield (
+                _p("gslb", "wideIps", w, "app"),
+                f"{wide.app} already has wideIps[{seen_apps[wide.app]}]; one wide IP per app",
+            )
         seen_apps.setdefault(wide.app, w)
-        for k, name in enumerate(wide.units):
-            if name not in by_name:
-                yield (_p(*base, "units", k), f"{name} is not a unit of this stack; known units: {known}")
-        serving = [u for u in stack.units if any(a.name == wide.app for a in u.apps)]
-        if not serving:
-            yield (_p(*base, "app"), f"{wide.app} is not an app of any unit; add it to units[].apps or remove the wide IP")
-            continue
-        for k, name in enumerate(wide.units):
-            if name in by_name and by_name[name] not in serving:
-                yield (_p(*base, "units", k), f"{name} does not serve {wide.app}; add the app to that unit or drop it here")
-        missing = [u.name for u in serving for a in u.apps if a.name == wide.app and a.fqdn is None]
-        fqdns = sorted({str(a.fqdn) for u in serving for a in u.apps if a.name == wide.app and a.fqdn})
-        if missing:
+        yield from _check_wide_ip_units(stack, w, wide)
+        yield from _check_wide_ip_app(stack, w, wide)
+
+
+def _check_wide_ip_units(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem]:
+    by_name = {u.name: u for u in stack.units}
+    known = ", ".join(sorted(by_name))
+    base = ("gslb", "wideIps", w)
+    named = [(_p(*base, "units", k), name) for k, name in enumerate(wide.units)]
+    named += [(_p(*base, "ratios", name), name) for name in wide.ratios]
+    if wide.last_resort_unit is not None:
+        named.append((_p(*base, "lastResortUnit"), wide.last_resort_unit))
+    for path, name in named:
+        if name not in by_name:
+            yield (path, f"{name} is not a unit of this stack; known units: {known}")
+    if wide.lb_mode == "ratio" and not wide.ratios:
+        yield (
+            _p(*base, "ratios"),
+            "lbMode ratio needs ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}",
+        )
+
+
+def _check_wide_ip_app(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem]:
+    where = _p("gslb", "wideIps", w, "app")
+    serving = [u for u in stack.units if any(a.name == wide.app for a in u.apps)]
+    if not serving:
+        yield (where, f"{wide.app} is not an app of any unit; add it to units[].apps or remove the wide IP")
+        return
+    serving_names = {u.name for u in serving}
+    all_names = {u.name for u in stack.units}
+    for k, name in enumerate(wide.units):
+        if name in all_names and name not in serving_names:
             yield (
-                _p(*base, "app"),
-                f"{wide.app} has no fqdn in unit(s) {', '.join(missing)}; a wide IP answers for "
-                "the app's FQDN, set apps[].fqdn there",
+                _p("gslb", "wideIps", w, "units", k),
+                f"{name} does not serve {wide.app}; add the app to that unit or drop it here",
             )
-        elif len(fqdns) > 1:
+    apps = [(u, a) for u in serving for a in u.apps if a.name == wide.app]
+    missing = [u.name for u, a in apps if a.fqdn is None]
+    fqdns = sorted({str(a.fqdn) for _, a in apps if a.fqdn})
+    if missing:
+        yield (
+            where,
+            f"{wide.app} has no fqdn in unit(s) {', '.join(missing)}; a wide IP answers for "
+            "the app's FQDN, set apps[].fqdn there",
+        )
+    elif len(fqdns) > 1:
+        yield (
+            where,
+            f"{wide.app} has different FQDNs across units ({', '.join(fqdns)}); a wide IP "
+            "needs one, give the app the same fqdn in every unit",
+        )
+    for u in serving:
+        if u.bigip is None:
             yield (
-                _p(*base, "app"),
-                f"{wide.app} has different FQDNs across units ({', '.join(fqdns)}); a wide IP "
-                "needs one, give the app the same fqdn in every unit",
+                where,
+                f"{wide.app} is served by unit {u.name}, which has no bigip; GSLB needs a BIG-IP "
+                "virtual server per unit",
             )
-        for name in wide.ratios:
-            if name not in by_name:
-                yield (_p(*base, "ratios", name), f"{name} is not a unit of this stack; known units: {known}")
-        if wide.lb_mode == "ratio" and not wide.ratios:
-            yield (_p(*base, "ratios"), "lbMode ratio needs ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}")
-        if wide.last_resort_unit is not None and wide.last_resort_unit not in by_name:
-            yield (_p(*base, "lastResortUnit"), f"{wide.last_resort_unit} is not a unit of this stack; known units: {known}")
-        for u in serving:
-            if u.bigip is None:
-                yield (_p(*base, "app"), f"{wide.app} is served by unit {u.name}, which has no bigip; GSLB needs a BIG-IP virtual server per unit")
 
 
 def _snake(camel: str) -> str:

@@ -46,7 +46,7 @@ def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
             "multiCluster": {"clusterName": cluster_name},
         },
         "meshConfig": mesh_config,
-        "pilot": {"traceSampling": mesh.tracing.sampling_percent if mesh.tracing.enabled else 1.0},
+        "traceSampling": mesh.tracing.sampling_percent if mesh.tracing.enabled else 1.0,
     }
 
 
@@ -102,9 +102,7 @@ class Mesh(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         base_chart, istiod_chart, gateway_chart = versions.istio_charts(mesh.istio_version)
 
-        system = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE}, opts=child
-        )
+        system = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=child)
         in_system = pulumi.ResourceOptions(parent=self, depends_on=[system])
         cacerts = k8s.core.v1.Secret(
             f"{name}-cacerts",

@@ -57,9 +57,7 @@ class NginxIngress(pulumi.ComponentResource):
     service_name: str
     namespace: str
 
-    def __init__(
-        self, name: str, args: NginxIngressArgs, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: NginxIngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:nginx:NginxIngress", name, None, opts)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",

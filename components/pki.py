@@ -41,11 +41,26 @@ class UnitTrust:
     trust_domain: str
 
 
-def key_args(algorithm: config.KeyAlgorithm) -> dict[str, object]:
+@dataclass(frozen=True)
+class KeyArgs:
+    """pulumi-tls PrivateKey arguments; the curve is always explicit (the provider defaults to P224)."""
+
+    algorithm: str
+    ecdsa_curve: str | None = None
+    rsa_bits: int | None = None
+
+
+def key_args(algorithm: config.KeyAlgorithm) -> KeyArgs:
     family, size = algorithm.split("-")
     if family == "ECDSA":
-        return {"algorithm": "ECDSA", "ecdsa_curve": size}
-    return {"algorithm": "RSA", "rsa_bits": int(size)}
+        return KeyArgs("ECDSA", ecdsa_curve=size)
+    return KeyArgs("RSA", rsa_bits=int(size))
+
+
+def _private_key(name: str, key: KeyArgs, opts: pulumi.ResourceOptions) -> tls.PrivateKey:
+    return tls.PrivateKey(
+        name, algorithm=key.algorithm, ecdsa_curve=key.ecdsa_curve, rsa_bits=key.rsa_bits, opts=opts
+    )
 
 
 def root_role() -> str:
@@ -76,7 +91,8 @@ def plan(pki: config.Pki, units: Sequence[UnitTrust]) -> list[CertSpec]:
         specs.append(
             CertSpec(
                 role=intermediate_role(unit.unit),
-                common_name=f"{pki.organization} {unit.unit} mesh intermediate CA",
+                # X.509 caps CN at 64; the organization is in O already.
+                common_name=f"{unit.unit} mesh intermediate CA",
                 organization=pki.organization,
                 organizational_unit=unit.unit,
                 is_ca=True,
@@ -125,11 +141,11 @@ class Pki(pulumi.ComponentResource):
 
         if isinstance(args.pki.root, config.GeneratedRoot):
             spec = specs[root_role()]
-            root_key = tls.PrivateKey(f"{name}-root-key", opts=child, **key)  # type: ignore[arg-type]
+            root_key = _private_key(f"{name}-root-key", key, child)
             root = tls.SelfSignedCert(
                 f"{name}-root",
                 private_key_pem=root_key.private_key_pem,
-                subject=_subject(spec),
+                subject=tls.SelfSignedCertSubjectArgs(**_subject(spec)),
                 is_ca_certificate=True,
                 max_path_length=spec.max_path_length,
                 allowed_uses=list(spec.allowed_uses),
@@ -150,11 +166,11 @@ class Pki(pulumi.ComponentResource):
         for unit in args.units:
             spec = specs[intermediate_role(unit.unit)]
             role = spec.role
-            ikey = tls.PrivateKey(f"{name}-{role}-key", opts=child, **key)  # type: ignore[arg-type]
+            ikey = _private_key(f"{name}-{role}-key", key, child)
             csr = tls.CertRequest(
                 f"{name}-{role}-csr",
                 private_key_pem=ikey.private_key_pem,
-                subject=_subject(spec),
+                subject=tls.CertRequestSubjectArgs(**_subject(spec)),
                 uris=list(spec.uris),
                 opts=child,
             )

@@ -36,9 +36,7 @@ class DeployInputs:
         return self.values[key]
 
 
-def _unit_args(
-    stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: DeployInputs
-) -> UnitArgs:
+def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: DeployInputs) -> UnitArgs:
     cluster, bigip = unit.cluster, unit.bigip
     return UnitArgs(
         environment=stack.environment,

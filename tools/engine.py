@@ -170,13 +170,9 @@ class RecordingMonitor(pmocks.MockMonitor):
                 id=id_,
                 options={
                     "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
-                    "aliases": [
-                        json_format.MessageToDict(a) for a in getattr(request, "aliases", [])
-                    ],
+                    "aliases": [json_format.MessageToDict(a) for a in getattr(request, "aliases", [])],
                     "ignoreChanges": list(getattr(request, "ignoreChanges", [])),
-                    "additionalSecretOutputs": list(
-                        getattr(request, "additionalSecretOutputs", [])
-                    ),
+                    "additionalSecretOutputs": list(getattr(request, "additionalSecretOutputs", [])),
                     "read": "object" not in has,
                 },
             )

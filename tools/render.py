@@ -50,7 +50,8 @@ class StackFile:
     plain: dict[str, str]  # other cpaas: scalar keys
 
 
-def read_stack_file(stack: str, root: Path = ROOT) -> StackFile:
+def read_stack_file(stack: str, root: Path | None = None) -> StackFile:
+    root = root or ROOT
     project_file = root / "Pulumi.yaml"
     stack_file = root / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
@@ -89,7 +90,9 @@ def deploy_inputs(stack: config.StackConfig, sf: StackFile) -> tuple[DeployInput
     secrets: dict[str, Any] = {}
     for key in stack.secret_keys():
         if key not in sf.secure:
-            notes.append(f"secret `cpaas:{key}` is not in the stack file (set it with `pulumi config set --secret`)")
+            notes.append(
+                f"secret `cpaas:{key}` is not in the stack file (set it with `pulumi config set --secret`)"
+            )
         secrets[key] = pulumi.Output.secret(f"<secret {key}>")
     values: dict[str, Any] = {}
     for key in stack.plain_keys():
@@ -103,7 +106,10 @@ def deploy_inputs(stack: config.StackConfig, sf: StackFile) -> tuple[DeployInput
     if unknown:
         allowed = ", ".join(config.config_keys() + stack.secret_keys() + stack.plain_keys())
         raise StackFileError(
-            [f"cpaas:{k}: unknown config key; nothing in the stack refers to it (known: {allowed})" for k in sorted(unknown)]
+            [
+                f"cpaas:{k}: unknown config key; nothing in the stack refers to it (known: {allowed})"
+                for k in sorted(unknown)
+            ]
         )
     return DeployInputs(secrets=secrets, values=values), notes
 
@@ -117,7 +123,9 @@ def deploy_inputs(stack: config.StackConfig, sf: StackFile) -> tuple[DeployInput
 class Rendered:
     files: dict[str, str] = field(default_factory=dict)  # relative path -> text
     k8s: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (file, unit, object)
-    helm: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)  # file, unit, chart, values
+    helm: list[tuple[str, str, str, dict[str, Any]]] = field(
+        default_factory=list
+    )  # file, unit, chart, values
 
 
 def stable_order(regs: list[engine.Registration]) -> list[engine.Registration]:
@@ -159,7 +167,7 @@ def k8s_object(reg: engine.Registration) -> dict[str, Any] | None:
     obj = dict(reg.inputs)
     if "apiVersion" not in obj or "kind" not in obj:
         return None
-    ordered = {k: obj.pop(k) for k in ("apiVersion", "kind", "metadata") if k in obj}
+    ordered: dict[str, Any] = {k: obj.pop(k) for k in ("apiVersion", "kind", "metadata") if k in obj}
     ordered.update(sorted(obj.items()))
     return ordered
 
@@ -179,7 +187,9 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
         if obj is not None:
             meta = obj.get("metadata") or {}
             ns = meta.get("namespace", "_cluster")
-            path = f"k8s/{unit}/{_slug(ns)}/{_slug(obj['kind'])}-{_slug(str(meta.get('name', reg.name)))}.yaml"
+            path = (
+                f"k8s/{unit}/{_slug(ns)}/{_slug(obj['kind'])}-{_slug(str(meta.get('name', reg.name)))}.yaml"
+            )
             out.files[path] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
             out.k8s.append((path, unit, obj))
         elif reg.type == HELM_TYPE:
@@ -285,7 +295,9 @@ def graph(regs: list[engine.Registration], by_urn: Mapping[str, engine.Registrat
 # ---------------------------------------------------------------------------------------------
 
 
-def validate(rendered: Rendered, stack: config.StackConfig, schema_dir: Path | None) -> tuple[list[str], set[str], Counter[str]]:
+def validate(
+    rendered: Rendered, stack: config.StackConfig, schema_dir: Path | None
+) -> tuple[list[str], set[str], Counter[str]]:
     from tools.validate import Validator
 
     validator = Validator(schema_dir)
@@ -351,7 +363,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     except StackFileError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
-        print(f"render: stack {args.stack} has {len(exc.lines)} config error(s); nothing written", file=sys.stderr)
+        print(
+            f"render: stack {args.stack} has {len(exc.lines)} config error(s); nothing written",
+            file=sys.stderr,
+        )
         return 2
     evaluated = time.perf_counter()
     rendered = render_files(run, stack, notes)
@@ -375,8 +390,10 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"violation: {line}")
     require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
     for family in sorted(skipped):
-        print(f"skipped: schema family {family!r} not found; its objects were NOT validated"
-              + (" (CPAAS_REQUIRE_SCHEMAS=1: error)" if require else ""))
+        print(
+            f"skipped: schema family {family!r} not found; its objects were NOT validated"
+            + (" (CPAAS_REQUIRE_SCHEMAS=1: error)" if require else "")
+        )
     if violations or (require and skipped):
         status = 1
     if not args.no_validate:

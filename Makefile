@@ -1,0 +1,78 @@
+# cpaas — the commands README.md documents. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+# dev keeps its state in a local folder with passphrase-encrypted secrets; other stacks use
+# whatever backend you are logged in to (Pulumi Cloud, S3, ...).
+DEV_BACKEND := file://$(CURDIR)/.pulumi-state
+
+.PHONY: help venv test lint typecheck render render-all schemas preflight up preview destroy clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with the pinned dependencies
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+typecheck: lint
+
+test: venv ## the whole suite: lint, types, tests (what CI runs)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+render: venv ## everything STACK would create, offline and validated: make render STACK=prod
+	$(PY) -m tools.render --stack $(STACK)
+
+render-all: venv ## render every stack
+	@for s in $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/'); do $(PY) -m tools.render --stack $$s || exit $$?; done
+
+schemas: venv ## fill ~/.cache/cpaas/schemas from pinned upstream URLs (sha256-checked)
+	$(PY) -m tools.schemas
+
+preflight: ## check the tools `make up` needs
+	@STACK=$(STACK) bash tools/preflight.sh
+
+up: venv preflight ## deploy STACK (dev: local k3d, file backend, passphrase secrets)
+	@if [ "$(STACK)" = dev ]; then \
+	  export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
+	  export PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-}; \
+	  mkdir -p .pulumi-state; \
+	  pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase; \
+	  pulumi up --stack dev; \
+	else \
+	  pulumi stack select $(STACK) && pulumi up --stack $(STACK); \
+	fi
+
+preview: venv preflight ## pulumi preview for STACK (logs in to each BIG-IP; see README)
+	@if [ "$(STACK)" = dev ]; then \
+	  export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
+	  export PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-}; \
+	  pulumi preview --stack dev; \
+	else \
+	  pulumi preview --stack $(STACK); \
+	fi
+
+destroy: preflight ## tear STACK down (dev: also deletes the k3d cluster)
+	@if [ "$(STACK)" = dev ]; then \
+	  export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
+	  export PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-}; \
+	  pulumi destroy --stack dev; \
+	else \
+	  pulumi destroy --stack $(STACK); \
+	fi
+
+clean: ## remove renders and caches (keeps .venv and .pulumi-state)
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis

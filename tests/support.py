@@ -1,0 +1,48 @@
+"""Shared helpers for the tests: the stack files as raw dicts and models, and build() under mocks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from components import config
+from components.platform import DeployInputs, build
+from tools import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raw_stack(name: str) -> dict[str, Any]:
+    """The `cpaas:` keys of Pulumi.<name>.yaml, prefix stripped (a fresh deep copy each call)."""
+    doc = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())
+    return copy.deepcopy({k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("cpaas:")})
+
+
+def stack(name: str) -> config.StackConfig:
+    return config.parse_stack(raw_stack(name))
+
+
+def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
+    """Deploy-time values as the renderer makes them: secrets marked secret, PEM stand-ins."""
+    return DeployInputs(
+        secrets={k: pulumi.Output.secret(f"<secret {k}>") for k in stack_config.secret_keys()},
+        values={k: engine.mock_pem("CERTIFICATE", k) for k in stack_config.plain_keys()},
+    )
+
+
+def run_build(stack_config: config.StackConfig, stack_name: str = "test") -> engine.Run:
+    """build(stack) under the recording mock engine; StackReferences answer with a placeholder."""
+    refs = {
+        u.cluster.stack: {u.cluster.output: "<kubeconfig>"}
+        for u in stack_config.units
+        if isinstance(u.cluster, config.StackReferenceCluster)
+    }
+    return engine.run(
+        lambda: build(stack_config, placeholder_inputs(stack_config)),
+        stack=stack_name,
+        mocks=engine.StateMocks(stack_outputs=refs),
+    )

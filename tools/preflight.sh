@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Says which tools `make up` / `make preview` need and which are missing, with where to get them.
+set -u
+stack=${STACK:-dev}
+missing=0
+need() {
+  if command -v "$1" >/dev/null 2>&1; then
+    printf '  ok       %-8s %s\n' "$1" "$("$1" $3 2>/dev/null | head -n 1)"
+  else
+    printf '  MISSING  %-8s %s\n' "$1" "$2"
+    missing=1
+  fi
+}
+echo "preflight for stack $stack:"
+need pulumi "Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/" version
+need kubectl "kubectl (waits for Calico's API server): https://kubernetes.io/docs/tasks/tools/" "version --client"
+if [ "$stack" = dev ]; then
+  need docker "Docker Engine (k3d runs k3s in containers): https://docs.docker.com/engine/install/" --version
+  need k3d "k3d v5: https://k3d.io/stable/#installation" version
+  if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
+    echo "  MISSING  a running Docker engine (docker info failed): start the Docker daemon"
+    missing=1
+  fi
+fi
+if [ "$missing" -ne 0 ]; then
+  echo "preflight: install what is MISSING above, then run the command again" >&2
+  exit 1
+fi

@@ -1,0 +1,664 @@
+"""Offline validation of rendered objects, Helm values and F5 declarations against upstream schemas.
+
+The schema folder is the one described by its MANIFEST.md (see `python -m tools.schemas`).
+Nothing here touches the network: remote `$ref`s are either served from local files or reported.
+
+Public API: resolve_schema_dir(), Violation, Validator (k8s_object, helm_values, as3, do).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import kubernetes_validate.utils as kv_utils
+import yaml
+from jsonschema import Draft7Validator, Draft201909Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, relevance
+from jsonschema.protocols import Validator as JsonValidator
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import DRAFT7, DRAFT202012
+
+from tools.schemas import default_cache_dir
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_VAR = "CPAAS_SCHEMAS"
+
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_KV_SCHEMAS = Path(kubernetes_validate.__file__).resolve().parent / "kubernetes-json-schema"
+_MAX_MESSAGE = 400
+
+
+def resolve_schema_dir(cli_dir: str | None) -> Path | None:
+    """--schemas DIR, else $CPAAS_SCHEMAS, else ../shared/schemas next to the repo, else the cache.
+
+    Explicit choices (argument, environment) are returned even if missing, so a typo shows up as
+    every family being skipped instead of silently falling through to another folder.
+    """
+    if cli_dir:
+        return Path(cli_dir).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    shared = REPO_ROOT.parent / "shared" / "schemas"
+    if shared.is_dir():
+        return shared
+    cache = default_cache_dir()
+    if (cache / "MANIFEST.md").is_file():
+        return cache
+    return None
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+# ---------------------------------------------------------------------------------------------
+# CRD families
+# ---------------------------------------------------------------------------------------------
+
+# Family -> CRD files (globs, relative to the schema folder). calico/crds.yaml is not listed: it is a
+# subset of operator-crds.yaml. Order matters only if two files define the same group/kind.
+CRD_FAMILIES: dict[str, tuple[str, ...]] = {
+    "calico-crds": ("calico/v3-crds/*.yaml", "calico/operator-crds.yaml"),
+    "istio-crds": ("istio/crds.yaml",),
+    "cis-crds": ("cis/crds.yaml",),
+    "nginx-crds": ("nginx/crds.yaml",),
+    "gateway-api-crds": ("gateway-api/crds.yaml",),
+}
+_GROUP_FAMILY: dict[str, str] = {
+    "projectcalico.org": "calico-crds",
+    "crd.projectcalico.org": "calico-crds",
+    "operator.tigera.io": "calico-crds",
+    "policy.networking.k8s.io": "calico-crds",
+    "cis.f5.com": "cis-crds",
+    "k8s.nginx.org": "nginx-crds",
+    "externaldns.nginx.org": "nginx-crds",
+    "gateway.networking.k8s.io": "gateway-api-crds",
+}
+OTHER_CRDS = "other-crds"
+KUBERNETES = "kubernetes"
+
+
+def _family_of(group: str) -> str:
+    if group in _GROUP_FAMILY:
+        return _GROUP_FAMILY[group]
+    if group.endswith(".istio.io"):
+        return "istio-crds"
+    return OTHER_CRDS
+
+
+_DOC_SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+_CRD_KIND = re.compile(r"^kind:[ \t]*CustomResourceDefinition[ \t]*$", re.MULTILINE)
+_SPEC_INDENT = re.compile(r"^spec:[ \t]*\n(?:[ \t]*(?:#.*)?\n)*([ \t]+)\S", re.MULTILINE)
+
+
+@dataclass
+class _CrdDoc:
+    family: str
+    file: Path
+    text: str
+    parsed: dict[str, Any] | None = field(default=None, repr=False)
+
+    def load(self) -> dict[str, Any]:
+        if self.parsed is None:
+            self.parsed = yaml.load(self.text, Loader=_YAML_LOADER) or {}
+            self.text = ""
+        return self.parsed
+
+
+def _scan_group_kind(text: str) -> tuple[str, str] | None:
+    """spec.group and spec.names.kind by regex, so a 3 MB file is indexed without parsing it."""
+    spec = _SPEC_INDENT.search(text)
+    if spec is None:
+        return None
+    ind = re.escape(spec.group(1))
+    group = re.search(rf"^{ind}group:[ \t]*[\"']?([^\"'\s#]+)", text[spec.start():], re.MULTILINE)
+    kind = re.search(
+        rf"^{ind}names:[ \t]*\n(?:{ind}[ \t]+.*\n)*?{ind}[ \t]+kind:[ \t]*[\"']?([^\"'\s#]+)",
+        text[spec.start():],
+        re.MULTILINE,
+    )
+    if group is None or kind is None:
+        return None
+    return group.group(1), kind.group(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes structural schema -> JSON Schema (draft 7)
+# Ref: https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#specifying-a-structural-schema
+# ---------------------------------------------------------------------------------------------
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+_SCHEMA_SINGLE = ("not", "additionalProperties", "items", "additionalItems")
+# Go/RE2 allows flags after the anchor (`^(?i)...`); Python 3.11+ rejects that.
+_GO_FLAGS = re.compile(r"^\^\(\?([imsU]+)\)")
+_DROP = object()
+
+
+def _python_pattern(pattern: str) -> str:
+    match = _GO_FLAGS.match(pattern)
+    if match is None:
+        return pattern
+    flags = match.group(1).replace("U", "")  # RE2 'U' (ungreedy) has no Python equivalent
+    return f"(?{flags})^{pattern[match.end():]}" if flags else "^" + pattern[match.end():]
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.dropped_patterns: list[str] = []
+
+    def root(self, schema: dict[str, Any]) -> dict[str, Any]:
+        out = self.node(schema, close=True)
+        if schema.get("x-kubernetes-preserve-unknown-fields") is True:
+            return out
+        props = out.setdefault("properties", {})
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        # metadata is validated by the API server itself; CRDs may only constrain a few fields.
+        metadata = props.get("metadata", {"type": "object"})
+        props["metadata"] = {k: v for k, v in metadata.items() if k != "additionalProperties"}
+        return out
+
+    def node(self, schema: Any, close: bool) -> Any:
+        if not isinstance(schema, dict):
+            return schema
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key.startswith("x-kubernetes-") or key == "nullable":
+                continue
+            converted = self._keyword(key, value, close)
+            if converted is not _DROP:
+                out[key] = converted
+        self._extensions(schema, out)
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+        is_object = out.get("type", "object") == "object"
+        if close and is_object and "properties" in out and "additionalProperties" not in out and not preserve:
+            # Unknown fields are rejected by strict field validation (kubectl's default).
+            # Ref: https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation
+            out["additionalProperties"] = False
+        return out
+
+    def _keyword(self, key: str, value: Any, close: bool) -> Any:
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            return {name: self.node(sub, close) for name, sub in value.items()}
+        if key in _SCHEMA_LISTS and isinstance(value, list):
+            # Junctor branches only add value checks; closing them would reject valid fields.
+            return [self.node(sub, False) for sub in value]
+        if key in _SCHEMA_SINGLE:
+            if isinstance(value, list):
+                return [self.node(sub, close) for sub in value]
+            return self.node(value, close and key != "not")
+        if key == "pattern" and isinstance(value, str):
+            fixed = _python_pattern(value)
+            try:
+                re.compile(fixed)
+            except re.error:
+                self.dropped_patterns.append(value)
+                return _DROP
+            return fixed
+        return value
+
+    @staticmethod
+    def _extensions(schema: dict[str, Any], out: dict[str, Any]) -> None:
+        if schema.get("x-kubernetes-int-or-string") and not {"type", "anyOf", "oneOf"} & out.keys():
+            out["type"] = ["integer", "string"]
+        if schema.get("nullable"):
+            if isinstance(out.get("type"), str):
+                out["type"] = [out["type"], "null"]
+            if isinstance(out.get("enum"), list) and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        if schema.get("x-kubernetes-embedded-resource"):
+            props = out.setdefault("properties", {})
+            props.setdefault("apiVersion", {"type": "string"})
+            props.setdefault("kind", {"type": "string"})
+            props["metadata"] = {"type": "object"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats
+# ---------------------------------------------------------------------------------------------
+
+
+def _ip_parts(text: str, route_domain: bool, prefix: str) -> bool:
+    """IPv4/IPv6 with an optional %route-domain and a prefix that is "optional", "required" or "none"."""
+    addr, slash, length = text.partition("/")
+    if slash and (prefix == "none" or not length.isdigit() or length != str(int(length))):
+        return False
+    if not slash and prefix == "required":
+        return False
+    addr, percent, rd = addr.partition("%")
+    if percent and (not route_domain or not rd.isdigit() or int(rd) > 65535 or rd != str(int(rd))):
+        return False
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return not slash or int(length) <= ip.max_prefixlen
+
+
+def _not_string_or(check: Callable[[str], bool]) -> Callable[[object], bool]:
+    return lambda value: not isinstance(value, str) or check(value)
+
+
+_F5_BIGIP = re.compile(r"^/[^\x00-\x1f\x7f\"#'*<>?\[\\\]{|}]+$")
+_F5_NAME = r"[A-Za-z][0-9A-Za-z_]{0,63}"
+_F5_POINTER = re.compile(rf"^(?:@|\d+|(?:\d*/)?(?:(?:@|\d+|{_F5_NAME})/)*(?:\d+|{_F5_NAME}))?#?$")
+_F5_LABEL = re.compile(r"^[^\x00-\x1f\x7f\"#&*<>?\[\\\]`]{0,64}$")
+_F5_REMARK = re.compile(r"^[^\x00-\x1f\x7f\"\\]{0,64}$")
+_F5_BASE64 = re.compile(r"^(?:[0-9A-Za-z+/_-]*|[0-9A-Za-z+/_-]+={1,2})$")
+
+
+def f5_format_checker() -> FormatChecker:
+    """Draft-7 formats plus F5's custom ones, re-implemented from their documented behaviour.
+
+    Ref: https://github.com/F5Networks/f5-appsvcs-extension/blob/v3.56.0/src/lib/adcParserFormats.js
+    Ref: https://github.com/F5Networks/f5-declarative-onboarding/blob/v1.45.0/src/schema/latest/formats.js
+      f5ip / f5ipv4 / f5ipv6  "" or an address with optional %route-domain (0-65535) and /prefix
+      ipWithOptionalPrefix    "" or an address with optional /prefix, no route domain
+      ipWithRequiredPrefix    "" or an address with /prefix, no route domain
+      f5bigip                 absolute BIG-IP path "/Partition/name": no control chars, quotes, #*<>?[\\]{|}
+      f5pointer               AS3 pointer: "", "@", digits, or N/-relative or /-absolute name paths, then "#"?
+      f5label                 0-64 chars, no control chars and none of "#&*<>?[\\]`
+      f5remark                0-64 chars, no control chars, double quote or backslash
+      f5base64                base64 / base64url alphabet with optional "=" / "==" padding
+    """
+    checker = FormatChecker(formats=())
+    checker.checkers.update(Draft7Validator.FORMAT_CHECKER.checkers)
+
+    def ip(route_domain: bool, prefix: str, version: int | None = None) -> Callable[[str], bool]:
+        def check(text: str) -> bool:
+            if text == "":
+                return True
+            if not _ip_parts(text, route_domain, prefix):
+                return False
+            bare = text.partition("/")[0].partition("%")[0]
+            return version is None or ipaddress.ip_address(bare).version == version
+
+        return check
+
+    custom: dict[str, Callable[[str], bool]] = {
+        "f5ip": ip(True, "optional"),
+        "f5ipv4": ip(True, "optional", 4),
+        "f5ipv6": ip(True, "optional", 6),
+        "ipWithOptionalPrefix": ip(False, "optional"),
+        "ipWithRequiredPrefix": ip(False, "required"),
+        "f5bigip": lambda s: _F5_BIGIP.match(s) is not None,
+        "f5pointer": lambda s: _F5_POINTER.match(s) is not None,
+        "f5label": lambda s: _F5_LABEL.match(s) is not None,
+        "f5remark": lambda s: _F5_REMARK.match(s) is not None,
+        "f5base64": lambda s: _F5_BASE64.match(s) is not None,
+    }
+    for name, check in custom.items():
+        checker.checks(name)(_not_string_or(check))
+    return checker
+
+
+# ---------------------------------------------------------------------------------------------
+# Helm charts
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Chart:
+    folder: str | None  # relative to the schema folder; None: nothing upstream to check against
+    schema: type[JsonValidator] | None = None  # validator class when upstream ships values.schema.json
+    extra_keys: tuple[str, ...] = ()
+
+
+# Istio's charts read these in templates/zzz_profile.yaml without declaring them in values.yaml;
+# the gateway chart's values.schema.json lists them.
+_ISTIO_PROFILE_KEYS = ("profile", "compatibilityVersion", "platform")
+CHARTS: dict[str, _Chart] = {
+    "tigera-operator": _Chart("calico/chart/tigera-operator"),
+    "crd.projectcalico.org.v1": _Chart(None),
+    "projectcalico.org.v3": _Chart(None),
+    "base": _Chart("istio/chart/base", extra_keys=_ISTIO_PROFILE_KEYS),
+    "istiod": _Chart("istio/chart/istiod", extra_keys=_ISTIO_PROFILE_KEYS),
+    "gateway": _Chart("istio/chart/gateway", Draft7Validator),  # "$schema" is the unversioned alias
+    "nginx-ingress": _Chart("nginx/chart", Draft201909Validator),
+    "f5-bigip-ctlr": _Chart("cis/chart"),
+}
+_ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
+_COMMENTED_TOP_KEY = re.compile(r"^#[ \t]*([A-Za-z_][\w-]*)[ \t]*:", re.MULTILINE)
+# The NGINX chart schema $refs Kubernetes definitions by URL; kubernetes-validate bundles them.
+_K8S_DEFS_URL = re.compile(
+    r"^https://raw\.githubusercontent\.com/nginxinc/kubernetes-json-schema/master/v(\d+\.\d+)\.\d+[^/]*/_definitions\.json$"
+)
+
+
+def _coalesce(defaults: Any, values: Any) -> Any:
+    """Helm's merge of user values over chart defaults: maps merge, null deletes, the rest replaces.
+
+    Ref: https://helm.sh/docs/chart_template_guide/values_files/#deleting-a-default-key
+    """
+    if not isinstance(defaults, dict) or not isinstance(values, dict):
+        return values
+    merged = dict(defaults)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _coalesce(defaults.get(key), value)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Error formatting
+# ---------------------------------------------------------------------------------------------
+
+
+def _path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _message(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """For oneOf/anyOf, the errors of the branch that was meant instead of "not valid under any".
+
+    Branches failing a `const` on the object itself (AS3/DO `"class": {"const": ...}`, a
+    discriminator) were not meant; among the rest, the branch holding the deepest error wins
+    (as in jsonschema's best_match), and all of that branch's errors are reported.
+    """
+    if not error.context:
+        return [error]
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    meant = [
+        sub
+        for subs in branches.values()
+        if not any(e.validator == "const" and len(e.relative_path) <= 1 for e in subs)
+        for sub in subs
+    ]
+    chosen = min(meant or error.context, key=relevance)
+    return [leaf for sub in branches[chosen.relative_schema_path[0]] for leaf in _leaves(sub)]
+
+
+def _violations(validator: JsonValidator, instance: Any, file: str) -> list[Violation]:
+    found: set[Violation] = set()
+    try:
+        for error in validator.iter_errors(instance):
+            for leaf in _leaves(error):
+                found.add(Violation(file, _path(leaf.absolute_path), _message(leaf.message)))
+    except Unresolvable as exc:
+        found.add(Violation(file, "(root)", f"unresolvable $ref {exc} (remote references are never fetched)"))
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validator
+# ---------------------------------------------------------------------------------------------
+
+
+class Validator:
+    """Validates against the schemas under schema_dir (None: only built-in Kubernetes kinds).
+
+    skipped: families whose schema files are missing (their objects were not validated).
+    checked: objects validated per family ("kubernetes", "calico-crds", ..., "helm-values",
+             "helm-values-keys", "as3", "do").
+    notes:   one-off remarks for the caller to print (version substitutions, dropped patterns).
+    """
+
+    def __init__(self, schema_dir: Path | None) -> None:
+        self.schema_dir = Path(schema_dir) if schema_dir is not None else None
+        self.skipped: set[str] = set()
+        self.checked: Counter[str] = Counter()
+        self.notes: list[str] = []
+        self._crd_index: dict[tuple[str, str], _CrdDoc] | None = None
+        self._crd_validators: dict[tuple[str, str, str], JsonValidator | str] = {}
+        self._k8s_versions: dict[str, str] = {}
+        self._builtin_groups: dict[str, frozenset[str]] = {}
+        self._json: dict[str, Any] = {}
+        self._f5_formats: FormatChecker | None = None
+
+    # -- Kubernetes objects ------------------------------------------------------------------
+
+    def k8s_object(self, obj: dict[str, Any], k8s_version: str, file: str) -> list[Violation]:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version:
+            return [Violation(file, "(root)", "object has no apiVersion/kind")]
+        group, _, version = api_version.rpartition("/")
+        supported = self._supported_version(k8s_version)
+        if group in self._groups_of(supported):
+            return self._builtin(obj, supported, file)
+        return self._custom(obj, group, version, kind, file)
+
+    def _supported_version(self, requested: str) -> str:
+        if requested in self._k8s_versions:
+            return self._k8s_versions[requested]
+        match = re.match(r"^v?(\d+)\.(\d+)", requested)
+        if match is None:
+            raise ValueError(f"not a Kubernetes version: {requested!r}")
+        want = (int(match.group(1)), int(match.group(2)))
+        available = {tuple(int(p) for p in v.split(".")[:2]): v for v in kv_utils.all_versions()}
+        if want in available:
+            chosen = available[want]
+        else:
+            # Nearest by minor; ties go to the older schema (it accepts fewer new fields).
+            nearest = min(available, key=lambda mm: (abs(mm[0] - want[0]) * 1000 + abs(mm[1] - want[1]), mm))
+            chosen = available[nearest]
+            note = (f"kubernetes-validate {kubernetes_validate.__version__} has no schemas for Kubernetes "
+                    f"{want[0]}.{want[1]}; validating against {nearest[0]}.{nearest[1]}")
+            self.notes.append(note)
+            log.warning(note)
+        self._k8s_versions[requested] = chosen
+        return chosen
+
+    def _groups_of(self, version: str) -> frozenset[str]:
+        """API groups served by Kubernetes itself, read from kubernetes-validate's bundled definitions."""
+        if version not in self._builtin_groups:
+            defs = json.loads((_KV_SCHEMAS / f"v{version}-local" / "_definitions.json").read_bytes())
+            self._builtin_groups[version] = frozenset(
+                gvk["group"]
+                for definition in defs["$defs"].values()
+                for gvk in definition.get("x-kubernetes-group-version-kind", ())
+            )
+        return self._builtin_groups[version]
+
+    def _builtin(self, obj: dict[str, Any], version: str, file: str) -> list[Violation]:
+        self.checked[KUBERNETES] += 1
+        minor = ".".join(version.split(".")[:2])
+        try:
+            # Raises on the first error only (it calls validate(), not iter_errors()).
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            return [Violation(file, _path(exc.path), _message(exc.message))]
+        except kubernetes_validate.SchemaNotFoundError:
+            what = f"{obj['apiVersion']} {obj['kind']}"
+            return [Violation(file, "(root)", f"Kubernetes {minor} has no {what} (removed or misspelled?)")]
+        return []
+
+    def _custom(self, obj: dict[str, Any], group: str, version: str, kind: str, file: str) -> list[Violation]:
+        doc = self._crd_docs().get((group, kind))
+        family = doc.family if doc is not None else _family_of(group)
+        if not self._family_available(family):
+            self.skipped.add(family)
+            return []
+        self.checked[family] += 1
+        validator = self._crd_validator(group, version, kind)
+        if isinstance(validator, str):
+            return [Violation(file, "(root)", validator)]
+        return _violations(validator, obj, file)
+
+    def _family_available(self, family: str) -> bool:
+        if self.schema_dir is None:
+            return False
+        if family == OTHER_CRDS:
+            return self.schema_dir.is_dir()  # unknown group with schemas present: a real error
+        return any(any(self.schema_dir.glob(pattern)) for pattern in CRD_FAMILIES[family])
+
+    def _crd_docs(self) -> dict[tuple[str, str], _CrdDoc]:
+        if self._crd_index is None:
+            self._crd_index = self._build_crd_index()
+        return self._crd_index
+
+    def _build_crd_index(self) -> dict[tuple[str, str], _CrdDoc]:
+        index: dict[tuple[str, str], _CrdDoc] = {}
+        if self.schema_dir is None:
+            return index
+        for family, patterns in CRD_FAMILIES.items():
+            for pattern in patterns:
+                for file in sorted(self.schema_dir.glob(pattern)):
+                    for text in _DOC_SEPARATOR.split(file.read_text(encoding="utf-8")):
+                        if not _CRD_KIND.search(text):
+                            continue
+                        doc = _CrdDoc(family, file, text)
+                        key = _scan_group_kind(text)
+                        if key is None:  # unusual layout: parse this one document now
+                            spec = doc.load().get("spec") or {}
+                            key = (spec.get("group", ""), (spec.get("names") or {}).get("kind", ""))
+                        index.setdefault(key, doc)
+        return index
+
+    def _crd_validator(self, group: str, version: str, kind: str) -> JsonValidator | str:
+        key = (group, version, kind)
+        if key not in self._crd_validators:
+            self._crd_validators[key] = self._compile_crd(group, version, kind)
+        return self._crd_validators[key]
+
+    def _compile_crd(self, group: str, version: str, kind: str) -> JsonValidator | str:
+        doc = self._crd_docs().get((group, kind))
+        missing = f"no CRD for {group}/{version}/{kind}"
+        if doc is None:
+            return missing
+        spec = doc.load().get("spec") or {}
+        if spec.get("group") != group or (spec.get("names") or {}).get("kind") != kind:
+            return f"{missing} (index mismatch in {doc.file.name})"
+        served = {v.get("name"): v for v in spec.get("versions") or () if v.get("served", True)}
+        if version not in served:
+            return f"{missing} ({doc.file.name} serves {', '.join(sorted(served)) or 'no version'})"
+        schema = (served[version].get("schema") or {}).get("openAPIV3Schema")
+        if schema is None:  # apiextensions/v1beta1 layout
+            schema = (spec.get("validation") or {}).get("openAPIV3Schema") or {}
+        converter = _Converter()
+        converted = converter.root(schema)
+        for pattern in converter.dropped_patterns:
+            self.notes.append(f"{group}/{version}/{kind}: pattern {pattern!r} is not Python regex; unchecked")
+        return Draft7Validator(converted, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+    # -- Helm values ---------------------------------------------------------------------------
+
+    def helm_values(self, chart: str, values: dict[str, Any], file: str) -> list[Violation]:
+        spec = CHARTS.get(chart)
+        if spec is None:
+            known = ", ".join(sorted(CHARTS))
+            return [Violation(file, "(root)", f"unknown chart {chart!r} (known: {known})")]
+        folder = self.schema_dir / spec.folder if self.schema_dir is not None and spec.folder else None
+        if spec.schema is not None and folder is not None and (folder / "values.schema.json").is_file():
+            self.checked["helm-values"] += 1
+            defaults = self._yaml_file(folder / "values.yaml") if (folder / "values.yaml").is_file() else {}
+            # Helm validates the chart defaults coalesced with the user's values, not the overrides alone.
+            merged = _coalesce(defaults or {}, values)
+            return _violations(self._values_validator(chart, folder, spec.schema), merged, file)
+        if folder is not None and (folder / "values.yaml").is_file():
+            self.checked["helm-values-keys"] += 1
+            allowed = self._known_top_keys(folder / "values.yaml") | set(spec.extra_keys)
+            message = f"unknown top-level value for chart {chart} (not in upstream values.yaml)"
+            return sorted(Violation(file, str(key), message) for key in values if key not in allowed)
+        if values:
+            self.skipped.add(f"helm-values:{chart}")
+        return []
+
+    def _known_top_keys(self, values_file: Path) -> set[str]:
+        defaults = self._yaml_file(values_file) or {}
+        keys = set(defaults) | set(defaults.get(_ISTIO_DEFAULTS) or {})
+        # Optional settings that upstream documents as commented-out top-level keys.
+        keys |= set(_COMMENTED_TOP_KEY.findall(values_file.read_text(encoding="utf-8")))
+        return keys
+
+    def _values_validator(self, chart: str, folder: Path, cls: type[JsonValidator]) -> JsonValidator:
+        key = f"values-validator:{chart}"
+        if key not in self._json:
+            schema = json.loads((folder / "values.schema.json").read_bytes())
+            registry: Registry[Any] = Registry(retrieve=self._retrieve_remote)  # type: ignore[call-arg]
+            self._json[key] = cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+        validator: JsonValidator = self._json[key]
+        return validator
+
+    def _retrieve_remote(self, uri: str) -> Resource[Any]:
+        """Serve the Kubernetes definitions the NGINX chart schema points at; refuse everything else."""
+        match = _K8S_DEFS_URL.match(uri)
+        local = _KV_SCHEMAS / f"v{match.group(1)}.0-local" / "_definitions.json" if match else None
+        if local is None or not local.is_file():
+            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+        key = f"k8s-defs:{local}"
+        if key not in self._json:
+            defs = json.loads(local.read_bytes())
+            # The bundled file keys definitions under $defs and carries its own $id; the chart
+            # points at #/definitions/... relative to the GitHub URL. Alias both, drop the $id.
+            contents = {"$schema": defs.get("$schema"), "$defs": defs["$defs"], "definitions": defs["$defs"]}
+            self._json[key] = Resource.from_contents(contents, default_specification=DRAFT202012)
+        resource: Resource[Any] = self._json[key]
+        return resource
+
+    def _yaml_file(self, path: Path) -> Any:
+        key = f"yaml:{path}"
+        if key not in self._json:
+            self._json[key] = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        return self._json[key]
+
+    # -- F5 declarations -----------------------------------------------------------------------
+
+    def as3(self, declaration: dict[str, Any], file: str) -> list[Violation]:
+        validator = self._f5_validator("as3", "f5/as3-schema.json", ())
+        if validator is None:
+            return []
+        return _violations(validator, declaration, file)
+
+    def do(self, declaration: dict[str, Any], file: str) -> list[Violation]:
+        validator = self._f5_validator("do", "f5/do/do.schema.json", ("f5/do/*.schema.json",))
+        if validator is None:
+            return []
+        return _violations(validator, declaration, file)
+
+    def _f5_validator(self, family: str, entry: str, others: tuple[str, ...]) -> JsonValidator | None:
+        if self.schema_dir is None or not (self.schema_dir / entry).is_file():
+            self.skipped.add(family)
+            return None
+        self.checked[family] += 1
+        key = f"f5:{family}"
+        if key not in self._json:
+            if self._f5_formats is None:
+                self._f5_formats = f5_format_checker()
+            schema = json.loads((self.schema_dir / entry).read_bytes())
+            # DO files $ref each other by relative name; registering every file under its $id
+            # makes those resolve locally. A registry without `retrieve` never fetches.
+            resources: list[tuple[str, Resource[Any]]] = []
+            for pattern in others:
+                for path in sorted(self.schema_dir.glob(pattern)):
+                    contents = json.loads(path.read_bytes())
+                    resource = Resource.from_contents(contents, default_specification=DRAFT7)
+                    uri = resource.id()
+                    if uri:
+                        resources.append((uri, resource))
+            registry: Registry[Any] = Registry().with_resources(resources)
+            self._json[key] = Draft7Validator(schema, registry=registry, format_checker=self._f5_formats)
+        validator: JsonValidator = self._json[key]
+        return validator
+
