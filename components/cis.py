@@ -61,6 +61,14 @@ def values(bigip: config.Bigip) -> dict[str, Any]:
         "image": {"user": "f5networks", "repo": "k8s-bigip-ctlr", "pullPolicy": "IfNotPresent"},
         # The image tag; the chart's default is "latest".
         "version": bigip.cis_version,
+        # The chart copies this to the container securityContext; the namespace enforces the
+        # "restricted" Pod Security Standard.
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "limits_cpu": "500m",
         "limits_memory": "512Mi",
         "requests_cpu": "100m",
@@ -83,8 +91,10 @@ class Cis(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:cis:Cis", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         bigip = args.bigip
+        if not bigip.insecure_skip_verify and args.trusted_cert is None:
+            raise ValueError("CIS verifies BIG-IP TLS: a trusted certificate is required")
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
@@ -102,9 +112,7 @@ class Cis(pulumi.ComponentResource):
             opts=after_ns,
         )
         needs: list[pulumi.Resource] = [login]
-        if not bigip.insecure_skip_verify:
-            if args.trusted_cert is None:
-                raise ValueError("CIS verifies BIG-IP TLS: a trusted certificate is required")
+        if args.trusted_cert is not None and not bigip.insecure_skip_verify:
             needs.append(
                 k8s.core.v1.ConfigMap(
                     f"{name}-trusted-certs",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -41,6 +42,17 @@ _STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 # ---------------------------------------------------------------------------------------------
 # Domain types
 # ---------------------------------------------------------------------------------------------
+
+
+def _non_empty(what: str, fix: str) -> Any:
+    def check(value: tuple[Any, ...]) -> tuple[Any, ...]:
+        # An AfterValidator runs only once every item is valid, so a bad item never also
+        # reports "empty" (as min_length would).
+        if not value:
+            raise ValueError(f"no {what}; {fix}")
+        return value
+
+    return AfterValidator(check)
 
 
 def _dns_label(value: str) -> str:
@@ -329,23 +341,28 @@ class Bigip(Model):
     cis_partition: BigipName
     pulumi_partition: BigipName
     vlan: BigipName
-    self_ips: tuple[IPv4Address, ...] = Field(min_length=1)
+    self_ips: Annotated[
+        tuple[IPv4Address, ...], _non_empty("self IPs", "list the BIG-IP self IPs the cluster peers with")
+    ]
     asn: Asn
     cis_version: SemVer = "2.20.4"
 
     @model_validator(mode="after")
     def _tls_trust(self) -> Bigip:
         if self.trusted_cert_key is None and not self.insecure_skip_verify:
-            raise ValueError(
-                "neither trustedCertKey nor insecureSkipVerify is set; name the config key that "
-                "holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
-            )
+            raise ValueError(_NO_TRUST)
         if self.cis_partition == self.pulumi_partition:
             raise ValueError(
-                f"cisPartition and pulumiPartition are both {self.cis_partition!r}; CIS owns its "
+                f"@pulumiPartition: {self.pulumi_partition} is also cisPartition; CIS owns its "
                 "partition alone, so give Pulumi's objects another one"
             )
         return self
+
+
+_NO_TRUST = (
+    "@trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; name the config key "
+    "that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+)
 
 
 class ForwardProxy(Model):
@@ -364,8 +381,13 @@ class Egress(Model):
     vip: IPv4Address
     port: Port = 443
     forward_proxy: ForwardProxy
-    snat_addresses: tuple[IPv4Address, ...] = Field(min_length=1)
-    allow: tuple[EgressAllow, ...] = Field(min_length=1)
+    snat_addresses: Annotated[
+        tuple[IPv4Address, ...], _non_empty("SNAT addresses", "list at least one egress address")
+    ]
+    allow: Annotated[
+        tuple[EgressAllow, ...],
+        _non_empty("allowed callers", "list the namespaces that may use the egress gateway"),
+    ]
 
     @model_validator(mode="after")
     def _allow_entries(self) -> Egress:
@@ -373,12 +395,12 @@ class Egress(Model):
         for i, entry in enumerate(self.allow):
             if entry.namespace in seen:
                 raise ValueError(
-                    f"allow[{i}].namespace {entry.namespace!r} is listed twice; merge the entries"
+                    f"@allow[{i}].namespace: {entry.namespace} is listed twice; merge the entries"
                 )
             seen.add(entry.namespace)
             if entry.snat_address is not None and entry.snat_address not in self.snat_addresses:
                 raise ValueError(
-                    f"allow[{i}].snatAddress {entry.snat_address} is not in snatAddresses; "
+                    f"@allow[{i}].snatAddress: {entry.snat_address} is not in snatAddresses; "
                     "add it there so it joins the SNAT pool"
                 )
         return self
@@ -455,6 +477,12 @@ class DnsDevice(Model):
     insecure_skip_verify: bool = False
     partition: BigipName = "cpaas-gslb"
 
+    @model_validator(mode="after")
+    def _tls_trust(self) -> DnsDevice:
+        if self.trusted_cert_key is None and not self.insecure_skip_verify:
+            raise ValueError(_NO_TRUST)
+        return self
+
 
 class Monitor(Model):
     type: Literal["https", "http", "tcp"]
@@ -469,14 +497,18 @@ class WideIp(Model):
     lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = "global-availability"
     # Units serving this app, in failover order; empty means every unit that has the app.
     units: tuple[UnitName, ...] = ()
-    ratios: Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=dict)
+    ratios: Annotated[
+        Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]], AfterValidator(MappingProxyType)
+    ] = Field(default_factory=lambda: MappingProxyType({}))
     monitor: Monitor
     last_resort_unit: UnitName | None = None
 
 
 class Gslb(Model):
     dns_device: DnsDevice
-    wide_ips: tuple[WideIp, ...] = Field(min_length=1)
+    wide_ips: Annotated[
+        tuple[WideIp, ...], _non_empty("wide IPs", "add one per app under gslb.wideIps or remove gslb")
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,7 +521,9 @@ Environment = Literal["dev", "test", "prod"]
 class StackConfig(Model):
     environment: Environment
     pki: Pki
-    units: tuple[Unit, ...] = Field(min_length=1)
+    units: Annotated[
+        tuple[Unit, ...], _non_empty("units", "a stack needs at least one unit under cpaas:units")
+    ]
     gslb: Gslb | None = None
 
     @model_validator(mode="after")
@@ -569,8 +603,10 @@ def _check_unique_units(stack: StackConfig) -> Iterator[Problem]:
 
 
 def _check_cidrs(stack: StackConfig) -> Iterator[Problem]:
+    # Across units only; _check_unit_network reports overlaps inside one unit.
     seen: list[tuple[IPv4Network, str, str]] = []
     for i, unit in enumerate(stack.units):
+        mine: list[tuple[IPv4Network, str, str]] = []
         for field in ("podCidr", "serviceCidr", "nodeCidr"):
             net: IPv4Network = getattr(unit.network, _snake(field))
             where = _p("units", i, "network", field)
@@ -581,7 +617,8 @@ def _check_cidrs(stack: StackConfig) -> Iterator[Problem]:
                         f"{net} overlaps {other_where} ({owner}: {other}); use a disjoint range",
                     )
                     break
-            seen.append((net, _p("units", i, "network", field), unit.name))
+            mine.append((net, where, unit.name))
+        seen.extend(mine)
 
 
 def _check_partitions(stack: StackConfig) -> Iterator[Problem]:
@@ -652,6 +689,11 @@ def _check_one_unit(stack: StackConfig, i: int, unit: Unit) -> Iterator[Problem]
             _p("units", i, "egress"),
             "an egress gateway needs a bigip; add units[].bigip or remove egress",
         )
+    if unit.egress is not None and unit.bigip is not None and unit.egress.vip in unit.bigip.self_ips:
+        yield (
+            _p("units", i, "egress", "vip"),
+            f"{unit.egress.vip} is a BIG-IP self IP; virtual servers need their own address",
+        )
     yield from _check_apps(i, unit)
     yield from _check_egress_allow(i, unit)
 
@@ -672,8 +714,8 @@ def _check_unit_network(i: int, unit: Unit) -> Iterator[Problem]:
     if net.pod_cidr.prefixlen > net.cni.block_size:
         yield (
             _p("units", i, "network", "cni", "blockSize"),
-            f"{net.cni.block_size} is larger than the pod CIDR {net.pod_cidr}; "
-            f"use a block size of at least /{net.pod_cidr.prefixlen}",
+            f"blocks of /{net.cni.block_size} are bigger than the pod CIDR {net.pod_cidr}; "
+            f"use blockSize {net.pod_cidr.prefixlen} or more, or widen podCidr",
         )
     if unit.bigip is None and not unit.is_local:
         yield (
@@ -745,6 +787,12 @@ def _check_egress_allow(i: int, unit: Unit) -> Iterator[Problem]:
 def _check_gslb(stack: StackConfig) -> Iterator[Problem]:
     if stack.gslb is None:
         return
+    if stack.gslb.dns_device.insecure_skip_verify and stack.environment != "dev":
+        yield (
+            _p("gslb", "dnsDevice", "insecureSkipVerify"),
+            f"true in a {stack.environment} stack; TLS verification may only be skipped in dev, "
+            "set trustedCertKey instead",
+        )
     seen_apps: dict[str, int] = {}
     for w, wide in enumerate(stack.gslb.wide_ips):
         if wide.app in seen_apps:
@@ -830,27 +878,56 @@ class ConfigError(Exception):
         self.lines = lines
 
 
-_UNION_TAGS = {
-    "generated", "imported", "k3d", "kubeconfig", "stackReference", "calico-bgp", "cloud-native",
-}  # fmt: skip
+# Discriminated unions put the tag in the error location; drop it where it follows the union field.
+_UNION_FIELDS = {
+    "root": "generated, imported",
+    "cluster": "k3d, kubeconfig, stackReference",
+    "cni": "calico-bgp, cloud-native",
+}
 
 
 def _loc_path(loc: Iterable[Any]) -> str:
-    parts = [p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
-    parts = [p for p in parts if not (isinstance(p, str) and p.startswith("function-"))]
+    parts: list[str | int] = []
+    previous: Any = None
+    for part in loc:
+        tagged = isinstance(part, str) and previous in _UNION_FIELDS and part != previous
+        if not tagged and not (isinstance(part, str) and part.startswith("function-")):
+            parts.append(part)
+        previous = part
     return _p(*parts) if parts else ""
 
 
-def _describe(err: Mapping[str, Any]) -> str:
+_RANGES = {
+    "asn": "an ASN is 1-4294967295 (private: 64512-65534 or 4200000000-4294967294)",
+    "port": "ports are 1-65535",
+}
+
+
+def _describe(err: Mapping[str, Any], path: str) -> str:
     kind = err["type"]
     value = err.get("input")
     msg = str(err["msg"]).removeprefix("Value error, ")
+    field = path.rsplit(".", 1)[-1].lower()
     if kind == "extra_forbidden":
         return "unknown key; remove it or check its spelling against the README's config reference"
     if kind == "missing":
         return "required key is missing; add it"
+    if kind == "union_tag_not_found":
+        key = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+        return f"required key {key} is missing; use one of {_UNION_FIELDS.get(field, 'the documented kinds')}"
     if kind == "value_error":
         return msg
+    if kind == "ip_v4_network" and isinstance(value, str):
+        try:
+            fixed = IPv4Network(value, strict=False)
+        except ValueError:
+            return f"{value!r} is not an IPv4 CIDR; use e.g. 10.42.0.0/16 (prefix 0-32)"
+        return f"{value} has host bits set; use {fixed}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        for key, text in _RANGES.items():
+            if field.endswith(key):
+                return f"{value} is out of range; {text}"
+        return f"{value} is out of range: {msg}"
     shown = value if isinstance(value, (str, int, float, bool)) else None
     return f"{shown!r} is not allowed: {msg}" if shown is not None else msg
 
@@ -859,7 +936,13 @@ def format_validation_error(exc: ValidationError) -> list[str]:
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         path = _loc_path(err["loc"])
-        message = _describe(err)
+        message = _describe(err, path)
+        if message.startswith("@"):
+            # A model-level rule that names the field it is about, relative to the model.
+            relative, _, message = message[1:].partition(": ")
+            path = (
+                f"{path}{relative}" if relative.startswith("[") else _p(path, relative) if path else relative
+            )
         if path:
             lines.append(f"{CONFIG_NAMESPACE}:{path}: {message}")
         else:

@@ -129,7 +129,7 @@ def test_fails_a_bad_stack_config_with_exit_2_a_line_per_error_and_nothing_writt
     assert code == 2
     assert not out.exists()
     assert "Traceback" not in err
-    assert "cpaas:units[0].apps[0].port: 70000 is not allowed" in err
+    assert "cpaas:units[0].apps[0].port: 70000 is out of range; ports are 1-65535" in err
 
 
 def test_fails_an_unknown_stack_with_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                 name=request.name,
                 parent=request.parent,
                 provider=request.provider,
-                dependencies=list(request.dependencies),
+                dependencies=sorted(set(request.dependencies)),
                 custom=custom,
                 inputs=plain(raw),
                 id=id_,

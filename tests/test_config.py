@@ -1,0 +1,1002 @@
+"""The stack-file models: both stacks validate, and every rule refuses a bad stack with a clear line.
+
+Each failing case mutates a valid raw stack (from tests.support.raw_stack) minimally and asserts
+the exact `cpaas:<path>: <message>` line(s) that ConfigError.lines carries.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+from typing import Any
+
+import pydantic
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from components import config
+from tests.support import raw_stack, stack
+
+PROPERTY = settings(
+    max_examples=50,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+UNION_TAGS = {"generated", "imported", "k3d", "kubeconfig", "stackReference", "calico-bgp", "cloud-native"}
+UNKNOWN = "unknown key; remove it or check its spelling against the README's config reference"
+MISSING = "required key is missing; add it"
+DNS_LABEL_MSG = (
+    "is not a DNS-1123 label; use 1-63 lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit"
+)
+FQDN_MSG = (
+    "is not a fully qualified domain name; use lowercase labels of letters, "
+    "digits and '-' joined by '.', e.g. bookinfo.apps.example.com"
+)
+TRUST_DOMAIN_MSG = (
+    "is not a SPIFFE trust domain; use lowercase letters, digits, '.', '-' and "
+    "'_' only (no scheme, port or path), e.g. prod.cpaas.example.com"
+)
+KNOWN_PROD_UNITS = "known units: aws-syd, azure-mel, onprem-syd"
+KUBECONFIG_CLUSTER = {"source": "kubeconfig", "kubeconfigSecret": "kc", "kubernetesVersion": "1.34"}
+
+
+def errors(raw: dict[str, Any]) -> list[str]:
+    """The ConfigError lines parse_stack raises for raw (fails the test if it parses)."""
+    with pytest.raises(config.ConfigError) as info:
+        config.parse_stack(raw)
+    assert str(info.value) == "\n".join(info.value.lines)
+    return info.value.lines
+
+
+def path_of(line: str) -> str:
+    assert line.startswith("cpaas:"), line
+    return line.removeprefix("cpaas:").split(": ", 1)[0]
+
+
+def new_app(**overrides: Any) -> dict[str, Any]:
+    app = {
+        "name": "extra",
+        "kind": "tcp",
+        "vip": "10.10.17.50",
+        "port": 9000,
+        "namespace": "mqtt",
+        "service": "extra",
+        "servicePort": 9000,
+    }
+    app.update(overrides)
+    return app
+
+
+def dev_bigip(**overrides: Any) -> dict[str, Any]:
+    bigip = {
+        "managementAddress": "192.168.50.10",
+        "passwordSecret": "bigipPassword-dev",
+        "insecureSkipVerify": True,
+        "cisPartition": "cpaas-dev-cis",
+        "pulumiPartition": "cpaas-dev",
+        "vlan": "internal",
+        "selfIps": ["192.168.50.20"],
+        "asn": 64513,
+    }
+    bigip.update(overrides)
+    return bigip
+
+
+def referenced_keys(node: Any, suffixes: tuple[str, ...]) -> Iterator[str]:
+    """Values of every mapping key (at any depth) whose name ends with one of suffixes."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and key.endswith(suffixes):
+                yield value
+            else:
+                yield from referenced_keys(value, suffixes)
+    elif isinstance(node, list):
+        for item in node:
+            yield from referenced_keys(item, suffixes)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. The stack files
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_both_stack_files_validate(name: str) -> None:
+    parsed = stack(name)
+    assert parsed.environment == name
+    assert parsed.units
+
+
+def test_prod_needs_exactly_its_bigip_passwords_and_kubeconfigs_as_secrets() -> None:
+    assert stack("prod").secret_keys() == [
+        "bigipPassword-aws-syd",
+        "bigipPassword-azure-mel",
+        "bigipPassword-gslb",
+        "bigipPassword-onprem-syd",
+        "kubeconfig-aws-syd",
+        "kubeconfig-onprem-syd",
+    ]
+
+
+def test_prod_needs_exactly_its_bigip_certificates_as_plain_keys() -> None:
+    assert stack("prod").plain_keys() == [
+        "bigipCert-aws-syd",
+        "bigipCert-azure-mel",
+        "bigipCert-gslb",
+        "bigipCert-onprem-syd",
+    ]
+
+
+def test_dev_needs_no_secret_and_no_plain_keys() -> None:
+    assert stack("dev").secret_keys() == []
+    assert stack("dev").plain_keys() == []
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_secret_and_plain_keys_are_exactly_the_keys_the_stack_file_names(name: str) -> None:
+    raw = raw_stack(name)
+    parsed = config.parse_stack(raw)
+    assert parsed.secret_keys() == sorted(set(referenced_keys(raw, ("Secret",))))
+    assert parsed.plain_keys() == sorted(set(referenced_keys(raw, ("CertKey", "certKey"))))
+    assert not set(parsed.secret_keys()) & set(parsed.plain_keys())
+
+
+def test_config_keys_are_the_structured_keys_of_the_stack_files() -> None:
+    assert config.config_keys() == ["environment", "pki", "units", "gslb"]
+    assert set(raw_stack("prod")) == set(config.config_keys())
+    assert set(raw_stack("dev")) <= set(config.config_keys())
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Cross-field rules, one failing case each
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fails_when_two_units_share_a_name() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["name"] = "aws-syd"
+    assert errors(raw) == [
+        "cpaas:units[1].name: aws-syd duplicates units[0]; unit names must be unique "
+        "(they key every resource), rename one",
+        # The wide IPs still name the renamed unit, and say so.
+        "cpaas:gslb.wideIps[0].units[2]: azure-mel is not a unit of this stack; "
+        "known units: aws-syd, onprem-syd",
+        "cpaas:gslb.wideIps[2].ratios.azure-mel: azure-mel is not a unit of this stack; "
+        "known units: aws-syd, onprem-syd",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("podCidr", "10.10.64.0/18"), ("serviceCidr", "172.20.0.0/16"), ("nodeCidr", "10.10.0.0/20")],
+)
+def test_fails_when_a_cidr_overlaps_the_same_cidr_of_another_unit(field: str, value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["network"][field] = value
+    assert errors(raw) == [
+        f"cpaas:units[1].network.{field}: {value} overlaps units[0].network.{field} "
+        f"(aws-syd: {value}); use a disjoint range"
+    ]
+
+
+def test_fails_when_a_pod_cidr_overlaps_another_units_node_cidr() -> None:
+    raw = raw_stack("prod")
+    raw["units"][2]["network"]["podCidr"] = "10.20.0.0/22"
+    assert errors(raw) == [
+        "cpaas:units[2].network.podCidr: 10.20.0.0/22 overlaps units[1].network.nodeCidr "
+        "(azure-mel: 10.20.0.0/20); use a disjoint range"
+    ]
+
+
+def test_fails_once_when_the_pod_cidr_overlaps_the_service_cidr_of_the_same_unit() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["network"]["podCidr"] = "172.21.0.0/24"
+    assert errors(raw) == [
+        "cpaas:units[1].network.serviceCidr: 172.21.0.0/16 overlaps podCidr 172.21.0.0/24 "
+        "of the same unit; use a disjoint range"
+    ]
+
+
+def test_fails_once_when_the_node_cidr_sits_inside_the_pod_cidr_of_the_same_unit() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["network"]["nodeCidr"] = "10.10.65.0/24"
+    assert errors(raw) == [
+        "cpaas:units[0].network.nodeCidr: 10.10.65.0/24 overlaps podCidr 10.10.64.0/18 "
+        "of the same unit; use a disjoint range"
+    ]
+
+
+def test_fails_when_a_bigip_partition_is_used_by_another_unit() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["bigip"]["cisPartition"] = "cpaas-aws-syd"
+    assert errors(raw) == [
+        "cpaas:units[1].bigip.cisPartition: cpaas-aws-syd is already used by "
+        "units[0].bigip.pulumiPartition; BIG-IP partitions must be unique across the stack, "
+        "e.g. prefix them with the unit name"
+    ]
+
+
+def test_fails_when_a_bigip_partition_differs_from_another_units_only_in_case() -> None:
+    raw = raw_stack("prod")
+    raw["units"][2]["bigip"]["pulumiPartition"] = "CPAAS-aws-syd"
+    assert errors(raw) == [
+        "cpaas:units[2].bigip.pulumiPartition: CPAAS-aws-syd is already used by "
+        "units[0].bigip.pulumiPartition; BIG-IP partitions must be unique across the stack, "
+        "e.g. prefix them with the unit name"
+    ]
+
+
+def test_fails_when_a_unit_partition_is_the_gslb_partition() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["bigip"]["pulumiPartition"] = "cpaas-gslb"
+    assert errors(raw) == [
+        "cpaas:units[1].bigip.pulumiPartition: cpaas-gslb is already used by "
+        "gslb.dnsDevice.partition; BIG-IP partitions must be unique across the stack, "
+        "e.g. prefix them with the unit name"
+    ]
+
+
+def test_fails_when_cis_and_pulumi_share_a_partition() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["bigip"]["cisPartition"] = "cpaas-aws-syd"
+    assert errors(raw) == [
+        "cpaas:units[0].bigip.pulumiPartition: cpaas-aws-syd is also cisPartition; "
+        "CIS owns its partition alone, so give Pulumi's objects another one"
+    ]
+
+
+def test_fails_when_two_units_on_the_same_bigip_reuse_a_vip_and_port() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["bigip"]["managementAddress"] = "10.10.16.10"
+    raw["units"][1]["apps"][0]["vip"] = "10.10.17.10"
+    assert errors(raw) == [
+        "cpaas:units[1].apps[0].vip: 10.10.17.10:443/tcp is already used by units[0].apps[0].vip "
+        "on BIG-IP 10.10.16.10; give each virtual server its own address or port"
+    ]
+
+
+def test_fails_when_two_apps_of_one_unit_reuse_a_vip_and_port() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"].append(new_app(vip="10.10.17.12", port=1883))
+    assert errors(raw) == [
+        "cpaas:units[0].apps[3].vip: 10.10.17.12:1883/tcp is already used by units[0].apps[2].vip "
+        "on BIG-IP 10.10.16.10; give each virtual server its own address or port"
+    ]
+
+
+def test_fails_when_the_egress_vip_reuses_an_app_vip_and_port() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["vip"] = "10.10.17.10"
+    assert errors(raw) == [
+        "cpaas:units[0].egress.vip: 10.10.17.10:443/tcp is already used by units[0].apps[0].vip "
+        "on BIG-IP 10.10.16.10; give each virtual server its own address or port"
+    ]
+
+
+def test_the_same_vip_and_port_is_allowed_on_different_bigips() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["apps"][0]["vip"] = "10.10.17.10"
+    config.parse_stack(raw)
+
+
+def test_the_same_vip_and_port_is_allowed_for_tcp_and_udp() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"].append(new_app(kind="udp", vip="10.10.17.12", port=1883))
+    config.parse_stack(raw)
+
+
+@pytest.mark.parametrize(("where", "field"), [("bigip", "asn"), ("cni", "asn")])
+@pytest.mark.parametrize(
+    ("value", "bound"), [(0, "an ASN is 1-4294967295"), (4294967296, "an ASN is 1-4294967295")]
+)
+def test_fails_when_an_asn_is_out_of_range(where: str, field: str, value: int, bound: str) -> None:
+    raw = raw_stack("prod")
+    unit = raw["units"][2]
+    target = unit["bigip"] if where == "bigip" else unit["network"]["cni"]
+    target[field] = value
+    path = "units[2].bigip.asn" if where == "bigip" else "units[2].network.cni.asn"
+    [line] = errors(raw)
+    assert path_of(line) == path
+    assert str(value) in line
+    assert bound in line
+
+
+@pytest.mark.parametrize(("value", "bound"), [(0, "ports are 1-65535"), (65536, "ports are 1-65535")])
+@pytest.mark.parametrize(
+    ("keys", "path"),
+    [
+        (("apps", 0, "port"), "units[0].apps[0].port"),
+        (("apps", 1, "servicePort"), "units[0].apps[1].servicePort"),
+        (("egress", "forwardProxy", "port"), "units[0].egress.forwardProxy.port"),
+        (("bigip", "managementPort"), "units[0].bigip.managementPort"),
+    ],
+)
+def test_fails_when_a_port_is_out_of_range(keys: tuple[Any, ...], path: str, value: int, bound: str) -> None:
+    raw = raw_stack("prod")
+    node = raw["units"][0]
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    [line] = errors(raw)
+    assert path_of(line) == path
+    assert str(value) in line
+    assert bound in line
+
+
+BAD_FQDNS = [
+    "bookinfo",
+    "Bookinfo.apps.example-bank.com",
+    "bookinfo..example.com",
+    "bookinfo.example.com.",
+    "-bad.example.com",
+    "bookinfo.example.123",
+    "book_info.example.com",
+]
+
+
+@pytest.mark.parametrize("value", BAD_FQDNS)
+def test_fails_on_a_malformed_fqdn(value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"][0]["fqdn"] = value
+    assert errors(raw) == [f"cpaas:units[0].apps[0].fqdn: {value!r} {FQDN_MSG}"]
+
+
+@pytest.mark.parametrize("value", ["Mqtt", "mqtt_", "-mqtt", "mqtt-", "mq.tt", "m" * 64, ""])
+def test_fails_on_a_namespace_that_is_not_a_dns_label(value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"][2]["namespace"] = value
+    assert errors(raw) == [f"cpaas:units[0].apps[2].namespace: {value!r} {DNS_LABEL_MSG}"]
+
+
+@pytest.mark.parametrize("value", ["spiffe://x", "UPPER.case", "a..b", ".a.b", "a.b.", "a.b:8443", "a/b", ""])
+def test_fails_on_a_malformed_trust_domain(value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["mesh"]["trustDomain"] = value
+    assert errors(raw) == [f"cpaas:units[1].mesh.trustDomain: {value!r} {TRUST_DOMAIN_MSG}"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "10.0.0.0/-1", "10.300.0.0/16", "fd00::/64"])
+def test_fails_on_a_malformed_cidr(value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["network"]["podCidr"] = value
+    assert errors(raw) == [
+        f"cpaas:units[1].network.podCidr: {value!r} is not an IPv4 CIDR; use e.g. 10.42.0.0/16 (prefix 0-32)"
+    ]
+
+
+def test_fails_on_a_cidr_with_host_bits_and_names_the_network_to_use() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["network"]["podCidr"] = "10.0.0.1/16"
+    assert errors(raw) == ["cpaas:units[1].network.podCidr: 10.0.0.1/16 has host bits set; use 10.0.0.0/16"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.256", "10.0.0", "bigip.example.com", "::1"])
+def test_fails_on_a_malformed_ip_address(value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["bigip"]["managementAddress"] = value
+    assert errors(raw) == [
+        f"cpaas:units[1].bigip.managementAddress: {value!r} is not allowed: Input is not a valid IPv4 address"
+    ]
+
+
+def test_fails_on_unknown_keys_at_every_depth() -> None:
+    raw = raw_stack("prod")
+    raw["qux"] = 1
+    raw["pki"]["root"]["validity"] = 1
+    raw["units"][1]["cluster"]["kubeConfig"] = "x"
+    raw["units"][1]["network"]["cni"]["asn"] = 64512
+    raw["units"][0]["apps"][0]["host"] = "x"
+    raw["units"][0]["egress"]["forwardProxy"]["proto"] = "http"
+    raw["gslb"]["wideIps"][0]["monitor"]["path"] = "/"
+    assert sorted(errors(raw)) == sorted(
+        f"cpaas:{path}: {UNKNOWN}"
+        for path in [
+            "qux",
+            "pki.root.validity",
+            "units[1].cluster.kubeConfig",
+            "units[1].network.cni.asn",
+            "units[0].apps[0].host",
+            "units[0].egress.forwardProxy.proto",
+            "gslb.wideIps[0].monitor.path",
+        ]
+    )
+
+
+def test_fails_on_missing_required_keys_at_every_depth() -> None:
+    raw = raw_stack("prod")
+    del raw["pki"]
+    del raw["units"][1]["cluster"]["kubernetesVersion"]
+    del raw["units"][0]["apps"][0]["vip"]
+    del raw["units"][1]["mesh"]["trustDomain"]
+    del raw["gslb"]["dnsDevice"]["passwordSecret"]
+    assert sorted(errors(raw)) == sorted(
+        f"cpaas:{path}: {MISSING}"
+        for path in [
+            "pki",
+            "units[1].cluster.kubernetesVersion",
+            "units[0].apps[0].vip",
+            "units[1].mesh.trustDomain",
+            "gslb.dnsDevice.passwordSecret",
+        ]
+    )
+
+
+def test_fails_when_an_http_mesh_app_runs_outside_the_injected_namespaces() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"][0]["namespace"] = "shop"
+    assert errors(raw) == [
+        "cpaas:units[0].apps[0].namespace: shop is not in mesh.injectedNamespaces; an http-mesh app "
+        "must run in the mesh, add the namespace there or use kind http-nginx"
+    ]
+
+
+def test_fails_when_an_http_nginx_app_runs_in_an_injected_namespace() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"][1]["namespace"] = "bookinfo"
+    assert errors(raw) == [
+        "cpaas:units[0].apps[1].namespace: bookinfo is a mesh namespace; http-nginx apps serve "
+        "non-mesh namespaces, use kind http-mesh"
+    ]
+
+
+def test_fails_when_an_http_nginx_app_is_deployed_with_nginx_disabled() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["nginx"]["enabled"] = False
+    assert errors(raw) == [
+        "cpaas:units[0].apps[1].kind: http-nginx while nginx.enabled is false; enable NGINX or "
+        "change the kind"
+    ]
+
+
+def test_fails_when_two_apps_of_one_unit_share_a_name() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"].append(new_app(name="mqtt", fqdn="mqtt.apps.example-bank.com"))
+    assert errors(raw) == [
+        "cpaas:units[0].apps[3].name: mqtt duplicates apps[2]; app names are unique per unit"
+    ]
+
+
+def test_fails_when_an_http_app_has_no_fqdn() -> None:
+    raw = raw_stack("prod")
+    del raw["units"][0]["apps"][1]["fqdn"]
+    assert errors(raw) == [
+        "cpaas:units[0].apps[1]: kind 'http-nginx' needs an fqdn (the Host the BIG-IP matches)"
+    ]
+
+
+def test_fails_when_an_egress_allow_namespace_is_not_injected() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["allow"][0]["namespace"] = "httpbin"
+    assert errors(raw) == [
+        "cpaas:units[0].egress.allow[0].namespace: httpbin is not in mesh.injectedNamespaces; only "
+        "mesh workloads carry a SPIFFE identity, add the namespace there"
+    ]
+
+
+def test_fails_when_an_egress_allow_namespace_is_listed_twice() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["allow"].append({"namespace": "bookinfo"})
+    assert errors(raw) == [
+        "cpaas:units[0].egress.allow[1].namespace: bookinfo is listed twice; merge the entries"
+    ]
+
+
+def test_fails_when_an_egress_allow_snat_address_is_not_in_the_snat_pool() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["allow"][0]["snatAddress"] = "10.10.17.202"
+    assert errors(raw) == [
+        "cpaas:units[0].egress.allow[0].snatAddress: 10.10.17.202 is not in snatAddresses; add it "
+        "there so it joins the SNAT pool"
+    ]
+
+
+def test_fails_when_a_unit_has_egress_but_no_bigip() -> None:
+    raw = raw_stack("dev")
+    raw["units"][0]["cluster"] = dict(KUBECONFIG_CLUSTER)
+    raw["units"][0]["cloud"] = "onprem"
+    raw["units"][0]["network"]["cni"] = {"type": "cloud-native"}
+    raw["units"][0]["egress"] = {
+        "vip": "10.99.0.100",
+        "forwardProxy": {"address": "10.99.0.10", "port": 3128},
+        "snatAddresses": ["10.99.0.201"],
+        "allow": [{"namespace": "bookinfo"}],
+    }
+    assert errors(raw) == [
+        "cpaas:units[0].egress: an egress gateway needs a bigip; add units[].bigip or remove egress"
+    ]
+
+
+def test_fails_when_a_bigip_has_neither_a_trusted_cert_nor_insecure_skip_verify() -> None:
+    raw = raw_stack("prod")
+    del raw["units"][0]["bigip"]["trustedCertKey"]
+    assert errors(raw) == [
+        "cpaas:units[0].bigip.trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; "
+        "name the config key that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+    ]
+
+
+def test_fails_when_a_prod_bigip_skips_tls_verification() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["bigip"]["insecureSkipVerify"] = True
+    assert errors(raw) == [
+        "cpaas:units[0].bigip.insecureSkipVerify: true in a prod stack; TLS verification may only be "
+        "skipped in dev, set trustedCertKey instead"
+    ]
+
+
+def test_a_dev_bigip_may_skip_tls_verification() -> None:
+    raw = raw_stack("dev")
+    raw["units"][0]["bigip"] = dev_bigip()
+    parsed = config.parse_stack(raw)
+    assert parsed.units[0].bigip is not None
+    assert parsed.units[0].bigip.insecure_skip_verify
+    assert parsed.plain_keys() == []
+    assert parsed.secret_keys() == ["bigipPassword-dev"]
+
+
+def test_fails_when_the_gslb_device_has_neither_a_trusted_cert_nor_insecure_skip_verify() -> None:
+    raw = raw_stack("prod")
+    del raw["gslb"]["dnsDevice"]["trustedCertKey"]
+    assert errors(raw) == [
+        "cpaas:gslb.dnsDevice.trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; "
+        "name the config key that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+    ]
+
+
+def test_fails_when_the_prod_gslb_device_skips_tls_verification() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["dnsDevice"]["insecureSkipVerify"] = True
+    assert errors(raw) == [
+        "cpaas:gslb.dnsDevice.insecureSkipVerify: true in a prod stack; TLS verification may only be "
+        "skipped in dev, set trustedCertKey instead"
+    ]
+
+
+def test_fails_when_a_non_local_calico_unit_has_no_bigip_to_peer_with() -> None:
+    raw = raw_stack("dev")
+    raw["units"][0]["cluster"] = dict(KUBECONFIG_CLUSTER)
+    raw["units"][0]["cloud"] = "onprem"
+    assert errors(raw) == [
+        "cpaas:units[0].network.cni: calico-bgp needs a bigip to peer with; add units[].bigip or use "
+        "cloud-native"
+    ]
+
+
+def test_a_local_calico_unit_needs_no_bigip() -> None:
+    unit = stack("dev").units[0]
+    assert unit.is_local
+    assert unit.uses_calico
+    assert unit.bigip is None
+
+
+def test_fails_when_the_bigip_asn_equals_the_cluster_asn() -> None:
+    raw = raw_stack("prod")
+    raw["units"][2]["bigip"]["asn"] = 64512
+    assert errors(raw) == [
+        "cpaas:units[2].bigip.asn: 64512 equals the cluster's ASN; the Calico peering is eBGP, so give "
+        "the BIG-IP its own private ASN (64512-65534)"
+    ]
+
+
+def test_fails_when_the_calico_block_size_is_wider_than_the_pod_cidr() -> None:
+    raw = raw_stack("dev")
+    raw["units"][0]["network"]["podCidr"] = "10.42.0.0/27"
+    assert errors(raw) == [
+        "cpaas:units[0].network.cni.blockSize: blocks of /26 are bigger than the pod CIDR 10.42.0.0/27; "
+        "use blockSize 27 or more, or widen podCidr"
+    ]
+
+
+def test_fails_when_a_k3d_unit_is_not_in_the_local_cloud() -> None:
+    raw = raw_stack("dev")
+    raw["units"][0]["cloud"] = "aws"
+    assert errors(raw) == [
+        "cpaas:units[0].cloud: aws with a k3d cluster; k3d clusters are local, set cloud: local"
+    ]
+
+
+def test_fails_when_an_app_vip_is_a_bigip_self_ip() -> None:
+    raw = raw_stack("prod")
+    raw["units"][2]["apps"][1]["vip"] = "10.30.0.246"
+    assert errors(raw) == [
+        "cpaas:units[2].apps[1].vip: 10.30.0.246 is a BIG-IP self IP; virtual servers need their own address"
+    ]
+
+
+def test_fails_when_the_egress_vip_is_a_bigip_self_ip() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["vip"] = "10.10.16.20"
+    assert errors(raw) == [
+        "cpaas:units[0].egress.vip: 10.10.16.20 is a BIG-IP self IP; virtual servers need their own address"
+    ]
+
+
+def test_fails_when_a_wide_ip_names_an_unknown_unit() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["wideIps"][0]["units"][1] = "gcp-syd"
+    assert errors(raw) == [
+        f"cpaas:gslb.wideIps[0].units[1]: gcp-syd is not a unit of this stack; {KNOWN_PROD_UNITS}"
+    ]
+
+
+def test_fails_when_a_wide_ip_ratio_names_an_unknown_unit() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["wideIps"][2]["ratios"]["gcp-syd"] = 1
+    assert errors(raw) == [
+        f"cpaas:gslb.wideIps[2].ratios.gcp-syd: gcp-syd is not a unit of this stack; {KNOWN_PROD_UNITS}"
+    ]
+
+
+def test_fails_when_a_wide_ip_names_an_app_no_unit_serves() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["wideIps"][1]["app"] = "grafana"
+    assert errors(raw) == [
+        "cpaas:gslb.wideIps[1].app: grafana is not an app of any unit; add it to units[].apps or "
+        "remove the wide IP"
+    ]
+
+
+def test_fails_when_a_wide_ip_names_a_unit_that_does_not_serve_the_app() -> None:
+    raw = raw_stack("prod")
+    del raw["units"][1]["apps"][0]  # azure-mel no longer serves bookinfo
+    assert errors(raw) == [
+        "cpaas:gslb.wideIps[0].units[2]: azure-mel does not serve bookinfo; add the app to that unit "
+        "or drop it here"
+    ]
+
+
+def test_fails_when_an_app_has_different_fqdns_across_units() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["apps"][0]["fqdn"] = "bookinfo.mel.example-bank.com"
+    assert errors(raw) == [
+        "cpaas:gslb.wideIps[0].app: bookinfo has different FQDNs across units "
+        "(bookinfo.apps.example-bank.com, bookinfo.mel.example-bank.com); a wide IP needs one, give "
+        "the app the same fqdn in every unit"
+    ]
+
+
+def test_fails_when_a_wide_ip_app_has_no_fqdn_in_a_unit() -> None:
+    raw = raw_stack("prod")
+    del raw["units"][1]["apps"][2]["fqdn"]
+    assert errors(raw) == [
+        "cpaas:gslb.wideIps[2].app: mqtt has no fqdn in unit(s) azure-mel; a wide IP answers for the "
+        "app's FQDN, set apps[].fqdn there"
+    ]
+
+
+def test_fails_when_ratio_mode_has_no_ratios() -> None:
+    raw = raw_stack("prod")
+    del raw["gslb"]["wideIps"][2]["ratios"]
+    assert errors(raw) == [
+        "cpaas:gslb.wideIps[2].ratios: lbMode ratio needs ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}"
+    ]
+
+
+def test_fails_when_the_last_resort_unit_is_unknown() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["wideIps"][0]["lastResortUnit"] = "gcp-syd"
+    assert errors(raw) == [
+        f"cpaas:gslb.wideIps[0].lastResortUnit: gcp-syd is not a unit of this stack; {KNOWN_PROD_UNITS}"
+    ]
+
+
+def test_fails_when_an_app_has_two_wide_ips() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["wideIps"][1]["app"] = "bookinfo"
+    assert errors(raw) == ["cpaas:gslb.wideIps[1].app: bookinfo already has wideIps[0]; one wide IP per app"]
+
+
+def test_fails_when_leaf_validity_exceeds_intermediate_validity() -> None:
+    raw = raw_stack("prod")
+    raw["pki"]["leafValidityDays"] = 731
+    assert errors(raw) == [
+        "cpaas:pki: leafValidityDays 731 exceeds intermediateValidityDays 730; a leaf must not "
+        "outlive its issuer"
+    ]
+
+
+def test_fails_when_intermediate_validity_exceeds_root_validity() -> None:
+    raw = raw_stack("dev")
+    raw["pki"]["intermediateValidityDays"] = 731
+    assert errors(raw) == [
+        "cpaas:pki: intermediateValidityDays 731 exceeds root.validityDays 730; shorten the intermediate"
+    ]
+
+
+def test_fails_when_the_units_list_is_empty() -> None:
+    raw = raw_stack("dev")
+    raw["units"] = []
+    assert errors(raw) == ["cpaas:units: no units; a stack needs at least one unit under cpaas:units"]
+
+
+def test_fails_when_a_unit_name_is_longer_than_20_characters() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["name"] = "azure-melbourne-south"
+    assert errors(raw) == [
+        "cpaas:units[1].name: 'azure-melbourne-south' is 21 characters; unit names are at most 20 "
+        "(they prefix cluster, partition and resource names)"
+    ]
+
+
+def test_fails_on_the_only_unit_with_its_own_error_and_no_spurious_empty_units_line() -> None:
+    raw = raw_stack("dev")
+    raw["units"][0]["cluster"]["apiPort"] = 0
+    [line] = errors(raw)
+    assert path_of(line) == "units[0].cluster.apiPort"
+
+
+def test_fails_on_the_only_self_ip_with_its_own_error_and_no_spurious_empty_list_line() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["bigip"]["selfIps"] = ["10.10.16.300"]
+    assert errors(raw) == [
+        "cpaas:units[0].bigip.selfIps[0]: '10.10.16.300' is not allowed: Input is not a valid IPv4 address"
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Several errors at once
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fails_with_every_independent_cross_field_error_on_its_own_line() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["bigip"]["cisPartition"] = "cpaas-aws-syd"
+    raw["units"][2]["bigip"]["asn"] = 64512
+    raw["units"][0]["apps"][0]["vip"] = "10.10.16.20"
+    raw["gslb"]["wideIps"][0]["lastResortUnit"] = "gcp-syd"
+    lines = errors(raw)
+    assert sorted(path_of(line) for line in lines) == sorted([
+        "units[1].bigip.cisPartition",
+        "units[2].bigip.asn",
+        "units[0].apps[0].vip",
+        "gslb.wideIps[0].lastResortUnit",
+    ])  # fmt: skip
+
+
+def test_fails_with_every_independent_field_error_on_its_own_line() -> None:
+    raw = raw_stack("prod")
+    raw["environment"] = "staging"
+    raw["units"][0]["apps"][0]["port"] = 0
+    raw["units"][1]["mesh"]["trustDomain"] = "spiffe://x"
+    raw["units"][1]["network"]["podCidr"] = "10.0.0.1/16"
+    raw["gslb"]["wideIps"][1]["lbMode"] = "random"
+    lines = errors(raw)
+    assert sorted(path_of(line) for line in lines) == sorted([
+        "environment",
+        "units[0].apps[0].port",
+        "units[1].mesh.trustDomain",
+        "units[1].network.podCidr",
+        "gslb.wideIps[1].lbMode",
+    ])  # fmt: skip
+    assert "cpaas:environment: 'staging' is not allowed: Input should be 'dev', 'test' or 'prod'" in lines
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Union tags stay out of paths
+# ---------------------------------------------------------------------------------------------
+
+
+def _bad_in_every_union_member() -> list[dict[str, Any]]:
+    dev = raw_stack("dev")  # generated root, k3d cluster, calico-bgp
+    dev["pki"]["root"]["validityDays"] = 1
+    dev["units"][0]["cluster"]["servers"] = 0
+    dev["units"][0]["network"]["cni"]["blockSize"] = 99
+    prod = raw_stack("prod")  # imported root, kubeconfig, stackReference, cloud-native
+    prod["pki"]["root"] = {"source": "imported", "certKey": "rootCert", "privateKeySecret": "cpaas:rootKey"}
+    prod["units"][0]["cluster"]["kubeconfigSecret"] = "cpaas:kc"
+    prod["units"][1]["cluster"]["stack"] = "a/b/c/d"
+    prod["units"][1]["network"]["cni"]["asn"] = 1
+    return [dev, prod]
+
+
+def test_union_tags_never_appear_in_error_paths() -> None:
+    expected = {
+        "pki.root.validityDays",
+        "units[0].cluster.servers",
+        "units[0].network.cni.blockSize",
+        "pki.root.privateKeySecret",
+        "units[0].cluster.kubeconfigSecret",
+        "units[1].cluster.stack",
+        "units[1].network.cni.asn",
+    }
+    paths: set[str] = set()
+    for raw in _bad_in_every_union_member():
+        for line in errors(raw):
+            path = path_of(line)
+            assert not any(tag in path.replace("[", ".").split(".") for tag in UNION_TAGS), line
+            paths.add(path)
+    assert paths >= expected
+
+
+def test_a_key_spelled_like_a_union_tag_keeps_its_place_in_the_path() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["mesh"]["k3d"] = True
+    assert errors(raw) == [f"cpaas:units[0].mesh.k3d: {UNKNOWN}"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Frozen models, no extra keys
+# ---------------------------------------------------------------------------------------------
+
+
+def _all_models() -> list[type[config.Model]]:
+    found: list[type[config.Model]] = []
+    todo = list(config.Model.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo.extend(model.__subclasses__())
+    return found
+
+
+@pytest.mark.parametrize("model", _all_models(), ids=lambda m: m.__name__)
+def test_every_model_is_frozen_and_forbids_extra_keys(model: type[config.Model]) -> None:
+    assert model.model_config.get("frozen") is True
+    assert model.model_config.get("extra") == "forbid"
+
+
+def test_assigning_to_a_parsed_stack_raises() -> None:
+    parsed = stack("prod")
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        parsed.environment = "dev"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        parsed.units[0].network.pod_cidr = IPv4Network("10.0.0.0/8")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        parsed.units[0].apps[0] = parsed.units[0].apps[1]  # type: ignore[index]
+
+
+def test_the_wide_ip_ratios_of_a_parsed_stack_cannot_be_changed() -> None:
+    ratios = stack("prod").gslb.wide_ips[2].ratios  # type: ignore[union-attr]
+    with pytest.raises(TypeError):
+        ratios["aws-syd"] = 50  # type: ignore[index]
+
+
+def test_constructing_a_model_with_an_unknown_key_raises() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"extra_forbidden|Extra inputs"):
+        config.Tracing(enabled=True, sampleRate=5)  # type: ignore[call-arg]
+    with pytest.raises(pydantic.ValidationError, match=r"extra_forbidden|Extra inputs"):
+        config.ForwardProxy.model_validate({"address": "10.0.0.1", "port": 3128, "user": "x"})
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Properties of the naming and CIDR rules
+# ---------------------------------------------------------------------------------------------
+
+dns_labels = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+fqdn_labels = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?\Z")
+fqdns = st.lists(fqdn_labels, min_size=2, max_size=5).filter(lambda ls: not ls[-1].isdigit()).map(".".join)
+trust_domains = st.lists(st.from_regex(r"\A[a-z0-9_-]{1,30}\Z"), min_size=1, max_size=5).map(".".join)
+UPPER_OR_ODD = string.ascii_uppercase + "!@#$%^&*()+=/:; ~,?'\"é"
+
+
+@st.composite
+def spoiled(draw: st.DrawFn, valid: st.SearchStrategy[str], bad_chars: str) -> str:
+    """A valid name with one character it may not hold inserted somewhere."""
+    text = draw(valid)
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(st.sampled_from(bad_chars)) + text[at:]
+
+
+PROD = raw_stack("prod")  # parsed once: the properties copy it instead of re-reading the YAML
+
+
+def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(PROD)
+    node: Any = raw
+    for key in path[:-1]:
+        node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
+    node[path[-1]] = value
+    return raw
+
+
+REGION = ("units", 0, "region")
+TRACING_SERVICE = ("units", 0, "mesh", "tracing", "service")
+TRUST_DOMAIN = ("units", 0, "mesh", "trustDomain")
+
+
+@PROPERTY
+@given(dns_labels)
+def test_every_dns_label_is_accepted(label: str) -> None:
+    assert config.parse_stack(_with(REGION, label)).units[0].region == label
+
+
+@PROPERTY
+@given(spoiled(dns_labels, UPPER_OR_ODD + "._"))
+def test_fails_on_a_dns_label_with_an_uppercase_or_illegal_character(label: str) -> None:
+    assert errors(_with(REGION, label)) == [f"cpaas:units[0].region: {label!r} {DNS_LABEL_MSG}"]
+
+
+@PROPERTY
+@given(fqdns)
+def test_every_fqdn_is_accepted(fqdn: str) -> None:
+    assert config.parse_stack(_with(TRACING_SERVICE, fqdn)).units[0].mesh.tracing.service == fqdn
+
+
+@PROPERTY
+@given(spoiled(fqdns, UPPER_OR_ODD + "_"))
+def test_fails_on_an_fqdn_with_an_uppercase_or_illegal_character(fqdn: str) -> None:
+    assert errors(_with(TRACING_SERVICE, fqdn)) == [
+        f"cpaas:units[0].mesh.tracing.service: {fqdn!r} {FQDN_MSG}"
+    ]
+
+
+@PROPERTY
+@given(trust_domains)
+def test_every_trust_domain_is_accepted(domain: str) -> None:
+    assert config.parse_stack(_with(TRUST_DOMAIN, domain)).units[0].mesh.trust_domain == domain
+
+
+@PROPERTY
+@given(spoiled(trust_domains, UPPER_OR_ODD))
+def test_fails_on_a_trust_domain_with_an_uppercase_or_illegal_character(domain: str) -> None:
+    assert errors(_with(TRUST_DOMAIN, domain)) == [
+        f"cpaas:units[0].mesh.trustDomain: {domain!r} {TRUST_DOMAIN_MSG}"
+    ]
+
+
+CGNAT = IPv4Network("100.64.0.0/10")
+
+
+@st.composite
+def cgnat_networks(draw: st.DrawFn) -> IPv4Network:
+    prefix = draw(st.integers(10, 28))
+    offset = draw(st.integers(0, CGNAT.num_addresses - 1))
+    return IPv4Network((int(CGNAT.network_address) + offset, prefix), strict=False)
+
+
+@st.composite
+def network_pairs(draw: st.DrawFn) -> tuple[IPv4Network, IPv4Network]:
+    """Two networks inside 100.64.0.0/10: independent, or one nested in the other."""
+    a = draw(cgnat_networks())
+    how = draw(st.sampled_from(["independent", "subnet", "supernet"]))
+    if how == "independent":
+        b = draw(cgnat_networks())
+    elif how == "subnet":
+        new_prefix = draw(st.integers(a.prefixlen, min(a.prefixlen + 8, 30)))
+        index = draw(st.integers(0, 2 ** (new_prefix - a.prefixlen) - 1))
+        size = 2 ** (32 - new_prefix)
+        b = IPv4Network((int(a.network_address) + index * size, new_prefix))
+    else:
+        b = a.supernet(new_prefix=draw(st.integers(10, a.prefixlen)))
+    return (a, b) if draw(st.booleans()) else (b, a)
+
+
+@PROPERTY
+@given(network_pairs())
+@example((IPv4Network("100.64.0.0/16"), IPv4Network("100.65.0.0/16")))
+@example((IPv4Network("100.64.0.0/10"), IPv4Network("100.127.255.0/24")))
+def test_two_pod_cidrs_validate_exactly_when_they_do_not_overlap(
+    pair: tuple[IPv4Network, IPv4Network],
+) -> None:
+    a, b = pair
+    assert a.subnet_of(CGNAT)
+    assert b.subnet_of(CGNAT)
+    raw = copy.deepcopy(PROD)  # no other range of prod lies in 100.64.0.0/10
+    raw["units"][0]["network"]["podCidr"] = str(a)
+    raw["units"][1]["network"]["podCidr"] = str(b)
+    if a.overlaps(b):
+        assert errors(raw) == [
+            f"cpaas:units[1].network.podCidr: {b} overlaps units[0].network.podCidr (aws-syd: {a}); "
+            "use a disjoint range"
+        ]
+    else:
+        parsed = config.parse_stack(raw)
+        assert parsed.units[0].network.pod_cidr == a
+        assert parsed.units[1].network.pod_cidr == b
+
+
+def test_fails_on_a_missing_union_tag_and_lists_the_kinds_to_choose_from() -> None:
+    raw = raw_stack("prod")
+    del raw["units"][1]["network"]["cni"]["type"]
+    del raw["units"][0]["cluster"]["source"]
+    assert errors(raw) == [
+        "cpaas:units[0].cluster: required key source is missing; use one of k3d, kubeconfig, stackReference",
+        "cpaas:units[1].network.cni: required key type is missing; use one of calico-bgp, cloud-native",
+    ]
