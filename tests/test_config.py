@@ -518,7 +518,8 @@ def test_fails_when_a_bigip_has_neither_a_trusted_cert_nor_insecure_skip_verify(
     del raw["units"][0]["bigip"]["trustedCertKey"]
     assert errors(raw) == [
         "cpaas:units[0].bigip.trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; "
-        "name the config key that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+        "name the config key that holds the BIG-IP's management certificate "
+        "(or, in dev only, insecureSkipVerify: true)"
     ]
 
 
@@ -546,7 +547,8 @@ def test_fails_when_the_gslb_device_has_neither_a_trusted_cert_nor_insecure_skip
     del raw["gslb"]["dnsDevice"]["trustedCertKey"]
     assert errors(raw) == [
         "cpaas:gslb.dnsDevice.trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; "
-        "name the config key that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+        "name the config key that holds the BIG-IP's management certificate "
+        "(or, in dev only, insecureSkipVerify: true)"
     ]
 
 
