@@ -68,7 +68,8 @@ def test_fails_with_one_line_per_config_error_and_no_traceback_from_main() -> No
     with pytest.raises(pulumi.RunError) as caught:
         _run_main(values, [])
     assert str(caught.value) == (
-        "invalid stack config:\ncpaas:units[0].network.podCidr: 10.42.0.1/16 has host bits set; use 10.42.0.0/16"
+        "invalid stack config:\n"
+        "cpaas:units[0].network.podCidr: 10.42.0.1/16 has host bits set; use 10.42.0.0/16"
     )
 
 
