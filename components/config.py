@@ -345,6 +345,8 @@ class Bigip(Model):
         tuple[IPv4Address, ...], _non_empty("self IPs", "list the BIG-IP self IPs the cluster peers with")
     ]
     asn: Asn
+    # The cluster nodes the BIG-IP peers with (calico-bgp units); each inside network.nodeCidr.
+    bgp_neighbors: tuple[IPv4Address, ...] = ()
     cis_version: SemVer = "2.20.4"
 
     @model_validator(mode="after")
@@ -722,12 +724,27 @@ def _check_unit_network(i: int, unit: Unit) -> Iterator[Problem]:
             _p("units", i, "network", "cni"),
             "calico-bgp needs a bigip to peer with; add units[].bigip or use cloud-native",
         )
+    yield from _check_bgp_neighbors(i, unit)
     if unit.bigip is not None and unit.bigip.asn == net.cni.asn:
         yield (
             _p("units", i, "bigip", "asn"),
             f"{unit.bigip.asn} equals the cluster's ASN; the Calico peering is eBGP, "
             "so give the BIG-IP its own private ASN (64512-65534)",
         )
+
+
+def _check_bgp_neighbors(i: int, unit: Unit) -> Iterator[Problem]:
+    if unit.bigip is not None and not unit.bigip.bgp_neighbors:
+        yield (
+            _p("units", i, "bigip", "bgpNeighbors"),
+            "empty for a calico-bgp unit; list the node IPs the BIG-IP peers with",
+        )
+    for k, ip in enumerate(unit.bigip.bgp_neighbors if unit.bigip else ()):
+        if ip not in unit.network.node_cidr:
+            yield (
+                _p("units", i, "bigip", "bgpNeighbors", k),
+                f"{ip} is outside nodeCidr {unit.network.node_cidr}; BGP neighbours are cluster nodes",
+            )
 
 
 def _check_apps(i: int, unit: Unit) -> Iterator[Problem]:

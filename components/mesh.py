@@ -31,7 +31,12 @@ def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
         "enablePrometheusMerge": True,
         # Workloads reach only what the registry knows; egress goes through the BIG-IP.
         "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
-        "defaultConfig": {"holdApplicationUntilProxyStarts": True},
+        "defaultConfig": {
+            "holdApplicationUntilProxyStarts": True,
+            # Sidecars answer DNS for ServiceEntry hosts (e.g. the BIG-IP egress host).
+            # Ref: https://istio.io/latest/docs/ops/configuration/traffic-management/dns-proxy/
+            "proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true"},
+        },
     }
     if mesh.tracing.enabled:
         t = mesh.tracing
@@ -94,6 +99,7 @@ class MeshArgs:
 
 class Mesh(pulumi.ComponentResource):
     gateway_service: str
+    base: pulumi.Resource  # the Istio CRDs
     istiod: pulumi.Resource
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None):
@@ -116,7 +122,7 @@ class Mesh(pulumi.ComponentResource):
             },
             opts=in_system,
         )
-        base = k8s.helm.v3.Release(
+        self.base = base = k8s.helm.v3.Release(
             f"{name}-base",
             name="istio-base",
             chart=base_chart.name,

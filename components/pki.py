@@ -37,8 +37,12 @@ class CertSpec:
 
 @dataclass(frozen=True)
 class UnitTrust:
+    """What one unit needs from the PKI: its CA, and the leaves its BIG-IP presents."""
+
     unit: str
     trust_domain: str
+    egress: bool = False
+    apps: tuple[tuple[str, str], ...] = ()  # (app name, FQDN) of the unit's HTTP apps
 
 
 @dataclass(frozen=True)
@@ -101,13 +105,68 @@ def plan(pki: config.Pki, units: Sequence[UnitTrust]) -> list[CertSpec]:
                 allowed_uses=CA_USES,
                 validity_hours=pki.intermediate_validity_days * 24,
                 issuer=root_role(),
-                # Ref: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
-                # (the sample intermediates carry the istiod SPIFFE-less DNS SAN; a URI SAN names
-                # the trust domain the CA serves, which makes audits readable)
+                # X509-SVID: a signing certificate may carry its trust domain's SPIFFE ID.
+                # Ref: https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md
                 uris=(f"spiffe://{unit.trust_domain}",),
             )
         )
+        specs.extend(_leaves(pki, unit))
     return specs
+
+
+def egress_role(unit: str) -> str:
+    return f"{unit}-bigip-egress"
+
+
+def app_role(unit: str, app: str) -> str:
+    return f"{unit}-app-{app}"
+
+
+def egress_spiffe_id(trust_domain: str) -> str:
+    """The BIG-IP egress gateway's identity: the SAN mesh sidecars verify (secure naming)."""
+    return f"spiffe://{trust_domain}/ns/{EGRESS_NAMESPACE}/sa/{EGRESS_SERVICE_ACCOUNT}"
+
+
+EGRESS_NAMESPACE = "f5-bigip"
+EGRESS_SERVICE_ACCOUNT = "egress-gateway"
+LEAF_USES = ("digital_signature", "key_encipherment")
+
+
+def _leaves(pki: config.Pki, unit: UnitTrust) -> list[CertSpec]:
+    leaves: list[CertSpec] = []
+    hours = pki.leaf_validity_days * 24
+    if unit.egress:
+        leaves.append(
+            CertSpec(
+                role=egress_role(unit.unit),
+                common_name=f"{unit.unit} BIG-IP egress gateway",
+                organization=pki.organization,
+                organizational_unit=unit.unit,
+                is_ca=False,
+                max_path_length=None,
+                # Server to the mesh sidecars; client when it re-originates mTLS.
+                allowed_uses=(*LEAF_USES, "server_auth", "client_auth"),
+                validity_hours=hours,
+                issuer=intermediate_role(unit.unit),
+                uris=(egress_spiffe_id(unit.trust_domain),),
+            )
+        )
+    for app, fqdn in unit.apps:
+        leaves.append(
+            CertSpec(
+                role=app_role(unit.unit, app),
+                common_name=fqdn,
+                organization=pki.organization,
+                organizational_unit=unit.unit,
+                is_ca=False,
+                max_path_length=None,
+                allowed_uses=(*LEAF_USES, "server_auth"),
+                validity_hours=hours,
+                issuer=intermediate_role(unit.unit),
+                dns_names=(fqdn,),
+            )
+        )
+    return leaves
 
 
 @dataclass
@@ -118,6 +177,13 @@ class IssuedCa:
     key_pem: pulumi.Output[str]
     chain_pem: pulumi.Output[str]  # this CA's cert followed by the root (Istio cert-chain.pem)
     root_pem: pulumi.Output[str]
+
+
+@dataclass
+class IssuedLeaf:
+    cert_pem: pulumi.Output[str]
+    key_pem: pulumi.Output[str]  # secret
+    chain_pem: pulumi.Output[str]  # leaf, then its intermediate
 
 
 @dataclass(frozen=True)
@@ -132,6 +198,7 @@ class PkiArgs:
 class Pki(pulumi.ComponentResource):
     root_cert_pem: pulumi.Output[str]
     intermediates: dict[str, IssuedCa]
+    leaves: dict[str, IssuedLeaf]  # by role, e.g. "aws-syd-bigip-egress", "aws-syd-app-bookinfo"
 
     def __init__(self, name: str, args: PkiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:pki:Pki", name, None, opts)
@@ -163,35 +230,28 @@ class Pki(pulumi.ComponentResource):
 
         self.root_cert_pem = root_cert
         self.intermediates = {}
+        self.leaves = {}
         for unit in args.units:
             spec = specs[intermediate_role(unit.unit)]
-            role = spec.role
-            ikey = _private_key(f"{name}-{role}-key", key, child)
-            csr = tls.CertRequest(
-                f"{name}-{role}-csr",
-                private_key_pem=ikey.private_key_pem,
-                subject=tls.CertRequestSubjectArgs(**_subject(spec)),
-                uris=list(spec.uris),
-                opts=child,
+            cert, ikey = _issue(
+                name, spec, key=key, ca_cert=root_cert, ca_key=root_key_pem, opts=child, is_ca=True
             )
-            cert = tls.LocallySignedCert(
-                f"{name}-{role}",
-                cert_request_pem=csr.cert_request_pem,
-                ca_private_key_pem=root_key_pem,
-                ca_cert_pem=root_cert,
-                is_ca_certificate=True,
-                max_path_length=spec.max_path_length,
-                allowed_uses=list(spec.allowed_uses),
-                validity_period_hours=spec.validity_hours,
-                set_subject_key_id=True,
-                opts=child,
-            )
-            self.intermediates[unit.unit] = IssuedCa(
+            ca = IssuedCa(
                 cert_pem=cert.cert_pem,
                 key_pem=pulumi.Output.secret(ikey.private_key_pem),
                 chain_pem=pulumi.Output.concat(cert.cert_pem, root_cert),
                 root_pem=root_cert,
             )
+            self.intermediates[unit.unit] = ca
+            for leaf in (s for s in specs.values() if s.issuer == spec.role):
+                lcert, lkey = _issue(
+                    name, leaf, key=key, ca_cert=ca.cert_pem, ca_key=ca.key_pem, opts=child, is_ca=False
+                )
+                self.leaves[leaf.role] = IssuedLeaf(
+                    cert_pem=lcert.cert_pem,
+                    key_pem=pulumi.Output.secret(lkey.private_key_pem),
+                    chain_pem=pulumi.Output.concat(lcert.cert_pem, ca.cert_pem),
+                )
 
         self.register_outputs(
             {
@@ -199,6 +259,41 @@ class Pki(pulumi.ComponentResource):
                 "intermediateCertPems": {u: ca.cert_pem for u, ca in self.intermediates.items()},
             }
         )
+
+
+def _issue(
+    name: str,
+    spec: CertSpec,
+    *,
+    key: KeyArgs,
+    ca_cert: pulumi.Input[str],
+    ca_key: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    is_ca: bool,
+) -> tuple[tls.LocallySignedCert, tls.PrivateKey]:
+    """Key, CSR and certificate for one spec, signed by the given CA."""
+    private_key = _private_key(f"{name}-{spec.role}-key", key, opts)
+    csr = tls.CertRequest(
+        f"{name}-{spec.role}-csr",
+        private_key_pem=private_key.private_key_pem,
+        subject=tls.CertRequestSubjectArgs(**_subject(spec)),
+        uris=list(spec.uris) or None,
+        dns_names=list(spec.dns_names) or None,
+        opts=opts,
+    )
+    cert = tls.LocallySignedCert(
+        f"{name}-{spec.role}",
+        cert_request_pem=csr.cert_request_pem,
+        ca_private_key_pem=ca_key,
+        ca_cert_pem=ca_cert,
+        is_ca_certificate=is_ca,
+        max_path_length=spec.max_path_length,
+        allowed_uses=list(spec.allowed_uses),
+        validity_period_hours=spec.validity_hours,
+        set_subject_key_id=True,
+        opts=opts,
+    )
+    return cert, private_key
 
 
 def _subject(spec: CertSpec) -> dict[str, str]:

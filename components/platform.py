@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 
 from components import config
-from components.pki import Pki, PkiArgs, UnitTrust
+from components.pki import Pki, PkiArgs, UnitTrust, app_role, egress_role
 from components.unit import AtomicUnit, UnitArgs
 
 
@@ -24,6 +24,9 @@ class DeployInputs:
 
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The same plain values written to files, for providers that read a path (f5bigip's
+    # trusted_cert_path); keyed like `values`.
+    files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
     def secret(self, key: str) -> pulumi.Output[str]:
         if key not in self.secrets:
@@ -34,6 +37,22 @@ class DeployInputs:
         if key not in self.values:
             raise KeyError(f"config key {config.CONFIG_NAMESPACE}:{key} was not provided")
         return self.values[key]
+
+    def file(self, key: str) -> pulumi.Input[str]:
+        if key not in self.files:
+            raise KeyError(f"no file was written for config key {config.CONFIG_NAMESPACE}:{key}")
+        return self.files[key]
+
+
+def _unit_trust(unit: config.Unit) -> UnitTrust:
+    # Leaves are for what a BIG-IP presents: the egress identity and the HTTP apps' FQDNs.
+    has_bigip = unit.bigip is not None
+    return UnitTrust(
+        unit.name,
+        unit.mesh.trust_domain,
+        egress=has_bigip and unit.egress is not None,
+        apps=tuple((a.name, a.fqdn) for a in unit.apps if has_bigip and a.kind.startswith("http") and a.fqdn),
+    )
 
 
 def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: DeployInputs) -> UnitArgs:
@@ -51,6 +70,15 @@ def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: D
         bigip_trusted_cert=(
             inputs.value(bigip.trusted_cert_key) if bigip and bigip.trusted_cert_key else None
         ),
+        bigip_trusted_cert_path=(
+            inputs.file(bigip.trusted_cert_key) if bigip and bigip.trusted_cert_key else None
+        ),
+        egress_identity=pki.leaves.get(egress_role(unit.name)),
+        app_certs={
+            app.name: pki.leaves[app_role(unit.name, app.name)]
+            for app in unit.apps
+            if app_role(unit.name, app.name) in pki.leaves
+        },
     )
 
 
@@ -61,7 +89,7 @@ def build(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, Any]:
         "pki",
         PkiArgs(
             pki=stack.pki,
-            units=tuple(UnitTrust(u.name, u.mesh.trust_domain) for u in stack.units),
+            units=tuple(_unit_trust(u) for u in stack.units),
             imported_root_cert=inputs.value(imported.cert_key) if imported else None,
             imported_root_key=inputs.secret(imported.private_key_secret) if imported else None,
         ),

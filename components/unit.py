@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
-from components import config
+from components import config, pki
+from components.bigip.device import BigipDevice, DeviceArgs
+from components.bigip.egress import EgressArgs, EgressGateway
+from components.bigip.ingress import CisIngress, IngressArgs
+from components.bigip.routing import BgpArgs, BigipBgp
 from components.calico import Calico, CalicoArgs
 from components.cis import Cis, CisArgs
 from components.cluster import Cluster, ClusterArgs
+from components.demo import DemoArgs, DemoWorkloads
 from components.mesh import Mesh, MeshArgs
+from components.namespaces import AppNamespaces, NamespacesArgs
 from components.nginx import NginxIngress, NginxIngressArgs
-from components.pki import IssuedCa
 
 
 @dataclass(frozen=True)
 class UnitArgs:
     environment: config.Environment
     unit: config.Unit
-    ca: IssuedCa
+    ca: pki.IssuedCa
     kubeconfig: pulumi.Input[str] | None = None
     bigip_password: pulumi.Input[str] | None = None
     bigip_trusted_cert: pulumi.Input[str] | None = None
+    bigip_trusted_cert_path: pulumi.Input[str] | None = None
+    egress_identity: pki.IssuedLeaf | None = None
+    app_certs: dict[str, pki.IssuedLeaf] = field(default_factory=dict)
 
 
 class AtomicUnit(pulumi.ComponentResource):
@@ -32,31 +40,56 @@ class AtomicUnit(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: UnitArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:unit:AtomicUnit", name, None, opts)
-        unit = args.unit
-        cluster = Cluster(f"{name}-cluster", ClusterArgs(unit, args.kubeconfig), _child(self))
-        on_cluster = _child(self, providers=[cluster.provider])
+        unit, bigip = args.unit, args.unit.bigip
+        cluster = Cluster(f"{name}-cluster", ClusterArgs(unit, args.kubeconfig), self._on())
+        k8s = self._on(cluster.provider)
         cni = (
-            Calico(f"{name}-calico", CalicoArgs(unit, cluster.kubeconfig, cluster.context), on_cluster)
+            Calico(f"{name}-calico", CalicoArgs(unit, cluster.kubeconfig, cluster.context), k8s)
             if unit.uses_calico
             else None
         )
         # CNI before workloads: nothing schedules pods until Calico is up.
         after: tuple[pulumi.Resource, ...] = (cni.ready,) if cni else ()
-        mesh = Mesh(f"{name}-mesh", MeshArgs(unit.mesh, args.ca, name, after), on_cluster)
+        mesh = Mesh(f"{name}-mesh", MeshArgs(unit.mesh, args.ca, name, after), k8s)
+        spaces = AppNamespaces(f"{name}-namespaces", NamespacesArgs(unit, after), k8s)
         nginx = (
-            NginxIngress(f"{name}-nginx", NginxIngressArgs(unit.nginx, after), on_cluster)
+            NginxIngress(f"{name}-nginx", NginxIngressArgs(unit.nginx, after), k8s)
             if unit.nginx.enabled
             else None
         )
-        cis = (
-            Cis(
-                f"{name}-cis",
-                CisArgs(unit.bigip, args.bigip_password or "", args.bigip_trusted_cert, after),
-                on_cluster,
+        gateway: EgressGateway | None = None
+        if bigip is not None:
+            device = BigipDevice(
+                f"{name}-bigip",
+                DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path),
+                self._on(),
             )
-            if unit.bigip is not None
-            else None
-        )
+            cis = Cis(
+                f"{name}-cis",
+                CisArgs(
+                    bigip, args.bigip_password or "", args.bigip_trusted_cert, (*after, device.cis_partition)
+                ),
+                k8s,
+            )
+            ready = (*after, cis.crds, mesh.istiod, *spaces.namespaces.values())
+            CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
+            if unit.egress is not None and args.egress_identity is not None:
+                spiffe_id = pki.egress_spiffe_id(unit.mesh.trust_domain)
+                egress_args = EgressArgs(
+                    unit,
+                    args.egress_identity,
+                    spiffe_id,
+                    args.ca.chain_pem,
+                    (device.pulumi_partition, mesh.istiod),
+                )
+                gateway = EgressGateway(
+                    f"{name}-egress", egress_args, self._on(cluster.provider, device.provider)
+                )
+            if cni is not None:
+                BigipBgp(f"{name}-bgp", BgpArgs(unit, (device.pulumi_partition,)), self._on(device.provider))
+        if unit.demo_workloads:
+            demo_after = (*after, mesh, spaces, *((nginx,) if nginx else ()))
+            DemoWorkloads(f"{name}-demo", DemoArgs(unit, gateway.host if gateway else None, demo_after), k8s)
         self.kubeconfig = cluster.kubeconfig
         self.summary = {
             "cloud": unit.cloud,
@@ -68,10 +101,13 @@ class AtomicUnit(pulumi.ComponentResource):
             "intermediateCertPem": args.ca.cert_pem,
             "ingressGateway": mesh.gateway_service,
             "nginx": f"{nginx.namespace}/{nginx.service_name}" if nginx else None,
-            "cisPartition": unit.bigip.cis_partition if cis and unit.bigip else None,
+            "cisPartition": bigip.cis_partition if bigip else None,
             "skipped": skipped(unit),
         }
         self.register_outputs(self.summary)
+
+    def _on(self, *providers: pulumi.ProviderResource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, providers=list(providers) or None)
 
 
 def skipped(unit: config.Unit) -> list[str]:
@@ -79,12 +115,8 @@ def skipped(unit: config.Unit) -> list[str]:
     out: list[str] = []
     if unit.bigip is None:
         out.append("bigip: not configured, so CIS and every BIG-IP-side resource are skipped")
+    elif unit.egress is None:
+        out.append("egress: not configured, so no BIG-IP egress gateway")
     if not unit.nginx.enabled:
         out.append("nginx: disabled in config")
     return out
-
-
-def _child(
-    parent: pulumi.Resource, providers: list[pulumi.ProviderResource] | None = None
-) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(parent=parent, providers=providers)

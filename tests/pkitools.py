@@ -407,3 +407,48 @@ def verify_chain(
 
 def _cert(value: Issued | x509.Certificate) -> x509.Certificate:
     return value.cert if isinstance(value, Issued) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# Client leaves with arbitrary SANs (iRule tests)
+# ---------------------------------------------------------------------------------------------
+
+
+def client_leaf(
+    issuer: Issued,
+    sans: Sequence[x509.GeneralName] | None,
+    *,
+    subject: x509.Name | None = None,
+    san_critical: bool | None = None,
+    bare: bool = False,
+    now: dt.datetime | None = None,
+) -> Issued:
+    """A client leaf signed by `issuer` carrying exactly `sans` (None: no SAN extension).
+
+    The other extensions are those of `istio_workload_cert` (KU, EKU, CA:FALSE, AKI). The SAN is
+    critical iff the subject is empty (Go/istiod), unless `san_critical` says otherwise.
+    `bare=True` gives a certificate without any extension ("(no extensions)" on a BIG-IP).
+    """
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    start = _now(now)
+    name = subject if subject is not None else x509.Name([])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.cert.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(start - CLOCK_SKEW_GRACE)
+        .not_valid_after(min(start + WORKLOAD_TTL, issuer.cert.not_valid_after_utc))
+    )
+    if not bare:
+        builder = (
+            builder.add_extension(key_usage(("digital_signature", "key_encipherment")), critical=True)  # type: ignore[arg-type]
+            .add_extension(extended_key_usage(("server_auth", "client_auth")), critical=False)  # type: ignore[arg-type]
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        builder = _with_aki(builder, issuer.cert)
+        if sans is not None:
+            critical = len(name) == 0 if san_critical is None else san_critical
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=critical)
+    return Issued(cert=builder.sign(issuer.key, _hash_for(issuer.key)), key=leaf_key)

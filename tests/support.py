@@ -31,6 +31,7 @@ def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
     return DeployInputs(
         secrets={k: pulumi.Output.secret(f"<secret {k}>") for k in stack_config.secret_keys()},
         values={k: engine.mock_pem("CERTIFICATE", k) for k in stack_config.plain_keys()},
+        files={k: f"/trust/{k}.pem" for k in stack_config.plain_keys()},
     )
 
 

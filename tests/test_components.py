@@ -18,10 +18,15 @@ import pytest
 import yaml
 
 from components import calico, cis, cluster, config, mesh, nginx
+from components.bigip.device import BigipDevice
+from components.bigip.egress import EgressGateway
+from components.bigip.ingress import CisIngress
+from components.bigip.routing import BigipBgp
 from components.calico import Calico
 from components.cis import Cis, CisArgs
 from components.cluster import Cluster
 from components.mesh import Mesh
+from components.namespaces import AppNamespaces
 from components.nginx import NginxIngress
 from components.pki import Pki
 from components.unit import AtomicUnit
@@ -45,6 +50,11 @@ COMPONENTS = {
     "cpaas:mesh:Mesh": Mesh,
     "cpaas:nginx:NginxIngress": NginxIngress,
     "cpaas:cis:Cis": Cis,
+    "cpaas:namespaces:AppNamespaces": AppNamespaces,
+    "cpaas:bigip:BigipDevice": BigipDevice,
+    "cpaas:bigip:CisIngress": CisIngress,
+    "cpaas:bigip:EgressGateway": EgressGateway,
+    "cpaas:bigip:BigipBgp": BigipBgp,
 }
 
 
@@ -136,7 +146,7 @@ def test_every_component_type_token_is_cpaas_module_type_and_matches_its_python_
         assert re.fullmatch(r"cpaas:[a-z]+:[A-Z][A-Za-z]+", token), token
     for token, cls in COMPONENTS.items():
         _, module, type_name = token.split(":")
-        assert cls.__module__ == f"components.{module}"
+        assert cls.__module__ == f"components.{module}" or cls.__module__.startswith(f"components.{module}.")
         assert cls.__name__ == type_name
 
 

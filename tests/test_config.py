@@ -84,6 +84,7 @@ def dev_bigip(**overrides: Any) -> dict[str, Any]:
         "vlan": "internal",
         "selfIps": ["192.168.50.20"],
         "asn": 64513,
+        "bgpNeighbors": ["172.28.0.2"],
     }
     bigip.update(overrides)
     return bigip
@@ -1001,4 +1002,19 @@ def test_fails_on_a_missing_union_tag_and_lists_the_kinds_to_choose_from() -> No
     assert errors(raw) == [
         "cpaas:units[0].cluster: required key source is missing; use one of k3d, kubeconfig, stackReference",
         "cpaas:units[1].network.cni: required key type is missing; use one of calico-bgp, cloud-native",
+    ]
+
+
+def test_fails_when_a_calico_unit_with_a_bigip_names_no_bgp_neighbours_or_one_outside_the_nodes() -> None:
+    raw = raw_stack("prod")
+    raw["units"][2]["bigip"]["bgpNeighbors"] = []
+    assert errors(raw) == [
+        "cpaas:units[2].bigip.bgpNeighbors: empty for a calico-bgp unit; "
+        "list the node IPs the BIG-IP peers with"
+    ]
+    raw = raw_stack("prod")
+    raw["units"][2]["bigip"]["bgpNeighbors"] = ["10.30.0.11", "10.99.0.1"]
+    assert errors(raw) == [
+        "cpaas:units[2].bigip.bgpNeighbors[1]: 10.99.0.1 is outside nodeCidr 10.30.0.0/20; "
+        "BGP neighbours are cluster nodes"
     ]

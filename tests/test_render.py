@@ -148,3 +148,20 @@ def test_fails_when_schemas_are_required_but_missing(
     assert code == 1
     assert "skipped: schema family" in printed
     assert os.environ["CPAAS_REQUIRE_SCHEMAS"] == "1"
+
+
+def test_prod_render_writes_the_bigip_side_of_every_unit(renders: dict) -> None:
+    _, folder, _ = renders["prod"]
+    files = _files(folder)
+    for unit in ("aws-syd", "azure-mel", "onprem-syd"):
+        prefix = f"bigip/{unit}/"
+        assert f"{prefix}irule-cpaas-{unit}_egress-spiffe-authz.tcl" in files
+        assert f"{prefix}virtualserver-cpaas-{unit}_egress.json" in files
+        assert f"k8s/{unit}/istio-system/serviceentry-bigip-egress.yaml" in files
+        assert f"k8s/{unit}/istio-ingress/virtualserver-bookinfo.yaml" in files
+        assert f"k8s/{unit}/mqtt/transportserver-mqtt.yaml" in files
+    assert "bigip/onprem-syd/bgp.do.json" in files
+    assert "bigip/onprem-syd/command-onprem-syd-bgp-apply.tmsh" in files
+    assert not [f for f in files if f.startswith(("bigip/aws-syd/command", "bigip/azure-mel/command"))]
+    tcl = files["bigip/onprem-syd/irule-cpaas-onprem-syd_egress-spiffe-authz.tcl"].decode()
+    assert "onprem-syd.cpaas.example-bank.com" in tcl

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from components import config
+from components.bigip import routing
 from components.platform import DeployInputs, build
 from tools import engine
 
@@ -111,7 +112,8 @@ def deploy_inputs(stack: config.StackConfig, sf: StackFile) -> tuple[DeployInput
                 for k in sorted(unknown)
             ]
         )
-    return DeployInputs(secrets=secrets, values=values), notes
+    files = {key: f"<file holding cpaas:{key}>" for key in values}
+    return DeployInputs(secrets=secrets, values=values, files=files), notes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,6 +128,7 @@ class Rendered:
     helm: list[tuple[str, str, str, dict[str, Any]]] = field(
         default_factory=list
     )  # file, unit, chart, values
+    declarations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # file, as3|do, body
 
 
 def stable_order(regs: list[engine.Registration]) -> list[engine.Registration]:
@@ -192,6 +195,8 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
             )
             out.files[path] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
             out.k8s.append((path, unit, obj))
+        elif reg.type.startswith("f5bigip:"):
+            _render_bigip(out, unit, reg)
         elif reg.type == HELM_TYPE:
             release = reg.inputs.get("name") or reg.name
             chart = str(reg.inputs.get("chart", ""))
@@ -207,9 +212,34 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
             path = f"helm/{unit}/{_slug(str(release))}.yaml"
             out.files[path] = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
             out.helm.append((path, unit, chart.rsplit("/", 1)[-1], doc["values"]))
+    for path, declaration in do_declarations(stack).items():
+        out.files[path] = json.dumps(declaration, indent=2, sort_keys=True) + "\n"
+        out.declarations.append((path, "do", declaration))
     out.files["summary.md"] = summary(run, regs, by_urn, stack, notes)
     out.files["graph.mmd"] = graph(regs, by_urn)
     return out
+
+
+def _render_bigip(out: Rendered, unit: str, reg: engine.Registration) -> None:
+    """One JSON per BIG-IP object (what the f5bigip provider will send), iRules as .tcl."""
+    kind = reg.type.rsplit(":", 1)[-1]
+    label = str(reg.inputs.get("name") or reg.name).strip("/").replace("/", "_")
+    base = f"bigip/{unit}/{_slug(kind)}-{_slug(label)}"
+    doc = {"type": reg.type, "resource": reg.name, "inputs": reg.inputs}
+    out.files[f"{base}.json"] = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if kind == "IRule":
+        out.files[f"{base}.tcl"] = str(reg.inputs.get("irule", "")).rstrip() + "\n"
+    if kind == "Command":
+        out.files[f"{base}.tmsh"] = "\n".join(reg.inputs.get("commands", [])) + "\n"
+
+
+def do_declarations(stack: config.StackConfig) -> dict[str, dict[str, Any]]:
+    """DO form of each unit's BGP peering (for DO-onboarded BIG-IPs), validated with the rest."""
+    return {
+        f"bigip/{u.name}/bgp.do.json": routing.do_declaration(u)
+        for u in stack.units
+        if u.bigip is not None and u.uses_calico
+    }
 
 
 def longest_chain(regs: list[engine.Registration]) -> list[engine.Registration]:
@@ -308,6 +338,9 @@ def validate(
         violations += [str(v) for v in validator.k8s_object(obj, versions.get(unit, default_version), path)]
     for path, _unit, chart, values in rendered.helm:
         violations += [str(v) for v in validator.helm_values(chart, values, path)]
+    for path, kind, body in rendered.declarations:
+        check = validator.do if kind == "do" else validator.as3
+        violations += [str(v) for v in check(body, path)]
     return sorted(violations), set(validator.skipped), Counter(validator.checked)
 
 

@@ -446,7 +446,7 @@ def _sha256(data: bytes) -> str:
 
 def _fetch(url: str, base_url: str | None, timeout: float) -> bytes:
     if base_url is not None and url.startswith(RAW):
-        url = base_url.rstrip("/") + url[len(RAW):]
+        url = base_url.rstrip("/") + url[len(RAW) :]
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             data: bytes = response.read()

@@ -131,10 +131,10 @@ def _scan_group_kind(text: str) -> tuple[str, str] | None:
     if spec is None:
         return None
     ind = re.escape(spec.group(1))
-    group = re.search(rf"^{ind}group:[ \t]*[\"']?([^\"'\s#]+)", text[spec.start():], re.MULTILINE)
+    group = re.search(rf"^{ind}group:[ \t]*[\"']?([^\"'\s#]+)", text[spec.start() :], re.MULTILINE)
     kind = re.search(
         rf"^{ind}names:[ \t]*\n(?:{ind}[ \t]+.*\n)*?{ind}[ \t]+kind:[ \t]*[\"']?([^\"'\s#]+)",
-        text[spec.start():],
+        text[spec.start() :],
         re.MULTILINE,
     )
     if group is None or kind is None:
@@ -160,7 +160,7 @@ def _python_pattern(pattern: str) -> str:
     if match is None:
         return pattern
     flags = match.group(1).replace("U", "")  # RE2 'U' (ungreedy) has no Python equivalent
-    return f"(?{flags})^{pattern[match.end():]}" if flags else "^" + pattern[match.end():]
+    return f"(?{flags})^{pattern[match.end() :]}" if flags else "^" + pattern[match.end() :]
 
 
 class _Converter:
@@ -463,8 +463,10 @@ class Validator:
             # Nearest by minor; ties go to the older schema (it accepts fewer new fields).
             nearest = min(available, key=lambda mm: (abs(mm[0] - want[0]) * 1000 + abs(mm[1] - want[1]), mm))
             chosen = available[nearest]
-            note = (f"kubernetes-validate {kubernetes_validate.__version__} has no schemas for Kubernetes "
-                    f"{want[0]}.{want[1]}; validating against {nearest[0]}.{nearest[1]}")
+            note = (
+                f"kubernetes-validate {kubernetes_validate.__version__} has no schemas for Kubernetes "
+                f"{want[0]}.{want[1]}; validating against {nearest[0]}.{nearest[1]}"
+            )
             self.notes.append(note)
             log.warning(note)
         self._k8s_versions[requested] = chosen
@@ -661,4 +663,3 @@ class Validator:
             self._json[key] = Draft7Validator(schema, registry=registry, format_checker=self._f5_formats)
         validator: JsonValidator = self._json[key]
         return validator
-

@@ -1,0 +1,247 @@
+"""Egress gateway: mesh workloads leave through the BIG-IP with their own SPIFFE identity.
+
+Pods leaving a cluster are SNATed to node IPs, so the firewall in front of legacy systems
+cannot tell which app is calling. Here a pod's sidecar originates mTLS (ISTIO_MUTUAL) with the
+pod's own workload certificate to a BIG-IP virtual server. The BIG-IP requires a client
+certificate from the mesh CA, an iRule authorises the SPIFFE ID against a data group, and the
+connection leaves SNATed (per app where configured) towards the forward proxy.
+Traffic must come from the sidecar, not an Istio egress gateway, which would replace the pod's
+identity with the gateway's. Apps use the egress host as their HTTP proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_f5bigip as f5bigip
+import pulumi_kubernetes as k8s
+
+from components import config, mesh
+from components.bigip import irules
+from components.pki import IssuedLeaf
+
+IDENTITY = "egress-identity"
+MESH_CA = "mesh-ca-bundle.crt"
+# Plain TCP (HTTP proxy protocol) from the app; the sidecar wraps it in mTLS to the VIP's TLS port.
+MESH_PORT = 80
+
+
+@dataclass(frozen=True)
+class Names:
+    """Full BIG-IP paths of the egress objects, all in the Pulumi-owned partition."""
+
+    partition: str
+
+    def path(self, leaf: str) -> str:
+        return f"/{self.partition}/{leaf}"
+
+    @property
+    def profile(self) -> str:
+        return self.path("egress-mtls")
+
+    @property
+    def pool(self) -> str:
+        return self.path("egress-forward-proxy")
+
+    @property
+    def snat_pool(self) -> str:
+        return self.path("egress-snat")
+
+    @property
+    def data_group(self) -> str:
+        return self.path("egress-allow")
+
+    @property
+    def irule(self) -> str:
+        return self.path("egress-spiffe-authz")
+
+    @property
+    def virtual_server(self) -> str:
+        return self.path("egress")
+
+
+def egress_host(unit: config.Unit) -> str:
+    """The name apps in the mesh use for the egress gateway (as their HTTP proxy)."""
+    return f"egress.{unit.name}.cpaas.internal"
+
+
+def service_entry(unit: config.Unit, spiffe_id: str) -> dict[str, Any]:
+    """Registers the BIG-IP VIP in the mesh (what `istioctl register` did before it was removed)."""
+    egress = unit.egress
+    assert egress is not None
+    return {
+        "hosts": [egress_host(unit)],
+        "addresses": [f"{egress.vip}/32"],
+        # TCP, not HTTP: apps use the host as their HTTP proxy, so requests carry other Hosts;
+        # the sidecar must match on the VIP and port alone.
+        "ports": [{"number": MESH_PORT, "name": "tcp-egress", "protocol": "TCP", "targetPort": egress.port}],
+        "location": "MESH_EXTERNAL",
+        "resolution": "STATIC",
+        "endpoints": [{"address": str(egress.vip)}],
+        # Secure naming: sidecars accept only a server certificate with this SAN.
+        "subjectAltNames": [spiffe_id],
+        "exportTo": sorted({a.namespace for a in egress.allow}),
+    }
+
+
+def destination_rule(unit: config.Unit) -> dict[str, Any]:
+    """ISTIO_MUTUAL: the sidecar presents the pod's own SPIFFE certificate to the BIG-IP."""
+    egress = unit.egress
+    assert egress is not None
+    return {
+        "host": egress_host(unit),
+        "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL", "sni": egress_host(unit)}},
+        "exportTo": sorted({a.namespace for a in egress.allow}),
+    }
+
+
+@dataclass(frozen=True)
+class EgressArgs:
+    unit: config.Unit
+    identity: IssuedLeaf
+    spiffe_id: str
+    # The mesh CA chain (unit intermediate, then org root): the only issuers the BIG-IP trusts.
+    mesh_ca_pem: pulumi.Input[str]
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class EgressGateway(pulumi.ComponentResource):
+    """BIG-IP objects (f5bigip provider) plus the mesh registration (kubernetes provider);
+    both providers are passed once through `providers=` and inherited."""
+
+    def __init__(self, name: str, args: EgressArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:bigip:EgressGateway", name, None, opts)
+        unit, bigip, egress = args.unit, args.unit.bigip, args.unit.egress
+        if bigip is None or egress is None:
+            raise ValueError(f"unit {unit.name}: an egress gateway needs bigip and egress config")
+        names = Names(bigip.pulumi_partition)
+        after = list(args.after)
+        # BIG-IP names are fixed, so a replacement can never be created beside the old object:
+        # every named BIG-IP object is deleted before it is replaced.
+        first = pulumi.ResourceOptions(parent=self, depends_on=after, delete_before_replace=True)
+
+        def after_these(*deps: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=[*after, *deps], delete_before_replace=True)
+
+        mesh_side = pulumi.ResourceOptions(parent=self, depends_on=after)
+
+        cert = f5bigip.ssl.Certificate(
+            f"{name}-identity-cert",
+            name=f"{IDENTITY}.crt",
+            partition=names.partition,
+            content=args.identity.cert_pem,
+            opts=first,
+        )
+        key_pem: pulumi.Output[str] = pulumi.Output.secret(args.identity.key_pem)
+        key = f5bigip.ssl.Key(
+            f"{name}-identity-key",
+            name=f"{IDENTITY}.key",
+            partition=names.partition,
+            content=key_pem,
+            opts=first,
+        )
+        ca = f5bigip.ssl.Certificate(
+            f"{name}-mesh-ca",
+            name=MESH_CA,
+            partition=names.partition,
+            content=args.mesh_ca_pem,
+            opts=first,
+        )
+        profile = f5bigip.ltm.ProfileClientSsl(
+            f"{name}-client-ssl",
+            name=names.profile,
+            defaults_from="/Common/clientssl",
+            cert_key_chain=f5bigip.ltm.ProfileClientSslCertKeyChainArgs(
+                name=IDENTITY,
+                cert=names.path(f"{IDENTITY}.crt"),
+                key=names.path(f"{IDENTITY}.key"),
+                chain=names.path(MESH_CA),
+            ),
+            # mTLS: a client certificate is mandatory and must chain to the mesh CA only.
+            peer_cert_mode="require",
+            authenticate="always",
+            authenticate_depth=2,
+            ca_file=names.path(MESH_CA),
+            client_cert_ca=names.path(MESH_CA),
+            # The iRule reads the client certificate after the handshake.
+            retain_certificate="true",
+            opts=after_these(cert, key, ca),
+        )
+        pool = f5bigip.ltm.Pool(
+            f"{name}-pool",
+            name=names.pool,
+            load_balancing_mode="round-robin",
+            monitors=["/Common/tcp"],
+            allow_snat="yes",
+            allow_nat="yes",
+            opts=first,
+        )
+        member = f5bigip.ltm.PoolAttachment(
+            f"{name}-pool-member",
+            pool=pool.name,
+            node=f"{egress.forward_proxy.address}:{egress.forward_proxy.port}",
+            opts=after_these(),
+        )
+        snat_pool = f5bigip.ltm.SnatPool(
+            f"{name}-snat-pool",
+            name=names.snat_pool,
+            members=[names.path(str(a)) for a in egress.snat_addresses],
+            opts=first,
+        )
+        data_group = f5bigip.ltm.DataGroup(
+            f"{name}-allow-list",
+            name=names.data_group,
+            type="string",
+            internal=True,
+            records=[
+                f5bigip.ltm.DataGroupRecordArgs(name=ns, data=data)
+                for ns, data in irules.data_group_records(egress.allow)
+            ],
+            opts=first,
+        )
+        irule = f5bigip.ltm.IRule(
+            f"{name}-irule",
+            name=names.irule,
+            irule=irules.egress_authz(unit.mesh.trust_domain, names.data_group),
+            opts=after_these(data_group),
+        )
+        f5bigip.ltm.VirtualServer(
+            f"{name}-virtual-server",
+            name=names.virtual_server,
+            destination=str(egress.vip),
+            port=egress.port,
+            ip_protocol="tcp",
+            pool=pool.name,
+            profiles=["/Common/tcp"],
+            client_profiles=[profile.name],
+            irules=[irule.name],
+            source_address_translation="snat",
+            snatpool=snat_pool.name,
+            vlans=[f"/Common/{bigip.vlan}"],
+            vlans_enabled=True,
+            description=f"cpaas {unit.name}: mesh egress, SPIFFE-authorised, SNAT to forward proxy",
+            opts=after_these(irule, data_group, profile, pool, member, snat_pool),
+        )
+
+        # Mesh side: the sidecars of allowed namespaces reach the VIP with ISTIO_MUTUAL.
+        k8s.apiextensions.CustomResource(
+            f"{name}-service-entry",
+            api_version="networking.istio.io/v1",
+            kind="ServiceEntry",
+            metadata={"name": "bigip-egress", "namespace": mesh.NAMESPACE},
+            spec=service_entry(unit, args.spiffe_id),
+            opts=mesh_side,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-destination-rule",
+            api_version="networking.istio.io/v1",
+            kind="DestinationRule",
+            metadata={"name": "bigip-egress", "namespace": mesh.NAMESPACE},
+            spec=destination_rule(unit),
+            opts=mesh_side,
+        )
+        self.host = egress_host(unit)
+        self.register_outputs({"host": self.host, "virtualServer": names.virtual_server})

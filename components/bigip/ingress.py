@@ -1,0 +1,278 @@
+"""Ingress through the BIG-IP, declared as CIS custom resources (CIS writes the BIG-IP).
+
+- http-mesh apps: CIS VirtualServer + TLSProfile (re-encrypt) to the Istio ingress gateway,
+  which routes into the mesh (Gateway + VirtualService); the app's server certificate comes
+  from the org PKI and is stored once as a TLS Secret next to the gateway.
+- http-nginx apps: CIS VirtualServer (edge TLS) to the NGINX controller, plus an Ingress.
+- tcp/udp apps: CIS TransportServer straight to the pods.
+All objects carry `f5cr: "true"`, the label CIS selects by default.
+Ref: https://clouddocs.f5.com/containers/latest/userguide/crd/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import config, mesh, nginx
+from components.pki import IssuedLeaf
+
+CIS_LABELS = {"f5cr": "true"}
+GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+
+
+def tls_secret_name(app: config.App) -> str:
+    return f"{app.name}-tls"
+
+
+def _monitor_http(host: str, path: str, port: int | None = None) -> dict[str, Any]:
+    monitor: dict[str, Any] = {
+        "type": "http",
+        "send": f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        "recv": "200",
+        "interval": 10,
+        "timeout": 31,
+    }
+    if port is not None:
+        monitor["targetPort"] = port
+    return monitor
+
+
+def mesh_virtual_server(app: config.App) -> dict[str, Any]:
+    """CIS VirtualServer for an http-mesh app: BIG-IP terminates TLS, re-encrypts to the gateway."""
+    assert app.fqdn
+    spec: dict[str, Any] = {
+        "host": app.fqdn,
+        "virtualServerAddress": str(app.vip),
+        "virtualServerHTTPSPort": app.port,
+        "tlsProfileName": app.name,
+        "httpTraffic": "none",
+        "pools": [
+            {
+                "path": "/",
+                "service": mesh.GATEWAY_RELEASE,
+                "servicePort": 443,
+                # The gateway's readiness endpoint, on its status port.
+                "monitor": _monitor_http(app.fqdn, "/healthz/ready", 15021),
+            }
+        ],
+    }
+    if app.waf_policy:
+        spec["waf"] = app.waf_policy
+    return spec
+
+
+def mesh_tls_profile(app: config.App) -> dict[str, Any]:
+    assert app.fqdn
+    return {
+        "hosts": [app.fqdn],
+        "tls": {
+            "termination": "reencrypt",
+            "clientSSL": tls_secret_name(app),
+            "serverSSL": "/Common/serverssl",
+            "reference": "hybrid",
+            "clientSSLParams": {"profileReference": "secret"},
+            "serverSSLParams": {"profileReference": "bigip"},
+        },
+    }
+
+
+def istio_gateway(app: config.App) -> dict[str, Any]:
+    assert app.fqdn
+    return {
+        "selector": GATEWAY_SELECTOR,
+        "servers": [
+            {
+                "port": {"number": 443, "name": f"https-{app.name}", "protocol": "HTTPS"},
+                "tls": {"mode": "SIMPLE", "credentialName": tls_secret_name(app)},
+                "hosts": [app.fqdn],
+            }
+        ],
+    }
+
+
+def istio_virtual_service(app: config.App) -> dict[str, Any]:
+    assert app.fqdn
+    return {
+        "hosts": [app.fqdn],
+        "gateways": [f"{mesh.GATEWAY_NAMESPACE}/{app.name}"],
+        "http": [
+            {
+                "route": [
+                    {
+                        "destination": {
+                            "host": f"{app.service}.{app.namespace}.svc.cluster.local",
+                            "port": {"number": app.service_port},
+                        }
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def nginx_virtual_server(app: config.App) -> dict[str, Any]:
+    """CIS VirtualServer for an http-nginx app: edge TLS on the BIG-IP, HTTP to NGINX."""
+    assert app.fqdn
+    spec: dict[str, Any] = {
+        "host": app.fqdn,
+        "virtualServerAddress": str(app.vip),
+        "virtualServerHTTPSPort": app.port,
+        "tlsProfileName": app.name,
+        "httpTraffic": "none",
+        "pools": [
+            {
+                "path": "/",
+                "service": nginx.SERVICE,
+                "servicePort": 80,
+                "monitor": _monitor_http(app.fqdn, "/"),
+            }
+        ],
+    }
+    if app.waf_policy:
+        spec["waf"] = app.waf_policy
+    return spec
+
+
+def edge_tls_profile(app: config.App) -> dict[str, Any]:
+    assert app.fqdn
+    return {
+        "hosts": [app.fqdn],
+        "tls": {"termination": "edge", "clientSSL": tls_secret_name(app), "reference": "secret"},
+    }
+
+
+def nginx_ingress(app: config.App, ingress_class: str) -> dict[str, Any]:
+    assert app.fqdn
+    return {
+        "ingressClassName": ingress_class,
+        "rules": [
+            {
+                "host": app.fqdn,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {"name": app.service, "port": {"number": app.service_port}}
+                            },
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+
+
+def transport_server(app: config.App) -> dict[str, Any]:
+    """CIS TransportServer: L4 straight to the pods (BIG-IP routes to pod IPs)."""
+    pool: dict[str, Any] = {"service": app.service, "servicePort": app.service_port}
+    if app.kind == "tcp":
+        pool["monitor"] = {"type": "tcp", "interval": 10, "timeout": 31}
+    return {
+        "virtualServerAddress": str(app.vip),
+        "virtualServerPort": app.port,
+        "mode": "standard",
+        "type": app.kind,
+        "snat": "auto",
+        "pool": pool,
+    }
+
+
+@dataclass(frozen=True)
+class IngressArgs:
+    unit: config.Unit
+    certs: dict[str, IssuedLeaf]  # by app name, for the HTTP apps
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class CisIngress(pulumi.ComponentResource):
+    def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:bigip:CisIngress", name, None, opts)
+        self._after = list(args.after)
+        unit = args.unit
+        for app in unit.apps:
+            if app.kind == "http-mesh":
+                self._mesh_app(name, app, args.certs[app.name])
+            elif app.kind == "http-nginx":
+                self._nginx_app(name, app, args.certs[app.name], unit.nginx.ingress_class)
+            else:
+                self._cr(name, app, "TransportServer", app.namespace, transport_server(app))
+        self.register_outputs({"apps": [a.name for a in unit.apps]})
+
+    def _opts(self, *deps: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=[*self._after, *deps])
+
+    def _tls_secret(self, name: str, app: config.App, namespace: str, cert: IssuedLeaf) -> k8s.core.v1.Secret:
+        key: pulumi.Output[str] = pulumi.Output.secret(cert.key_pem)
+        return k8s.core.v1.Secret(
+            f"{name}-{app.name}-tls",
+            metadata={"name": tls_secret_name(app), "namespace": namespace},
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": cert.chain_pem, "tls.key": key},
+            opts=self._opts(),
+        )
+
+    def _cr(
+        self,
+        name: str,
+        app: config.App,
+        kind: str,
+        namespace: str,
+        spec: dict[str, Any],
+        *deps: pulumi.Resource,
+        group: str = "cis.f5.com/v1",
+        role: str = "",
+    ) -> k8s.apiextensions.CustomResource:
+        labels = CIS_LABELS if group.startswith("cis.f5.com") else {}
+        return k8s.apiextensions.CustomResource(
+            f"{name}-{app.name}-{role or kind.lower()}",
+            api_version=group,
+            kind=kind,
+            metadata={"name": app.name, "namespace": namespace, "labels": {"app": app.name, **labels}},
+            spec=spec,
+            opts=self._opts(*deps),
+        )
+
+    def _mesh_app(self, name: str, app: config.App, cert: IssuedLeaf) -> None:
+        ns = mesh.GATEWAY_NAMESPACE
+        secret = self._tls_secret(name, app, ns, cert)
+        gateway = self._cr(
+            name,
+            app,
+            "Gateway",
+            ns,
+            istio_gateway(app),
+            secret,
+            group="networking.istio.io/v1",
+            role="istio-gateway",
+        )
+        self._cr(
+            name,
+            app,
+            "VirtualService",
+            app.namespace,
+            istio_virtual_service(app),
+            gateway,
+            group="networking.istio.io/v1",
+            role="istio-virtualservice",
+        )
+        profile = self._cr(name, app, "TLSProfile", ns, mesh_tls_profile(app), secret)
+        self._cr(name, app, "VirtualServer", ns, mesh_virtual_server(app), profile, gateway)
+
+    def _nginx_app(self, name: str, app: config.App, cert: IssuedLeaf, ingress_class: str) -> None:
+        ns = nginx.NAMESPACE
+        secret = self._tls_secret(name, app, ns, cert)
+        k8s.networking.v1.Ingress(
+            f"{name}-{app.name}-ingress",
+            metadata={"name": app.name, "namespace": app.namespace},
+            spec=cast("k8s.networking.v1.IngressSpecArgsDict", nginx_ingress(app, ingress_class)),
+            opts=self._opts(),
+        )
+        profile = self._cr(name, app, "TLSProfile", ns, edge_tls_profile(app), secret)
+        self._cr(name, app, "VirtualServer", ns, nginx_virtual_server(app), profile)

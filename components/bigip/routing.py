@@ -1,0 +1,92 @@
+"""The BIG-IP side of the Calico BGP peering, as idempotent tmsh (TMOS routing mode).
+
+tmsh `net routing bgp` objects (TMOS mode, `tmrouted.tmos.routing` enabled) rather than imish:
+they are ordinary config objects that `modify ... replace-all-with` sets to exactly the declared
+state, so re-running converges. Not DO: DO owns every object of the classes it declares (VLANs,
+self IPs, routes...), which would take the device away from its other owners.
+Ref: https://clouddocs.f5.com/cli/tmsh-reference/latest/modules/net/net_routing_bgp.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_f5bigip as f5bigip
+
+from components import calico, config
+
+PEER_GROUP = "calico"
+
+
+def bgp_name(unit: config.Unit) -> str:
+    return f"/Common/cpaas-{unit.name}"
+
+
+def tmsh_commands(unit: config.Unit) -> list[str]:
+    """The tmsh commands (without the `tmsh` prefix the provider adds). Pure: test it directly."""
+    bigip, cni = unit.bigip, unit.network.cni
+    assert bigip is not None and isinstance(cni, config.CalicoBgp)
+    name = bgp_name(unit)
+    neighbors = " ".join(f"{ip} {{ peer-group {PEER_GROUP} }}" for ip in bigip.bgp_neighbors)
+    return [
+        "modify sys db tmrouted.tmos.routing value enable",
+        # create only when missing; everything else is a modify that converges.
+        f'run util bash -c "tmsh list net routing bgp {name} >/dev/null 2>&1 || '
+        f'tmsh create net routing bgp {name} local-as {bigip.asn}"',
+        f"modify net routing bgp {name} local-as {bigip.asn} "
+        f"graceful-restart {{ graceful-reset enabled restart-time {calico.GRACEFUL_RESTART[:-1]} }} "
+        f"peer-group replace-all-with {{ {PEER_GROUP} {{ remote-as {cni.asn} }} }} "
+        f"neighbor replace-all-with {{ {neighbors} }}",
+        "save sys config",
+    ]
+
+
+def do_declaration(unit: config.Unit) -> dict[str, Any]:
+    """The same peering as a DO RoutingBGP class, for BIG-IPs that are onboarded with DO."""
+    bigip, cni = unit.bigip, unit.network.cni
+    assert bigip is not None and isinstance(cni, config.CalicoBgp)
+    return {
+        "schemaVersion": "1.45.0",
+        "class": "Device",
+        "async": True,
+        "Common": {
+            "class": "Tenant",
+            f"cpaas-{unit.name}": {
+                "class": "RoutingBGP",
+                "localAS": bigip.asn,
+                "gracefulRestart": {
+                    "gracefulResetEnabled": True,
+                    "restartTime": int(calico.GRACEFUL_RESTART[:-1]),
+                },
+                "peerGroups": [{"name": PEER_GROUP, "remoteAS": cni.asn}],
+                "neighbors": [{"address": str(ip), "peerGroup": PEER_GROUP} for ip in bigip.bgp_neighbors],
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class BgpArgs:
+    unit: config.Unit
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class BigipBgp(pulumi.ComponentResource):
+    def __init__(self, name: str, args: BgpArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:bigip:BigipBgp", name, None, opts)
+        unit = args.unit
+        f5bigip.Command(
+            f"{name}-apply",
+            commands=tmsh_commands(unit),
+            when="apply",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        f5bigip.Command(
+            f"{name}-remove",
+            commands=[f"delete net routing bgp {bgp_name(unit)}", "save sys config"],
+            when="destroy",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        self.register_outputs({"bgp": bgp_name(unit)})

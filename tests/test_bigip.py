@@ -1,0 +1,195 @@
+"""The BIG-IP side of each unit under the mock engine: provider, egress chain, ingress CRs, BGP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import pki
+from components.bigip import egress, ingress, routing
+from tests.support import run_build, stack
+from tools import engine
+from tools.validate import Validator, resolve_schema_dir
+
+UNIT = "onprem-syd"
+PARTITION = "/cpaas-onprem-syd/"
+
+
+@pytest.fixture(scope="module")
+def prod() -> engine.Run:
+    return run_build(stack("prod"), "prod")
+
+
+def _in_unit(run: engine.Run, unit: str, type_prefix: str) -> list[engine.Registration]:
+    return [r for r in run.registrations if r.type.startswith(type_prefix) and r.name.startswith(f"{unit}-")]
+
+
+def _ancestors_and_deps(run: engine.Run, reg: engine.Registration) -> set[str]:
+    by_urn = run.by_urn()
+    seen: set[str] = set()
+    todo = list(reg.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
+    return seen
+
+
+def test_each_unit_has_its_own_bigip_provider_verifying_tls_without_telemetry(prod: engine.Run) -> None:
+    providers = prod.by_type("pulumi:providers:f5bigip")
+    assert sorted(p.name for p in providers) == [
+        f"{u}-bigip-provider" for u in ("aws-syd", "azure-mel", UNIT)
+    ]
+    for p in providers:
+        assert p.inputs["validateCertsDisable"] == "false"
+        assert p.inputs["teemDisable"] == "true"
+        assert p.inputs["password"] == engine.SECRET
+        assert p.inputs["trustedCertPath"].startswith("/trust/bigipCert-")
+    for unit in ("aws-syd", "azure-mel", UNIT):
+        provider = prod.get(f"{unit}-bigip-provider")
+        for reg in _in_unit(prod, unit, "f5bigip:"):
+            assert reg.provider.startswith(provider.urn + "::"), reg.name
+
+
+def test_the_egress_chain_lives_in_the_pulumi_partition_and_never_in_cis(prod: engine.Run) -> None:
+    named = [r for r in _in_unit(prod, UNIT, "f5bigip:ltm/") if "name" in r.inputs]
+    assert named
+    for reg in named:
+        assert reg.inputs["name"].startswith(PARTITION), reg.inputs["name"]
+        assert "-cis/" not in reg.inputs["name"]
+    for reg in _in_unit(prod, UNIT, "f5bigip:ssl/"):
+        assert reg.inputs["partition"] == "cpaas-onprem-syd"
+
+
+def test_the_egress_virtual_server_depends_on_its_irule_data_group_profile_and_pools(
+    prod: engine.Run,
+) -> None:
+    vs = prod.get(f"{UNIT}-egress-virtual-server")
+    needed = {
+        f"{UNIT}-egress-{role}"
+        for role in ("irule", "allow-list", "client-ssl", "pool", "pool-member", "snat-pool")
+    }
+    direct = {prod.by_urn()[d].name for d in vs.dependencies}
+    assert needed <= direct
+    assert vs.inputs["clientProfiles"] == [f"{PARTITION}egress-mtls"]
+    assert vs.inputs["irules"] == [f"{PARTITION}egress-spiffe-authz"]
+    assert vs.inputs["sourceAddressTranslation"] == "snat"
+    assert vs.inputs["snatpool"] == f"{PARTITION}egress-snat"
+    assert (vs.inputs["destination"], vs.inputs["port"]) == ("10.30.17.100", 443)
+    profile = prod.get(f"{UNIT}-egress-client-ssl")
+    assert {d for d in profile.dependencies} >= {
+        prod.get(f"{UNIT}-egress-{r}").urn for r in ("identity-cert", "identity-key", "mesh-ca")
+    }
+
+
+def test_the_client_ssl_profile_requires_a_client_certificate_from_the_mesh_ca_only(prod: engine.Run) -> None:
+    profile = prod.get(f"{UNIT}-egress-client-ssl").inputs
+    assert profile["peerCertMode"] == "require"
+    assert profile["authenticate"] == "always"
+    assert profile["caFile"] == f"{PARTITION}mesh-ca-bundle.crt"
+    assert profile["retainCertificate"] == "true"
+    assert profile["certKeyChain"]["key"] == f"{PARTITION}egress-identity.key"
+
+
+def test_the_identity_key_is_only_ever_a_secret(prod: engine.Run) -> None:
+    assert prod.get(f"{UNIT}-egress-identity-key").inputs["content"] == engine.SECRET
+    assert "PRIVATE KEY" not in json.dumps([r.as_json() for r in prod.registrations])
+
+
+def test_every_named_bigip_object_is_deleted_before_it_is_replaced(prod: engine.Run) -> None:
+    for reg in _in_unit(prod, UNIT, "f5bigip:ltm/") + _in_unit(prod, UNIT, "f5bigip:ssl/"):
+        assert reg.options["deleteBeforeReplace"], reg.name
+
+
+def test_the_allow_list_is_a_data_group_built_from_config_and_the_irule_names_it(prod: engine.Run) -> None:
+    dg = prod.get(f"{UNIT}-egress-allow-list").inputs
+    assert dg["type"] == "string"
+    assert dg["records"] == [{"data": "*|10.30.17.201", "name": "bookinfo"}]
+    rule = prod.get(f"{UNIT}-egress-irule").inputs["irule"]
+    assert "/cpaas-onprem-syd/egress-allow" in rule
+    assert "onprem-syd.cpaas.example-bank.com" in rule
+    assert "@TRUST_DOMAIN@" not in rule and "@DATA_GROUP@" not in rule
+
+
+def test_the_egress_gateway_is_registered_in_the_mesh_with_istio_mutual(prod: engine.Run) -> None:
+    se = prod.get(f"{UNIT}-egress-service-entry").inputs
+    assert se["spec"]["subjectAltNames"] == [pki.egress_spiffe_id("onprem-syd.cpaas.example-bank.com")]
+    assert se["spec"]["location"] == "MESH_EXTERNAL"
+    assert se["spec"]["endpoints"] == [{"address": "10.30.17.100"}]
+    assert se["spec"]["exportTo"] == ["bookinfo"]
+    dr = prod.get(f"{UNIT}-egress-destination-rule").inputs
+    assert dr["spec"]["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
+    validator = Validator(resolve_schema_dir(None))
+    for reg in (prod.get(f"{UNIT}-egress-service-entry"), prod.get(f"{UNIT}-egress-destination-rule")):
+        assert validator.k8s_object(dict(reg.inputs), "1.34", reg.name) == []
+
+
+def test_ingress_has_a_cis_resource_per_app_in_the_right_namespace(prod: engine.Run) -> None:
+    kinds = {
+        (r.inputs["kind"], r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"])
+        for r in _in_unit(prod, UNIT, "kubernetes:cis.f5.com/v1:")
+    }
+    assert kinds == {
+        ("VirtualServer", "istio-ingress", "bookinfo"),
+        ("TLSProfile", "istio-ingress", "bookinfo"),
+        ("VirtualServer", "nginx-ingress", "httpbin"),
+        ("TLSProfile", "nginx-ingress", "httpbin"),
+        ("TransportServer", "mqtt", "mqtt"),
+    }
+    for reg in _in_unit(prod, UNIT, "kubernetes:cis.f5.com/v1:"):
+        assert reg.inputs["metadata"]["labels"]["f5cr"] == "true"
+        assert _ancestors_and_deps(prod, reg) >= {prod.get(f"{UNIT}-cis-crds").urn}
+
+
+def test_app_tls_secrets_are_secret_and_come_from_the_unit_pki(prod: engine.Run) -> None:
+    secret = prod.get(f"{UNIT}-ingress-bookinfo-tls")
+    assert secret.inputs["type"] == "kubernetes.io/tls"
+    assert secret.inputs["stringData"] == {"tls.crt": engine.SECRET, "tls.key": engine.SECRET}
+    leaf = prod.get(f"pki-{pki.app_role(UNIT, 'bookinfo')}")
+    assert leaf.urn in _ancestors_and_deps(prod, secret)
+
+
+def test_ingress_specs_are_pure_functions_of_the_app() -> None:
+    app = stack("prod").unit(UNIT).apps[0]
+    vs = ingress.mesh_virtual_server(app)
+    assert vs["virtualServerAddress"] == "10.30.17.10" and vs["host"] == "bookinfo.apps.example-bank.com"
+    assert ingress.mesh_tls_profile(app)["tls"]["termination"] == "reencrypt"
+    mqtt = stack("prod").unit(UNIT).apps[2]
+    assert ingress.transport_server(mqtt)["type"] == "tcp"
+
+
+def test_bgp_is_idempotent_tmsh_with_graceful_restart_and_one_neighbour_per_node() -> None:
+    unit = stack("prod").unit(UNIT)
+    commands = routing.tmsh_commands(unit)
+    assert commands[0] == "modify sys db tmrouted.tmos.routing value enable"
+    assert "|| tmsh create net routing bgp /Common/cpaas-onprem-syd local-as 64513" in commands[1]
+    assert "restart-time 120" in commands[2]
+    assert "peer-group replace-all-with { calico { remote-as 64512 } }" in commands[2]
+    assert "neighbor replace-all-with { 10.30.0.11 { peer-group calico } 10.30.0.12" in commands[2]
+    assert commands[-1] == "save sys config"
+    assert "'" not in " ".join(commands)  # the provider does not escape single quotes on update
+
+
+def test_bgp_runs_only_on_calico_units_and_cleans_up_on_destroy(prod: engine.Run) -> None:
+    commands = prod.by_type("f5bigip:index/command:Command")
+    assert sorted(c.name for c in commands) == [f"{UNIT}-bgp-apply", f"{UNIT}-bgp-remove"]
+    assert prod.get(f"{UNIT}-bgp-remove").inputs["when"] == "destroy"
+
+
+def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema() -> None:
+    declaration = routing.do_declaration(stack("prod").unit(UNIT))
+    assert Validator(resolve_schema_dir(None)).do(declaration, "bgp.do.json") == []
+
+
+def test_the_dev_stack_has_no_bigip_resources() -> None:
+    run = run_build(stack("dev"), "dev")
+    assert not [r for r in run.registrations if r.type.startswith(("f5bigip:", "pulumi:providers:f5bigip"))]
+
+
+def test_egress_helpers_name_the_mesh_host_and_objects() -> None:
+    unit = stack("prod").unit(UNIT)
+    assert egress.egress_host(unit) == "egress.onprem-syd.cpaas.internal"
+    assert egress.Names("p").virtual_server == "/p/egress"
