@@ -45,34 +45,20 @@ schemas: venv ## fill ~/.cache/cpaas/schemas from pinned upstream URLs (sha256-c
 preflight: ## check the tools `make up` needs
 	@STACK=$(STACK) bash tools/preflight.sh
 
+# dev: a local file backend and passphrase secrets unless you set your own.
+PULUMI_ENV = $(if $(filter dev,$(STACK)),mkdir -p .pulumi-state; \
+	export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)} PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-};)
+
 up: venv preflight ## deploy STACK (dev: local k3d, file backend, passphrase secrets)
-	@if [ "$(STACK)" = dev ]; then \
-	  export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
-	  export PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-}; \
-	  mkdir -p .pulumi-state; \
-	  pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase; \
-	  pulumi up --stack dev; \
-	else \
-	  pulumi stack select $(STACK) && pulumi up --stack $(STACK); \
-	fi
+	@$(PULUMI_ENV) pulumi stack select $(STACK) 2>/dev/null || \
+	  { [ "$(STACK)" = dev ] && pulumi stack init dev --secrets-provider passphrase; }
+	@$(PULUMI_ENV) pulumi up --stack $(STACK)
 
 preview: venv preflight ## pulumi preview for STACK (logs in to each BIG-IP; see README)
-	@if [ "$(STACK)" = dev ]; then \
-	  export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
-	  export PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-}; \
-	  pulumi preview --stack dev; \
-	else \
-	  pulumi preview --stack $(STACK); \
-	fi
+	@$(PULUMI_ENV) pulumi preview --stack $(STACK)
 
 destroy: preflight ## tear STACK down (dev: also deletes the k3d cluster)
-	@if [ "$(STACK)" = dev ]; then \
-	  export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
-	  export PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-}; \
-	  pulumi destroy --stack dev; \
-	else \
-	  pulumi destroy --stack $(STACK); \
-	fi
+	@$(PULUMI_ENV) pulumi destroy --stack $(STACK)
 
 clean: ## remove renders and caches (keeps .venv and .pulumi-state)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -329,7 +329,15 @@ class Nginx(Model):
 # ---------------------------------------------------------------------------------------------
 
 
-class Bigip(Model):
+_NO_TRUST = (
+    "@trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; name the config key "
+    "that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+)
+
+
+class BigipAccess(Model):
+    """How Pulumi (and CIS) reach a BIG-IP's management API, TLS verified."""
+
     management_address: IPv4Address
     management_port: Port = 443
     username: str = Field(default="admin", min_length=1, max_length=64)
@@ -338,6 +346,15 @@ class Bigip(Model):
     trusted_cert_key: ConfigKey | None = None
     # Explicit opt-out of TLS verification; refused outside dev (see StackConfig checks).
     insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _tls_trust(self) -> BigipAccess:
+        if self.trusted_cert_key is None and not self.insecure_skip_verify:
+            raise ValueError(_NO_TRUST)
+        return self
+
+
+class Bigip(BigipAccess):
     cis_partition: BigipName
     pulumi_partition: BigipName
     vlan: BigipName
@@ -350,21 +367,13 @@ class Bigip(Model):
     cis_version: SemVer = "2.20.4"
 
     @model_validator(mode="after")
-    def _tls_trust(self) -> Bigip:
-        if self.trusted_cert_key is None and not self.insecure_skip_verify:
-            raise ValueError(_NO_TRUST)
+    def _partitions(self) -> Bigip:
         if self.cis_partition == self.pulumi_partition:
             raise ValueError(
                 f"@pulumiPartition: {self.pulumi_partition} is also cisPartition; CIS owns its "
                 "partition alone, so give Pulumi's objects another one"
             )
         return self
-
-
-_NO_TRUST = (
-    "@trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; name the config key "
-    "that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
-)
 
 
 class ForwardProxy(Model):
@@ -470,20 +479,8 @@ class Unit(Model):
 # ---------------------------------------------------------------------------------------------
 
 
-class DnsDevice(Model):
-    management_address: IPv4Address
-    management_port: Port = 443
-    username: str = Field(default="admin", min_length=1, max_length=64)
-    password_secret: ConfigKey
-    trusted_cert_key: ConfigKey | None = None
-    insecure_skip_verify: bool = False
+class DnsDevice(BigipAccess):
     partition: BigipName = "cpaas-gslb"
-
-    @model_validator(mode="after")
-    def _tls_trust(self) -> DnsDevice:
-        if self.trusted_cert_key is None and not self.insecure_skip_verify:
-            raise ValueError(_NO_TRUST)
-        return self
 
 
 class Monitor(Model):

@@ -41,8 +41,7 @@ def _monitor_http(host: str, path: str, port: int | None = None) -> dict[str, An
     return monitor
 
 
-def mesh_virtual_server(app: config.App) -> dict[str, Any]:
-    """CIS VirtualServer for an http-mesh app: BIG-IP terminates TLS, re-encrypts to the gateway."""
+def _virtual_server(app: config.App, service: str, port: int, monitor: dict[str, Any]) -> dict[str, Any]:
     assert app.fqdn
     spec: dict[str, Any] = {
         "host": app.fqdn,
@@ -50,19 +49,18 @@ def mesh_virtual_server(app: config.App) -> dict[str, Any]:
         "virtualServerHTTPSPort": app.port,
         "tlsProfileName": app.name,
         "httpTraffic": "none",
-        "pools": [
-            {
-                "path": "/",
-                "service": mesh.GATEWAY_RELEASE,
-                "servicePort": 443,
-                # The gateway's readiness endpoint, on its status port.
-                "monitor": _monitor_http(app.fqdn, "/healthz/ready", 15021),
-            }
-        ],
+        "pools": [{"path": "/", "service": service, "servicePort": port, "monitor": monitor}],
     }
     if app.waf_policy:
         spec["waf"] = app.waf_policy
     return spec
+
+
+def mesh_virtual_server(app: config.App) -> dict[str, Any]:
+    """CIS VirtualServer for an http-mesh app: BIG-IP terminates TLS, re-encrypts to the gateway."""
+    assert app.fqdn
+    # The gateway's readiness endpoint, on its status port.
+    return _virtual_server(app, mesh.GATEWAY_RELEASE, 443, _monitor_http(app.fqdn, "/healthz/ready", 15021))
 
 
 def mesh_tls_profile(app: config.App) -> dict[str, Any]:
@@ -117,24 +115,7 @@ def istio_virtual_service(app: config.App) -> dict[str, Any]:
 def nginx_virtual_server(app: config.App) -> dict[str, Any]:
     """CIS VirtualServer for an http-nginx app: edge TLS on the BIG-IP, HTTP to NGINX."""
     assert app.fqdn
-    spec: dict[str, Any] = {
-        "host": app.fqdn,
-        "virtualServerAddress": str(app.vip),
-        "virtualServerHTTPSPort": app.port,
-        "tlsProfileName": app.name,
-        "httpTraffic": "none",
-        "pools": [
-            {
-                "path": "/",
-                "service": nginx.SERVICE,
-                "servicePort": 80,
-                "monitor": _monitor_http(app.fqdn, "/"),
-            }
-        ],
-    }
-    if app.waf_policy:
-        spec["waf"] = app.waf_policy
-    return spec
+    return _virtual_server(app, nginx.SERVICE, 80, _monitor_http(app.fqdn, "/"))
 
 
 def edge_tls_profile(app: config.App) -> dict[str, Any]:
