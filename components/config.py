@@ -491,6 +491,14 @@ class Monitor(Model):
     receive: str | None = None
 
 
+class TopologyRecord(Model):
+    """Answer requests from `ldnsSubnet` with `unit` first (GSLB topology load balancing)."""
+
+    ldns_subnet: IPv4Network
+    unit: UnitName
+    weight: int = Field(default=100, ge=1, le=4294967295)
+
+
 class WideIp(Model):
     app: DnsLabel
     lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = "global-availability"
@@ -501,6 +509,7 @@ class WideIp(Model):
     ] = Field(default_factory=lambda: MappingProxyType({}))
     monitor: Monitor
     last_resort_unit: UnitName | None = None
+    topology: tuple[TopologyRecord, ...] = ()
 
 
 class Gslb(Model):
@@ -508,6 +517,33 @@ class Gslb(Model):
     wide_ips: Annotated[
         tuple[WideIp, ...], _non_empty("wide IPs", "add one per app under gslb.wideIps or remove gslb")
     ]
+    # Units deployed by their own stacks (one stack per unit): name -> stack whose `gslb` output
+    # describes the unit. Their apps are checked when the stack reference resolves.
+    unit_stacks: Mapping[UnitName, StackRefName] = Field(default_factory=dict)
+
+
+class AddressPlan(Model):
+    """Where new units get their addresses (tools.replicate): each unit takes one site block
+    (nodes, pods, VIPs, BIG-IP addresses) and one service block, and a BIG-IP ASN."""
+
+    site_blocks: IPv4Network
+    site_prefix: int = Field(default=16, ge=8, le=28)
+    service_blocks: IPv4Network
+    service_prefix: int = Field(default=16, ge=8, le=28)
+    bigip_asns: tuple[Asn, Asn]
+    trust_domain_suffix: TrustDomain
+
+    @model_validator(mode="after")
+    def _ranges(self) -> AddressPlan:
+        if self.site_prefix < self.site_blocks.prefixlen:
+            raise ValueError(f"@sitePrefix: /{self.site_prefix} is wider than siteBlocks {self.site_blocks}")
+        if self.service_prefix < self.service_blocks.prefixlen:
+            raise ValueError(
+                f"@servicePrefix: /{self.service_prefix} is wider than serviceBlocks {self.service_blocks}"
+            )
+        if self.bigip_asns[0] > self.bigip_asns[1]:
+            raise ValueError(f"@bigipAsns: {list(self.bigip_asns)} is not a [first, last] range")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,11 +555,11 @@ Environment = Literal["dev", "test", "prod"]
 
 class StackConfig(Model):
     environment: Environment
-    pki: Pki
-    units: Annotated[
-        tuple[Unit, ...], _non_empty("units", "a stack needs at least one unit under cpaas:units")
-    ]
+    # Optional only for a GSLB-only stack (no units of its own).
+    pki: Pki | None = None
+    units: tuple[Unit, ...] = ()
     gslb: Gslb | None = None
+    address_plan: AddressPlan | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -541,7 +577,7 @@ class StackConfig(Model):
     def secret_keys(self) -> list[str]:
         """Every config key whose value is a secret, in a stable order."""
         keys: list[str] = []
-        if isinstance(self.pki.root, ImportedRoot):
+        if self.pki is not None and isinstance(self.pki.root, ImportedRoot):
             keys.append(self.pki.root.private_key_secret)
         for unit in self.units:
             if isinstance(unit.cluster, KubeconfigCluster):
@@ -555,7 +591,7 @@ class StackConfig(Model):
     def plain_keys(self) -> list[str]:
         """Config keys holding non-secret deploy-time values (certificates)."""
         keys: list[str] = []
-        if isinstance(self.pki.root, ImportedRoot):
+        if self.pki is not None and isinstance(self.pki.root, ImportedRoot):
             keys.append(self.pki.root.cert_key)
         for unit in self.units:
             if unit.bigip is not None and unit.bigip.trusted_cert_key is not None:
@@ -580,12 +616,47 @@ def _p(*parts: str | int) -> str:
 
 
 def _check_stack(stack: StackConfig) -> Iterator[Problem]:
+    yield from _check_shape(stack)
     yield from _check_unique_units(stack)
     yield from _check_cidrs(stack)
     yield from _check_partitions(stack)
     yield from _check_vips(stack)
     yield from _check_unit_rules(stack)
     yield from _check_gslb(stack)
+
+
+def _check_shape(stack: StackConfig) -> Iterator[Problem]:
+    remote = stack.gslb.unit_stacks if stack.gslb else {}
+    if not stack.units and not remote:
+        yield ("units", "no units; a stack needs at least one unit under cpaas:units")
+    if stack.units and stack.pki is None:
+        yield ("pki", "required key is missing; a stack with units needs the org PKI")
+    for name in remote:
+        if any(u.name == name for u in stack.units):
+            yield (
+                _p("gslb", "unitStacks", name),
+                f"{name} is also a unit of this stack; a unit is deployed by one stack only",
+            )
+    if stack.address_plan is not None:
+        yield from _check_address_plan(stack, stack.address_plan)
+
+
+def _check_address_plan(stack: StackConfig, plan: AddressPlan) -> Iterator[Problem]:
+    for i, unit in enumerate(stack.units):
+        for field in ("podCidr", "nodeCidr"):
+            net: IPv4Network = getattr(unit.network, _snake(field))
+            if not net.subnet_of(plan.site_blocks):
+                yield (
+                    _p("units", i, "network", field),
+                    f"{net} is outside addressPlan.siteBlocks {plan.site_blocks}; move it inside "
+                    "or widen the plan",
+                )
+        if not unit.network.service_cidr.subnet_of(plan.service_blocks):
+            yield (
+                _p("units", i, "network", "serviceCidr"),
+                f"{unit.network.service_cidr} is outside addressPlan.serviceBlocks "
+                f"{plan.service_blocks}; move it inside or widen the plan",
+            )
 
 
 def _check_unique_units(stack: StackConfig) -> Iterator[Problem]:
@@ -820,13 +891,14 @@ def _check_gslb(stack: StackConfig) -> Iterator[Problem]:
 
 
 def _check_wide_ip_units(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem]:
-    by_name = {u.name: u for u in stack.units}
+    by_name: set[str] = {u.name for u in stack.units} | set(stack.gslb.unit_stacks if stack.gslb else {})
     known = ", ".join(sorted(by_name))
     base = ("gslb", "wideIps", w)
     named = [(_p(*base, "units", k), name) for k, name in enumerate(wide.units)]
     named += [(_p(*base, "ratios", name), name) for name in wide.ratios]
     if wide.last_resort_unit is not None:
         named.append((_p(*base, "lastResortUnit"), wide.last_resort_unit))
+    named += [(_p(*base, "topology", k, "unit"), r.unit) for k, r in enumerate(wide.topology)]
     for path, name in named:
         if name not in by_name:
             yield (path, f"{name} is not a unit of this stack; known units: {known}")
@@ -835,11 +907,18 @@ def _check_wide_ip_units(stack: StackConfig, w: int, wide: WideIp) -> Iterator[P
             _p(*base, "ratios"),
             "lbMode ratio needs ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}",
         )
+    if wide.lb_mode == "topology" and not wide.topology:
+        yield (
+            _p(*base, "topology"),
+            "lbMode topology needs topology records, e.g. [{ldnsSubnet: 10.0.0.0/8, unit: onprem-syd}]",
+        )
 
 
 def _check_wide_ip_app(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem]:
     where = _p("gslb", "wideIps", w, "app")
     serving = [u for u in stack.units if any(a.name == wide.app for a in u.apps)]
+    if stack.gslb is not None and stack.gslb.unit_stacks:
+        return  # units of other stacks: their apps are checked when their outputs resolve
     if not serving:
         yield (where, f"{wide.app} is not an app of any unit; add it to units[].apps or remove the wide IP")
         return

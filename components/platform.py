@@ -82,24 +82,28 @@ def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: D
     )
 
 
-def build(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, Any]:
-    """Create the PKI and every unit; return the stack outputs."""
-    imported = stack.pki.root if isinstance(stack.pki.root, config.ImportedRoot) else None
-    pki = Pki(
+def _pki(stack: config.StackConfig, pki_config: config.Pki, inputs: DeployInputs) -> Pki:
+    imported = pki_config.root if isinstance(pki_config.root, config.ImportedRoot) else None
+    return Pki(
         "pki",
         PkiArgs(
-            pki=stack.pki,
+            pki=pki_config,
             units=tuple(_unit_trust(u) for u in stack.units),
             imported_root_cert=inputs.value(imported.cert_key) if imported else None,
             imported_root_key=inputs.secret(imported.private_key_secret) if imported else None,
         ),
     )
+
+
+def build(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, Any]:
+    """Create the PKI and every unit; return the stack outputs."""
+    outputs: dict[str, Any] = {"environment": stack.environment}
     units: dict[str, AtomicUnit] = {}
-    for unit in stack.units:
-        units[unit.name] = AtomicUnit(unit.name, _unit_args(stack, unit, pki, inputs))
-    return {
-        "environment": stack.environment,
-        "rootCertPem": pki.root_cert_pem,
-        "units": {name: u.summary for name, u in units.items()},
-        "kubeconfigs": pulumi.Output.secret({name: u.kubeconfig for name, u in units.items()}),
-    }
+    if stack.units and stack.pki is not None:  # config validation guarantees pki with units
+        pki = _pki(stack, stack.pki, inputs)
+        for unit in stack.units:
+            units[unit.name] = AtomicUnit(unit.name, _unit_args(stack, unit, pki, inputs))
+        outputs["rootCertPem"] = pki.root_cert_pem
+        outputs["units"] = {name: u.summary for name, u in units.items()}
+        outputs["kubeconfigs"] = pulumi.Output.secret({name: u.kubeconfig for name, u in units.items()})
+    return outputs

@@ -150,7 +150,7 @@ def test_secret_and_plain_keys_are_exactly_the_keys_the_stack_file_names(name: s
 
 
 def test_config_keys_are_the_structured_keys_of_the_stack_files() -> None:
-    assert config.config_keys() == ["environment", "pki", "units", "gslb"]
+    assert config.config_keys() == ["environment", "pki", "units", "gslb", "addressPlan"]
     assert set(raw_stack("prod")) == set(config.config_keys())
     assert set(raw_stack("dev")) <= set(config.config_keys())
 
@@ -198,6 +198,7 @@ def test_fails_when_a_pod_cidr_overlaps_another_units_node_cidr() -> None:
 
 def test_fails_once_when_the_pod_cidr_overlaps_the_service_cidr_of_the_same_unit() -> None:
     raw = raw_stack("prod")
+    del raw["addressPlan"]  # this test is about the overlap alone
     raw["units"][1]["network"]["podCidr"] = "172.21.0.0/24"
     assert errors(raw) == [
         "cpaas:units[1].network.serviceCidr: 172.21.0.0/16 overlaps podCidr 172.21.0.0/24 "
@@ -412,7 +413,6 @@ def test_fails_on_unknown_keys_at_every_depth() -> None:
 
 def test_fails_on_missing_required_keys_at_every_depth() -> None:
     raw = raw_stack("prod")
-    del raw["pki"]
     del raw["units"][1]["cluster"]["kubernetesVersion"]
     del raw["units"][0]["apps"][0]["vip"]
     del raw["units"][1]["mesh"]["trustDomain"]
@@ -420,13 +420,27 @@ def test_fails_on_missing_required_keys_at_every_depth() -> None:
     assert sorted(errors(raw)) == sorted(
         f"cpaas:{path}: {MISSING}"
         for path in [
-            "pki",
             "units[1].cluster.kubernetesVersion",
             "units[0].apps[0].vip",
             "units[1].mesh.trustDomain",
             "gslb.dnsDevice.passwordSecret",
         ]
     )
+
+
+def test_fails_when_a_stack_with_units_has_no_pki() -> None:
+    raw = raw_stack("prod")
+    del raw["pki"]
+    assert errors(raw) == ["cpaas:pki: required key is missing; a stack with units needs the org PKI"]
+
+
+def test_fails_when_a_unit_lies_outside_the_address_plan() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["network"]["serviceCidr"] = "192.168.0.0/16"
+    assert errors(raw) == [
+        "cpaas:units[1].network.serviceCidr: 192.168.0.0/16 is outside addressPlan.serviceBlocks "
+        "172.16.0.0/12; move it inside or widen the plan"
+    ]
 
 
 def test_fails_when_an_http_mesh_app_runs_outside_the_injected_namespaces() -> None:
@@ -982,6 +996,7 @@ def test_two_pod_cidrs_validate_exactly_when_they_do_not_overlap(
     assert a.subnet_of(CGNAT)
     assert b.subnet_of(CGNAT)
     raw = copy.deepcopy(PROD)  # no other range of prod lies in 100.64.0.0/10
+    del raw["addressPlan"]  # 100.64.0.0/10 is outside the plan on purpose
     raw["units"][0]["network"]["podCidr"] = str(a)
     raw["units"][1]["network"]["podCidr"] = str(b)
     if a.overlaps(b):
