@@ -10,16 +10,19 @@ Ref: https://www.pulumi.com/docs/using-pulumi/testing/unit/
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import resource as presource
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -213,7 +216,29 @@ def run(
     return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
 
 
+@contextlib.contextmanager
+def _no_source_positions() -> Iterator[None]:
+    """The SDK walks the Python stack (pathlib URIs per frame) on every registration to send
+    source positions, which the mock monitor ignores; skip that work while we run."""
+    original = presource._get_stack_trace
+    presource._get_stack_trace = source_pb2.StackTrace  # an empty trace
+    try:
+        yield
+    finally:
+        presource._get_stack_trace = original
+
+
 def _run(
+    program: Callable[[], Mapping[str, Any] | None],
+    project: str,
+    stack: str,
+    mocks: pmocks.Mocks,
+) -> Run:
+    with _no_source_positions():
+        return _run_program(program, project, stack, mocks)
+
+
+def _run_program(
     program: Callable[[], Mapping[str, Any] | None],
     project: str,
     stack: str,
