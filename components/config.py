@@ -317,6 +317,22 @@ class Mesh(Model):
     ingress_gateway_replicas: int = Field(default=2, ge=1, le=20)
 
 
+_QUANTITY = r"^[1-9][0-9]*(Mi|Gi|Ti)$"
+_DURATION = r"^[1-9][0-9]*(h|d|w)$"
+
+
+class Observability(Model):
+    """Metrics (Prometheus, Grafana with dashboards as code) and tracing (Jaeger) per unit."""
+
+    # None: on in prod, off elsewhere.
+    enabled: bool | None = None
+    prometheus_retention: str = Field(default="15d", pattern=_DURATION)
+    prometheus_storage: str = Field(default="50Gi", pattern=_QUANTITY)
+    grafana_storage: str = Field(default="10Gi", pattern=_QUANTITY)
+    tracing_storage: str = Field(default="20Gi", pattern=_QUANTITY)
+    tracing_retention: str = Field(default="72h", pattern=_DURATION)
+
+
 class Nginx(Model):
     enabled: bool = True
     ingress_class: DnsLabel = "nginx"
@@ -422,6 +438,25 @@ class Egress(Model):
 # ---------------------------------------------------------------------------------------------
 
 AppKind = Literal["http-mesh", "http-nginx", "tcp", "udp"]
+_POLICY_PATH = r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$"
+
+
+class Waf(Model):
+    """Either reference an existing policy (`policy`, a full path) or have one created from an
+    F5 template in /Common (`template`), attached to the app's CIS VirtualServer."""
+
+    policy: str | None = Field(default=None, pattern=_POLICY_PATH)
+    template: str | None = Field(default=None, pattern=r"^POLICY_TEMPLATE_[A-Z0-9_]+$")
+    enforcement_mode: Literal["blocking", "transparent"] = "blocking"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Waf:
+        if (self.policy is None) == (self.template is None):
+            raise ValueError(
+                "set exactly one of policy (an existing policy, e.g. /Common/bookinfo-waf) or "
+                "template (create one, e.g. POLICY_TEMPLATE_RAPID_DEPLOYMENT)"
+            )
+        return self
 
 
 class App(Model):
@@ -433,15 +468,15 @@ class App(Model):
     namespace: DnsLabel
     service: DnsLabel
     service_port: Port
-    # A BIG-IP WAF policy (full path, e.g. /Common/bookinfo-waf), attached through CIS.
-    waf_policy: str | None = Field(
-        default=None, pattern=r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$"
-    )
+    # BIG-IP Advanced WAF in front of the app (HTTP apps only); off unless set.
+    waf: Waf | None = None
 
     @model_validator(mode="after")
     def _http_needs_fqdn(self) -> App:
         if self.kind.startswith("http") and self.fqdn is None:
-            raise ValueError(f"kind {self.kind!r} needs an fqdn (the Host the BIG-IP matches)")
+            raise ValueError(f"@fqdn: kind {self.kind} needs an fqdn (the Host the BIG-IP matches)")
+        if self.waf is not None and not self.kind.startswith("http"):
+            raise ValueError(f"@waf: a WAF policy protects HTTP; kind {self.kind} cannot have one")
         return self
 
 
@@ -464,6 +499,7 @@ class Unit(Model):
     egress: Egress | None = None
     apps: tuple[App, ...] = ()
     demo_workloads: bool = False
+    observability: Observability = Observability()
 
     @property
     def uses_calico(self) -> bool:

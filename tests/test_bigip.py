@@ -154,7 +154,7 @@ def test_app_tls_secrets_are_secret_and_come_from_the_unit_pki(prod: engine.Run)
 
 def test_ingress_specs_are_pure_functions_of_the_app() -> None:
     app = stack("prod").unit(UNIT).apps[0]
-    vs = ingress.mesh_virtual_server(app)
+    vs = ingress.mesh_virtual_server(UNIT, app)
     assert vs["virtualServerAddress"] == "10.30.17.10" and vs["host"] == "bookinfo.apps.example-bank.com"
     assert ingress.mesh_tls_profile(app)["tls"]["termination"] == "reencrypt"
     mqtt = stack("prod").unit(UNIT).apps[2]

@@ -482,7 +482,7 @@ def test_fails_when_an_http_app_has_no_fqdn() -> None:
     raw = raw_stack("prod")
     del raw["units"][0]["apps"][1]["fqdn"]
     assert errors(raw) == [
-        "cpaas:units[0].apps[1]: kind 'http-nginx' needs an fqdn (the Host the BIG-IP matches)"
+        "cpaas:units[0].apps[1].fqdn: kind http-nginx needs an fqdn (the Host the BIG-IP matches)"
     ]
 
 
@@ -1032,4 +1032,18 @@ def test_fails_when_a_calico_unit_with_a_bigip_names_no_bgp_neighbours_or_one_ou
     assert errors(raw) == [
         "cpaas:units[2].bigip.bgpNeighbors[1]: 10.99.0.1 is outside nodeCidr 10.30.0.0/20; "
         "BGP neighbours are cluster nodes"
+    ]
+
+
+def test_fails_when_a_waf_names_both_or_neither_a_policy_and_a_template_or_sits_on_an_l4_app() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"][0]["waf"] = {
+        "policy": "/Common/w",
+        "template": "POLICY_TEMPLATE_RAPID_DEPLOYMENT",
+    }
+    raw["units"][0]["apps"][2]["waf"] = {"policy": "/Common/w"}
+    assert errors(raw) == [
+        "cpaas:units[0].apps[0].waf: set exactly one of policy (an existing policy, e.g. "
+        "/Common/bookinfo-waf) or template (create one, e.g. POLICY_TEMPLATE_RAPID_DEPLOYMENT)",
+        "cpaas:units[0].apps[2].waf: a WAF policy protects HTTP; kind tcp cannot have one",
     ]

@@ -24,6 +24,13 @@ CIS_LABELS = {"f5cr": "true"}
 GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 
 
+def waf_policy_path(unit: str, app: config.App) -> str:
+    """The policy a CIS VirtualServer references: the configured one, or the one Pulumi creates
+    in /Common (shared, so CIS's partition never points into Pulumi's)."""
+    assert app.waf is not None
+    return app.waf.policy or f"/Common/cpaas-{unit}-{app.name}-waf"
+
+
 def tls_secret_name(app: config.App) -> str:
     return f"{app.name}-tls"
 
@@ -41,7 +48,9 @@ def _monitor_http(host: str, path: str, port: int | None = None) -> dict[str, An
     return monitor
 
 
-def _virtual_server(app: config.App, service: str, port: int, monitor: dict[str, Any]) -> dict[str, Any]:
+def _virtual_server(
+    unit: str, app: config.App, service: str, port: int, monitor: dict[str, Any]
+) -> dict[str, Any]:
     assert app.fqdn
     spec: dict[str, Any] = {
         "host": app.fqdn,
@@ -51,16 +60,18 @@ def _virtual_server(app: config.App, service: str, port: int, monitor: dict[str,
         "httpTraffic": "none",
         "pools": [{"path": "/", "service": service, "servicePort": port, "monitor": monitor}],
     }
-    if app.waf_policy:
-        spec["waf"] = app.waf_policy
+    if app.waf is not None:
+        spec["waf"] = waf_policy_path(unit, app)
     return spec
 
 
-def mesh_virtual_server(app: config.App) -> dict[str, Any]:
+def mesh_virtual_server(unit: str, app: config.App) -> dict[str, Any]:
     """CIS VirtualServer for an http-mesh app: BIG-IP terminates TLS, re-encrypts to the gateway."""
     assert app.fqdn
     # The gateway's readiness endpoint, on its status port.
-    return _virtual_server(app, mesh.GATEWAY_RELEASE, 443, _monitor_http(app.fqdn, "/healthz/ready", 15021))
+    return _virtual_server(
+        unit, app, mesh.GATEWAY_RELEASE, 443, _monitor_http(app.fqdn, "/healthz/ready", 15021)
+    )
 
 
 def mesh_tls_profile(app: config.App) -> dict[str, Any]:
@@ -112,10 +123,10 @@ def istio_virtual_service(app: config.App) -> dict[str, Any]:
     }
 
 
-def nginx_virtual_server(app: config.App) -> dict[str, Any]:
+def nginx_virtual_server(unit: str, app: config.App) -> dict[str, Any]:
     """CIS VirtualServer for an http-nginx app: edge TLS on the BIG-IP, HTTP to NGINX."""
     assert app.fqdn
-    return _virtual_server(app, nginx.SERVICE, 80, _monitor_http(app.fqdn, "/"))
+    return _virtual_server(unit, app, nginx.SERVICE, 80, _monitor_http(app.fqdn, "/"))
 
 
 def edge_tls_profile(app: config.App) -> dict[str, Any]:
@@ -177,6 +188,7 @@ class CisIngress(pulumi.ComponentResource):
         super().__init__("cpaas:bigip:CisIngress", name, None, opts)
         self._after = list(args.after)
         unit = args.unit
+        self._unit = unit.name
         for app in unit.apps:
             if app.kind == "http-mesh":
                 self._mesh_app(name, app, args.certs[app.name])
@@ -244,7 +256,7 @@ class CisIngress(pulumi.ComponentResource):
             role="istio-virtualservice",
         )
         profile = self._cr(name, app, "TLSProfile", ns, mesh_tls_profile(app), secret)
-        self._cr(name, app, "VirtualServer", ns, mesh_virtual_server(app), profile, gateway)
+        self._cr(name, app, "VirtualServer", ns, mesh_virtual_server(self._unit, app), profile, gateway)
 
     def _nginx_app(self, name: str, app: config.App, cert: IssuedLeaf, ingress_class: str) -> None:
         ns = nginx.NAMESPACE
@@ -256,4 +268,4 @@ class CisIngress(pulumi.ComponentResource):
             opts=self._opts(),
         )
         profile = self._cr(name, app, "TLSProfile", ns, edge_tls_profile(app), secret)
-        self._cr(name, app, "VirtualServer", ns, nginx_virtual_server(app), profile)
+        self._cr(name, app, "VirtualServer", ns, nginx_virtual_server(self._unit, app), profile)
