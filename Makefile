@@ -33,11 +33,11 @@ test: venv ## the whole suite: lint, types, tests (what CI runs)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
-render: venv ## everything STACK would create, offline and validated: make render STACK=prod
-	$(PY) -m tools.render --stack $(STACK)
+render: venv ## everything STACK would create, offline, validated and policy-checked: make render STACK=prod
+	$(PY) -m tools.render --stack $(STACK) --policy
 
 render-all: venv ## render every stack
-	@for s in $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/'); do $(PY) -m tools.render --stack $$s || exit $$?; done
+	@for s in $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/'); do $(PY) -m tools.render --stack $$s --policy || exit $$?; done
 
 schemas: venv ## fill ~/.cache/cpaas/schemas from pinned upstream URLs (sha256-checked)
 	$(PY) -m tools.schemas
@@ -52,7 +52,8 @@ PULUMI_ENV = $(if $(filter dev,$(STACK)),mkdir -p .pulumi-state; \
 up: venv preflight ## deploy STACK (dev: local k3d, file backend, passphrase secrets)
 	@$(PULUMI_ENV) pulumi stack select $(STACK) 2>/dev/null || \
 	  { [ "$(STACK)" = dev ] && pulumi stack init dev --secrets-provider passphrase; }
-	@$(PULUMI_ENV) pulumi up --stack $(STACK)
+	@# --continue-on-error: one unit's failure does not stop the other units' updates.
+	@$(PULUMI_ENV) pulumi up --stack $(STACK) --continue-on-error
 
 preview: venv preflight ## pulumi preview for STACK (logs in to each BIG-IP; see README)
 	@$(PULUMI_ENV) pulumi preview --stack $(STACK)

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     model_validator,
 )
@@ -541,7 +542,9 @@ class WideIp(Model):
     # Units serving this app, in failover order; empty means every unit that has the app.
     units: tuple[UnitName, ...] = ()
     ratios: Annotated[
-        Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]], AfterValidator(MappingProxyType)
+        Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]],
+        AfterValidator(MappingProxyType),
+        PlainSerializer(dict),
     ] = Field(default_factory=lambda: MappingProxyType({}))
     monitor: Monitor
     last_resort_unit: UnitName | None = None
@@ -576,6 +579,11 @@ class AddressPlan(Model):
         if self.service_prefix < self.service_blocks.prefixlen:
             raise ValueError(
                 f"@servicePrefix: /{self.service_prefix} is wider than serviceBlocks {self.service_blocks}"
+            )
+        if self.site_blocks.overlaps(self.service_blocks):
+            raise ValueError(
+                f"@serviceBlocks: {self.service_blocks} overlaps siteBlocks {self.site_blocks}; "
+                "service CIDRs need their own range"
             )
         if self.bigip_asns[0] > self.bigip_asns[1]:
             raise ValueError(f"@bigipAsns: {list(self.bigip_asns)} is not a [first, last] range")

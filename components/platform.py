@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 
 from components import config
+from components.gslb import Gslb, GslbArgs, UnitRef, remote_ref, tenants
 from components.pki import Pki, PkiArgs, UnitTrust, app_role, egress_role
 from components.unit import AtomicUnit, UnitArgs
 
@@ -96,7 +97,7 @@ def _pki(stack: config.StackConfig, pki_config: config.Pki, inputs: DeployInputs
 
 
 def build(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, Any]:
-    """Create the PKI and every unit; return the stack outputs."""
+    """Create the PKI and every unit, then GSLB over them; return the stack outputs."""
     outputs: dict[str, Any] = {"environment": stack.environment}
     units: dict[str, AtomicUnit] = {}
     if stack.units and stack.pki is not None:  # config validation guarantees pki with units
@@ -106,4 +107,31 @@ def build(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, Any]:
         outputs["rootCertPem"] = pki.root_cert_pem
         outputs["units"] = {name: u.summary for name, u in units.items()}
         outputs["kubeconfigs"] = pulumi.Output.secret({name: u.kubeconfig for name, u in units.items()})
+        # Every unit stack says what GSLB needs of its units; a GSLB stack reads it back.
+        outputs["gslbRefs"] = {n: u.gslb_ref.as_output() for n, u in units.items() if u.gslb_ref is not None}
+    if stack.gslb is not None:
+        outputs["gslb"] = _gslb(stack.gslb, units, inputs)
     return outputs
+
+
+def _gslb(gslb: config.Gslb, units: Mapping[str, AtomicUnit], inputs: DeployInputs) -> dict[str, Any]:
+    """F5 DNS over this stack's units and the units of `gslb.unitStacks` (one stack per unit)."""
+    refs: list[pulumi.Input[UnitRef]] = [u.gslb_ref for u in units.values() if u.gslb_ref is not None]
+    for unit, stack_name in gslb.unit_stacks.items():
+        ref = pulumi.StackReference(f"gslb-{unit}-stackref", stack_name=stack_name)
+        refs.append(remote_ref(ref, unit, stack_name))
+    device = gslb.dns_device
+    component = Gslb(
+        "gslb",
+        GslbArgs(
+            gslb=gslb,
+            refs=refs,
+            password=inputs.secret(device.password_secret),
+            trusted_cert_path=inputs.file(device.trusted_cert_key) if device.trusted_cert_key else None,
+        ),
+    )
+    return {
+        "dnsDevice": str(device.management_address),
+        "tenants": list(tenants(gslb)),
+        "wideIps": component.wide_ips,
+    }

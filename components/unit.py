@@ -12,13 +12,17 @@ from components.bigip.device import BigipDevice, DeviceArgs
 from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
 from components.bigip.routing import BgpArgs, BigipBgp
+from components.bigip.waf import WafArgs, WafPolicies, templated_apps
 from components.calico import Calico, CalicoArgs
 from components.cis import Cis, CisArgs
 from components.cluster import Cluster, ClusterArgs
 from components.demo import DemoArgs, DemoWorkloads
+from components.gslb import UnitRef
 from components.mesh import Mesh, MeshArgs
 from components.namespaces import AppNamespaces, NamespacesArgs
 from components.nginx import NginxIngress, NginxIngressArgs
+from components.observability import Observability, ObservabilityArgs, effective_mesh
+from components.observability import enabled as observability_enabled
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,14 @@ class UnitArgs:
 class AtomicUnit(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     summary: dict[str, Any]
+    # What GSLB needs of this unit, as plain config values (no Output of any unit resource), so
+    # GSLB never waits on this unit's resources. None without a BIG-IP.
+    gslb_ref: UnitRef | None
 
     def __init__(self, name: str, args: UnitArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:unit:AtomicUnit", name, None, opts)
         unit, bigip = args.unit, args.unit.bigip
+        self.gslb_ref = UnitRef.of(unit) if bigip is not None else None
         cluster = Cluster(f"{name}-cluster", ClusterArgs(unit, args.kubeconfig), self._on())
         k8s = self._on(cluster.provider)
         cni = (
@@ -50,11 +58,18 @@ class AtomicUnit(pulumi.ComponentResource):
         )
         # CNI before workloads: nothing schedules pods until Calico is up.
         after: tuple[pulumi.Resource, ...] = (cni.ready,) if cni else ()
-        mesh = Mesh(f"{name}-mesh", MeshArgs(unit.mesh, args.ca, name, after), k8s)
+        # Mesh tracing follows observability unless the stack file sets it (Jaeger receives it).
+        mesh_config = effective_mesh(unit, args.environment)
+        mesh = Mesh(f"{name}-mesh", MeshArgs(mesh_config, args.ca, name, after), k8s)
         spaces = AppNamespaces(f"{name}-namespaces", NamespacesArgs(unit, after), k8s)
         nginx = (
             NginxIngress(f"{name}-nginx", NginxIngressArgs(unit.nginx, after), k8s)
             if unit.nginx.enabled
+            else None
+        )
+        observability = (
+            Observability(f"{name}-observability", ObservabilityArgs(unit, args.environment, after), k8s)
+            if observability_enabled(unit.observability, args.environment)
             else None
         )
         gateway: EgressGateway | None = None
@@ -71,7 +86,14 @@ class AtomicUnit(pulumi.ComponentResource):
                 ),
                 k8s,
             )
+            # WAF policies Pulumi creates exist before the VirtualServers that name them.
+            waf = (
+                WafPolicies(f"{name}-waf", WafArgs(unit), self._on(device.provider))
+                if templated_apps(unit)
+                else None
+            )
             ready = (*after, cis.crds, mesh.istiod, *spaces.namespaces.values())
+            ready = (*ready, *(waf.policies.values() if waf else ()))
             CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
             if unit.egress is not None and args.egress_identity is not None:
                 spiffe_id = pki.egress_spiffe_id(unit.mesh.trust_domain)
@@ -102,7 +124,8 @@ class AtomicUnit(pulumi.ComponentResource):
             "ingressGateway": mesh.gateway_service,
             "nginx": f"{nginx.namespace}/{nginx.service_name}" if nginx else None,
             "cisPartition": bigip.cis_partition if bigip else None,
-            "skipped": skipped(unit),
+            "skipped": skipped(unit)
+            + ([] if observability is not None else ["observability: off (on by default in prod only)"]),
         }
         self.register_outputs(self.summary)
 

@@ -43,6 +43,18 @@ CIS = Chart("f5-bigip-ctlr", "0.0.35", "https://f5networks.github.io/charts/stab
 CIS_IMAGE = "f5networks/k8s-bigip-ctlr"
 CIS_VERSION = "2.20.4"
 
+# --- observability (components/observability.py) ---------------------------------------------
+# kube-prometheus-stack 88.5.3 (prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3):
+# Prometheus Operator v0.93.1, Prometheus v3.14.0, Grafana chart 12.11.1 (Grafana 13.2.0).
+# Upstream ships no values.schema.json for it; tools/validate.py checks our top-level keys.
+# Ref: https://github.com/prometheus-community/helm-charts/tree/main/charts/kube-prometheus-stack
+KUBE_PROMETHEUS_STACK = Chart("oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack", "88.5.3", "")
+# Jaeger v2 chart 4.11.1 (jaegertracing/helm-charts tag jaeger-4.11.1), app 2.19.0; no values schema.
+# Ref: https://github.com/jaegertracing/helm-charts/tree/main/charts/jaeger
+JAEGER = Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts")
+JAEGER_IMAGE = "jaegertracing/jaeger"
+JAEGER_VERSION = "2.19.0"
+
 
 def istio_charts(version: str) -> tuple[Chart, Chart, Chart]:
     """Istio's three charts at the unit's pinned version (the config may pin another patch)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,19 @@ def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
     )
 
 
-def run_build(stack_config: config.StackConfig, stack_name: str = "test") -> engine.Run:
-    """build(stack) under the recording mock engine; StackReferences answer with a placeholder."""
-    refs = {
+def run_build(
+    stack_config: config.StackConfig,
+    stack_name: str = "test",
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> engine.Run:
+    """build(stack) under the recording mock engine; StackReferences answer with a placeholder
+    kubeconfig, or with `stack_outputs` ({stack: {output: value}}, e.g. unit stacks' gslbRefs)."""
+    refs: dict[str, Mapping[str, Any]] = {
         u.cluster.stack: {u.cluster.output: "<kubeconfig>"}
         for u in stack_config.units
         if isinstance(u.cluster, config.StackReferenceCluster)
     }
+    refs.update(stack_outputs or {})
     return engine.run(
         lambda: build(stack_config, placeholder_inputs(stack_config)),
         stack=stack_name,

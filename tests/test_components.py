@@ -22,12 +22,15 @@ from components.bigip.device import BigipDevice
 from components.bigip.egress import EgressGateway
 from components.bigip.ingress import CisIngress
 from components.bigip.routing import BigipBgp
+from components.bigip.waf import WafPolicies
 from components.calico import Calico
 from components.cis import Cis, CisArgs
 from components.cluster import Cluster
+from components.gslb import Gslb
 from components.mesh import Mesh
 from components.namespaces import AppNamespaces
 from components.nginx import NginxIngress
+from components.observability import Observability
 from components.pki import Pki
 from components.unit import AtomicUnit
 from tests.support import run_build, stack
@@ -42,8 +45,11 @@ ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 TIGERA_REPO = "https://docs.tigera.io/calico/charts"
 F5_REPO = "https://f5networks.github.io/charts/stable"
 NGINX_OCI = "oci://ghcr.io/nginx/charts/nginx-ingress"
+KPS_OCI = "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack"
+JAEGER_REPO = "https://jaegertracing.github.io/helm-charts"
 COMPONENTS = {
     "cpaas:pki:Pki": Pki,
+    "cpaas:gslb:Gslb": Gslb,
     "cpaas:unit:AtomicUnit": AtomicUnit,
     "cpaas:cluster:Cluster": Cluster,
     "cpaas:calico:Calico": Calico,
@@ -55,6 +61,8 @@ COMPONENTS = {
     "cpaas:bigip:CisIngress": CisIngress,
     "cpaas:bigip:EgressGateway": EgressGateway,
     "cpaas:bigip:BigipBgp": BigipBgp,
+    "cpaas:bigip:WafPolicies": WafPolicies,
+    "cpaas:observability:Observability": Observability,
 }
 
 
@@ -173,8 +181,8 @@ def test_every_resource_named_for_a_unit_has_that_units_atomic_unit_as_an_ancest
         elif owner is not None:
             assert _unit_of(prod, reg) == owner, f"{reg.name} is not under unit {owner}"
         else:
-            # Only the PKI lives outside the units.
-            assert reg.name == "pki" or reg.name.startswith("pki-"), reg.name
+            # Only the PKI and GSLB live outside the units.
+            assert reg.name in ("pki", "gslb") or reg.name.startswith(("pki-", "gslb-")), reg.name
             assert _unit_of(prod, reg) is None
 
 
@@ -292,6 +300,8 @@ EXPECTED_RELEASES = {
     "mesh-gateway": ("istio-ingressgateway", "gateway", "1.30.3", ISTIO_REPO),
     "nginx-release": ("nginx-ingress", NGINX_OCI, "2.6.4", None),
     "cis-release": ("f5-bigip-ctlr", "f5-bigip-ctlr", "0.0.35", F5_REPO),
+    "observability-prometheus": ("kube-prometheus-stack", KPS_OCI, "88.5.3", None),
+    "observability-jaeger": ("jaeger-collector", "jaeger", "4.11.1", JAEGER_REPO),
 }
 
 

@@ -149,3 +149,23 @@ def test_the_pack_reports_through_the_policy_sdk_validate_functions(
     reported.clear()
     policies["strict-mesh-mtls-in-every-unit"].validate(stack_args, lambda m, u: reported.append((m, u)))
     assert [u for _, u in reported] == [_one(prod_resources, "aws-syd-mesh-istiod").urn]
+
+
+def test_fails_the_render_with_exit_1_when_a_rule_is_broken(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components import nginx
+    from tools import render
+
+    original = nginx.values
+
+    def latest(n: Any) -> dict[str, Any]:
+        v = original(n)
+        v["controller"]["image"]["tag"] = "latest"
+        return v
+
+    monkeypatch.setattr(nginx, "values", latest)
+    assert render.main(["--stack", "dev", "--out", str(tmp_path), "--no-validate", "--policy"]) == 1
+    printed = capsys.readouterr().out
+    assert "policy: pinned-charts-and-images: " in printed
+    assert "chart values: controller.image.tag is 'latest'; pin an exact tag" in printed

@@ -33,10 +33,11 @@ def test_each_stack_renders_with_zero_violations_and_no_skipped_schema_family(
     stack: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert resolve_schema_dir(None) is not None, "set CPAAS_SCHEMAS or provide ../shared/schemas"
-    code = render.main(["--stack", stack, "--out", str(tmp_path)])
+    code = render.main(["--stack", stack, "--out", str(tmp_path), "--policy"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "violation:" not in printed
+    assert "policy: 5 rules, 0 violation(s)" in printed
     assert "skipped:" not in printed
     assert "; 0 violation(s)" in printed
     assert printed.strip().splitlines()[-1].startswith("rendered ")

@@ -61,14 +61,24 @@ BGP_PEER = obj("projectcalico.org/v3", "BGPPeer", {"peerIP": "192.0.2.1", "asNum
 BGP_CONFIG = obj(
     "projectcalico.org/v3",
     "BGPConfiguration",
-    {"asNumber": 64512, "nodeToNodeMeshEnabled": False, "logSeverityScreen": "info",
-     "serviceClusterIPs": [{"cidr": "10.96.0.0/12"}]},
+    {
+        "asNumber": 64512,
+        "nodeToNodeMeshEnabled": False,
+        "logSeverityScreen": "info",
+        "serviceClusterIPs": [{"cidr": "10.96.0.0/12"}],
+    },
 )
 IP_POOL = obj(
     "projectcalico.org/v3",
     "IPPool",
-    {"cidr": "10.244.0.0/16", "vxlanMode": "CrossSubnet", "ipipMode": "Never", "natOutgoing": True,
-     "nodeSelector": "all()", "blockSize": 26},
+    {
+        "cidr": "10.244.0.0/16",
+        "vxlanMode": "CrossSubnet",
+        "ipipMode": "Never",
+        "natOutgoing": True,
+        "nodeSelector": "all()",
+        "blockSize": 26,
+    },
 )
 
 
@@ -129,8 +139,12 @@ def test_an_operator_installation_passes_and_int_or_string_ports_accept_both(val
     policy = obj(
         "projectcalico.org/v3",
         "GlobalNetworkPolicy",
-        {"selector": "all()", "ingress": [{"action": "Allow", "protocol": "TCP",
-                                           "destination": {"ports": [80, "443", "8000:8080"]}}]},
+        {
+            "selector": "all()",
+            "ingress": [
+                {"action": "Allow", "protocol": "TCP", "destination": {"ports": [80, "443", "8000:8080"]}}
+            ],
+        },
     )
     assert validator.k8s_object(installation, K8S, "i.yaml") == []
     assert validator.k8s_object(policy, K8S, "p.yaml") == []
@@ -156,14 +170,22 @@ def test_fails_a_peerauthentication_with_a_bad_mode(validator: Validator) -> Non
 CIS_VS = obj(
     "cis.f5.com/v1",
     "VirtualServer",
-    {"host": "cafe.example.com", "virtualServerAddress": "10.8.0.4",
-     "pools": [{"path": "/coffee", "service": "coffee", "servicePort": 80}]},
+    {
+        "host": "cafe.example.com",
+        "virtualServerAddress": "10.8.0.4",
+        "pools": [{"path": "/coffee", "service": "coffee", "servicePort": 80}],
+    },
 )
 CIS_TS = obj(
     "cis.f5.com/v1",
     "TransportServer",
-    {"virtualServerAddress": "10.8.0.5", "virtualServerPort": 443, "mode": "standard", "snat": "auto",
-     "pool": {"service": "tls", "servicePort": 443}},
+    {
+        "virtualServerAddress": "10.8.0.5",
+        "virtualServerPort": 443,
+        "mode": "standard",
+        "snat": "auto",
+        "pool": {"service": "tls", "servicePort": 443},
+    },
 )
 
 
@@ -182,9 +204,12 @@ def test_an_nginx_virtualserver_passes_where_cis_has_a_same_named_kind(validator
     nginx_vs = obj(
         "k8s.nginx.org/v1",
         "VirtualServer",
-        {"host": "cafe.example.com", "tls": {"secret": "cafe-tls"},
-         "upstreams": [{"name": "tea", "service": "tea-svc", "port": 80}],
-         "routes": [{"path": "/tea", "action": {"pass": "tea"}}]},
+        {
+            "host": "cafe.example.com",
+            "tls": {"secret": "cafe-tls"},
+            "upstreams": [{"name": "tea", "service": "tea-svc", "port": 80}],
+            "routes": [{"path": "/tea", "action": {"pass": "tea"}}],
+        },
     )
     assert validator.k8s_object(nginx_vs, K8S, "nvs.yaml") == []
     nginx_vs["spec"]["upstreams"][0]["port"] = "eighty"
@@ -219,9 +244,13 @@ def test_fails_an_object_of_an_unknown_group(validator: Validator) -> None:
 DEPLOYMENT = obj(
     "apps/v1",
     "Deployment",
-    {"selector": {"matchLabels": {"app": "a"}},
-     "template": {"metadata": {"labels": {"app": "a"}},
-                  "spec": {"containers": [{"name": "a", "image": "a:1"}]}}},
+    {
+        "selector": {"matchLabels": {"app": "a"}},
+        "template": {
+            "metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "a", "image": "a:1"}]},
+        },
+    },
 )
 
 
@@ -319,9 +348,14 @@ def test_crd_extensions_are_translated_to_json_schema(widget_dir: Path) -> None:
     good = obj(
         "cis.f5.com/v1",
         "Widget",
-        {"port": "https", "free": {"anything": {"goes": [1]}}, "note": None, "mode": "FAST",
-         "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {}}, "spec": {}},
-         "either": {"a": "x", "b": "y"}},
+        {
+            "port": "https",
+            "free": {"anything": {"goes": [1]}},
+            "note": None,
+            "mode": "FAST",
+            "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {}}, "spec": {}},
+            "either": {"a": "x", "b": "y"},
+        },
     )
     assert v.k8s_object(good, K8S, "w.yaml") == []
     good["spec"]["port"] = 8443
@@ -339,7 +373,12 @@ def test_fails_a_synthetic_crd_object_with_each_kind_of_error(widget_dir: Path) 
     )
     bad["metadata"]["name"] = "much-too-long"
     assert paths(Validator(widget_dir).k8s_object(bad, K8S, "w.yaml")) == [
-        "(root)", "metadata.name", "spec", "spec.either.b", "spec.mode", "spec.port",
+        "(root)",
+        "metadata.name",
+        "spec",
+        "spec.either.b",
+        "spec.mode",
+        "spec.port",
     ]
 
 
@@ -495,8 +534,13 @@ DEVICE: dict[str, Any] = {
         "hostname": "bigip1.example.com",
         "dns": {"class": "DNS", "nameServers": ["192.0.2.53"]},
         "external": {"class": "VLAN", "tag": 4094, "interfaces": [{"name": "1.1", "tagged": True}]},
-        "external-self": {"class": "SelfIp", "address": "10.1.0.20/24", "vlan": "external",
-                          "allowService": "default", "trafficGroup": "traffic-group-local-only"},
+        "external-self": {
+            "class": "SelfIp",
+            "address": "10.1.0.20/24",
+            "vlan": "external",
+            "allowService": "default",
+            "trafficGroup": "traffic-group-local-only",
+        },
     },
 }
 
@@ -512,7 +556,8 @@ def test_fails_broken_as3_declarations_at_the_right_place(validator: Validator) 
     app["pool1"]["members"][0]["servicePort"] = "eighty"
     app["vs"]["virtualAddresses"] = ["10.0.1.300"]
     assert paths(validator.as3(bad, "as3.json")) == [
-        "tenant1.app1.pool1.members[0].servicePort", "tenant1.app1.vs.virtualAddresses[0]",
+        "tenant1.app1.pool1.members[0].servicePort",
+        "tenant1.app1.vs.virtualAddresses[0]",
     ]
     assert paths(validator.as3({**ADC, "schemaVersion": "4.0.0"}, "as3.json")) == ["schemaVersion"]
 
@@ -534,13 +579,22 @@ def test_fails_broken_do_declarations(validator: Validator) -> None:
 @pytest.mark.parametrize(
     ("fmt", "good", "bad"),
     [
-        ("f5ip", ["", "10.0.0.1", "10.0.0.0%2/24", "FE80::1%3/64", "::"],
-         ["10.0.0.1/33", "x", "1.2.3.4%70000", "::/129"]),
-        ("ipWithOptionalPrefix", ["", "10.0.0.0", "10.0.0.0/8", "2001:db8::/32"],
-         ["10.0.0.1%1", "10.0.0.0/08"]),
+        (
+            "f5ip",
+            ["", "10.0.0.1", "10.0.0.0%2/24", "FE80::1%3/64", "::"],
+            ["10.0.0.1/33", "x", "1.2.3.4%70000", "::/129"],
+        ),
+        (
+            "ipWithOptionalPrefix",
+            ["", "10.0.0.0", "10.0.0.0/8", "2001:db8::/32"],
+            ["10.0.0.1%1", "10.0.0.0/08"],
+        ),
         ("ipWithRequiredPrefix", ["", "10.0.0.0/8", "2001:db8::/32"], ["10.0.0.0", "10.0.0.0%1/8"]),
-        ("f5bigip", ["/Common/pool", "/Common/App/my pool"],
-         ["Common/pool", "/", "/Common/a*", "/Common/{x}"]),
+        (
+            "f5bigip",
+            ["/Common/pool", "/Common/App/my pool"],
+            ["Common/pool", "/", "/Common/a*", "/Common/{x}"],
+        ),
         ("f5pointer", ["", "@", "pool1", "/Tenant/App/pool", "1/pool", "@/x#"], ["bad name", "9abc", "a//b"]),
         ("f5label", ["", "my label", "x" * 64], ["a<b", "x" * 65, "tab\there"]),
         ("f5remark", ["free text: ok?", "x" * 64], ['say "hi"', "back\\slash", "x" * 65]),
@@ -565,9 +619,7 @@ def test_violations_print_as_file_path_message_and_sort_deterministically() -> N
     assert sorted([a, b]) == [b, a]
 
 
-def test_resolve_schema_dir_precedence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_schema_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     shared = tmp_path / "shared" / "schemas"
     cache = tmp_path / "home" / ".cache" / "cpaas" / "schemas"

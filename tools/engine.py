@@ -10,6 +10,7 @@ Ref: https://www.pulumi.com/docs/using-pulumi/testing/unit/
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import copy
@@ -23,6 +24,7 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import resource as presource
 from pulumi.runtime.proto import source_pb2
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -213,7 +215,29 @@ def run(
     A fresh `contextvars.Context` gives each run its own settings and root stack, so runs in one
     process do not leak into each other. Exceptions from the program propagate.
     """
-    return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
+    try:
+        return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
+    except Exception:
+        _cancel_leftover_tasks()
+        raise
+
+
+def _cancel_leftover_tasks() -> None:
+    """A run that fails inside an apply leaves its Output tasks and its first RPC error in the
+    SDK's process-wide default `SETTINGS` (a fresh context falls back to them), and the next
+    run's wait_for_rpcs would fail with this run's error. Retrieve the errors, cancel, forget."""
+    loop = asyncio.get_event_loop()
+    for task in list(SETTINGS.outputs):
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" later
+        else:
+            task.cancel()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    SETTINGS.outputs.clear()
+    SETTINGS.rpc_manager.clear()
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Offline render: the same build(stack) as __main__.py, under the SDK's mock engine.
 
-    python -m tools.render --stack prod [--out DIR] [--schemas DIR] [--no-validate]
+    python -m tools.render --stack prod [--out DIR] [--schemas DIR] [--no-validate] [--policy]
 
 Writes resources.json, k8s/<unit>/*.yaml, helm/<unit>/<release>.yaml, summary.md, graph.mmd
 and validates what it wrote against the upstream schemas. Exit 0 clean, 1 violations (or a
@@ -31,6 +31,7 @@ from tools import engine
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_TYPE = "cpaas:unit:AtomicUnit"
 HELM_TYPE = "kubernetes:helm.sh/v3:Release"
+AS3_TYPE = "f5bigip:index/as3:As3"
 NOT_K8S_OBJECTS = {HELM_TYPE, "kubernetes:yaml/v2:ConfigFile", "kubernetes:helm.sh/v4:Chart"}
 
 
@@ -195,6 +196,8 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
             )
             out.files[path] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
             out.k8s.append((path, unit, obj))
+        elif reg.type == AS3_TYPE:
+            _render_as3(out, reg)
         elif reg.type.startswith("f5bigip:"):
             _render_bigip(out, unit, reg)
         elif reg.type == HELM_TYPE:
@@ -231,6 +234,21 @@ def _render_bigip(out: Rendered, unit: str, reg: engine.Registration) -> None:
         out.files[f"{base}.tcl"] = str(reg.inputs.get("irule", "")).rstrip() + "\n"
     if kind == "Command":
         out.files[f"{base}.tmsh"] = "\n".join(reg.inputs.get("commands", [])) + "\n"
+
+
+def _render_as3(out: Rendered, reg: engine.Registration) -> None:
+    """The GSLB AS3 declaration (the As3 resource's `as3Json`), written and queued for validation.
+
+    Text that is not JSON (a secret or unknown placeholder) is validated as is, so it fails loudly.
+    """
+    text = reg.inputs.get("as3Json")
+    try:
+        body: Any = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        body = text
+    path = "bigip/gslb/as3.json"
+    out.files[path] = json.dumps(body, indent=2, sort_keys=True) + "\n"
+    out.declarations.append((path, "as3", body))
 
 
 def do_declarations(stack: config.StackConfig) -> dict[str, dict[str, Any]]:
@@ -382,14 +400,46 @@ def write(out_dir: Path, rendered: Rendered) -> None:
         path.write_text(text)
 
 
-def main(argv: Iterable[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", help="output folder (default build/render/<stack>)")
     parser.add_argument("--schemas", help="schema folder (default $CPAAS_SCHEMAS, ../shared/schemas, cache)")
     parser.add_argument("--no-validate", action="store_true", help="skip schema validation")
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    parser.add_argument(
+        "--policy", action="store_true", help="also run the policy pack's rules (policy/) over the render"
+    )
+    return parser
 
+
+def _report_validation(violations: list[str], skipped: set[str], checked: Counter[str]) -> int:
+    for line in violations:
+        print(f"violation: {line}")
+    require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
+    for family in sorted(skipped):
+        print(
+            f"skipped: schema family {family!r} not found; its objects were NOT validated"
+            + (" (CPAAS_REQUIRE_SCHEMAS=1: error)" if require else "")
+        )
+    checked_text = ", ".join(f"{k} {v}" for k, v in sorted(checked.items()))
+    print(f"validated: {checked_text}; {len(violations)} violation(s)")
+    return 1 if violations or (require and skipped) else 0
+
+
+def _report_policy(run: engine.Run) -> int:
+    """The policy pack's rules over what was registered (the CLI's `--policy-pack`, offline)."""
+    from policy import rules
+
+    found = rules.check(rules.from_render(r.as_json() for r in stable_order(run.registrations)))
+    for rule, urn, message in found:
+        print(f"policy: {rule}: {urn}: {message}")
+    count = len(rules.RESOURCE_RULES) + len(rules.STACK_RULES)
+    print(f"policy: {count} rules, {len(found)} violation(s)")
+    return 1 if found else 0
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = _parser().parse_args(list(argv) if argv is not None else None)
     started = time.perf_counter()
     try:
         stack, run, notes = evaluate(args.stack)
@@ -404,40 +454,27 @@ def main(argv: Iterable[str] | None = None) -> int:
     evaluated = time.perf_counter()
     rendered = render_files(run, stack, notes)
 
-    violations: list[str] = []
-    skipped: set[str] = set()
-    checked: Counter[str] = Counter()
+    status = 0
+    validation: tuple[list[str], set[str], Counter[str]] | None = None
     if not args.no_validate:
         from tools.validate import resolve_schema_dir
 
-        schema_dir = resolve_schema_dir(args.schemas)
-        violations, skipped, checked = validate(rendered, stack, schema_dir)
+        validation = validate(rendered, stack, resolve_schema_dir(args.schemas))
     validated = time.perf_counter()
 
     out_dir = Path(args.out) if args.out else ROOT / "build" / "render" / args.stack
     write(out_dir, rendered)
     written = time.perf_counter()
 
-    status = 0
-    for line in violations:
-        print(f"violation: {line}")
-    require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
-    for family in sorted(skipped):
-        print(
-            f"skipped: schema family {family!r} not found; its objects were NOT validated"
-            + (" (CPAAS_REQUIRE_SCHEMAS=1: error)" if require else "")
-        )
-    if violations or (require and skipped):
-        status = 1
-    if not args.no_validate:
-        checked_text = ", ".join(f"{k} {v}" for k, v in sorted(checked.items()))
-        print(f"validated: {checked_text}; {len(violations)} violation(s)")
+    if validation is not None:
+        status |= _report_validation(*validation)
+    if args.policy:
+        status |= _report_policy(run)
     print(f"wrote {len(rendered.files)} files to {out_dir}")
-    units = len(stack.units)
     print(
-        f"rendered {len(run.registrations)} resources for {units} units in {written - started:.2f} s "
-        f"(evaluate {evaluated - started:.2f} s, validate {validated - evaluated:.2f} s, "
-        f"write {written - validated:.2f} s)"
+        f"rendered {len(run.registrations)} resources for {len(stack.units)} units in "
+        f"{written - started:.2f} s (evaluate {evaluated - started:.2f} s, "
+        f"validate {validated - evaluated:.2f} s, write {written - validated:.2f} s)"
     )
     return status
 

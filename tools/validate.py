@@ -323,11 +323,35 @@ class _Chart:
     folder: str | None  # relative to the schema folder; None: nothing upstream to check against
     schema: type[JsonValidator] | None = None  # validator class when upstream ships values.schema.json
     extra_keys: tuple[str, ...] = ()
+    # Top-level keys of the pinned chart's upstream values.yaml, recorded by hand (version named
+    # beside each list), for charts that ship no values.schema.json and whose values.yaml is not in
+    # the schema folder. Used when `folder` is None or absent.
+    top_keys: frozenset[str] = frozenset()
 
 
 # Istio's charts read these in templates/zzz_profile.yaml without declaring them in values.yaml;
 # the gateway chart's values.schema.json lists them.
 _ISTIO_PROFILE_KEYS = ("profile", "compatibilityVersion", "platform")
+# Top-level keys of upstream values.yaml at the pinned tag, for charts that ship no schema.
+# fmt: off
+# kube-prometheus-stack 88.5.3 (prometheus-community/helm-charts, tag kube-prometheus-stack-88.5.3)
+_KUBE_PROMETHEUS_STACK_KEYS = frozenset({
+    "nameOverride", "namespaceOverride", "kubeTargetVersionOverride", "kubeVersionOverride",
+    "fullnameOverride", "commonLabels", "crds", "customRules", "defaultRules",
+    "additionalPrometheusRulesMap", "global", "windowsMonitoring", "prometheus-windows-exporter",
+    "alertmanager", "grafana", "kubernetesServiceMonitors", "kubeApiServer", "kubelet",
+    "kubeControllerManager", "coreDns", "kubeDns", "kubeEtcd", "kubeScheduler", "kubeProxy",
+    "kubeStateMetrics", "kube-state-metrics", "nodeExporter", "prometheus-node-exporter",
+    "prometheusOperator", "prometheus", "thanosRuler", "cleanPrometheusOperatorObjectNames",
+    "extraManifests",
+})
+# jaeger 4.11.1 (jaegertracing/helm-charts, tag jaeger-4.11.1)
+_JAEGER_KEYS = frozenset({
+    "uiconfig", "userconfig", "global", "networkPolicy", "tag", "nameOverride", "fullnameOverride",
+    "commonLabels", "commonAnnotations", "jaeger", "storage", "spark", "esIndexCleaner",
+    "esRollover", "esLookback", "extraObjects",
+})
+# fmt: on
 CHARTS: dict[str, _Chart] = {
     "tigera-operator": _Chart("calico/chart/tigera-operator"),
     "crd.projectcalico.org.v1": _Chart(None),
@@ -337,6 +361,9 @@ CHARTS: dict[str, _Chart] = {
     "gateway": _Chart("istio/chart/gateway", Draft7Validator),  # "$schema" is the unversioned alias
     "nginx-ingress": _Chart("nginx/chart", Draft201909Validator),
     "f5-bigip-ctlr": _Chart("cis/chart"),
+    # Charts without values.schema.json whose values.yaml is not in the schema folder.
+    "kube-prometheus-stack": _Chart(None, top_keys=_KUBE_PROMETHEUS_STACK_KEYS),
+    "jaeger": _Chart(None, top_keys=_JAEGER_KEYS),
 }
 _ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
 _COMMENTED_TOP_KEY = re.compile(r"^#[ \t]*([A-Za-z_][\w-]*)[ \t]*:", re.MULTILINE)
@@ -583,6 +610,10 @@ class Validator:
             allowed = self._known_top_keys(folder / "values.yaml") | set(spec.extra_keys)
             message = f"unknown top-level value for chart {chart} (not in upstream values.yaml)"
             return sorted(Violation(file, str(key), message) for key in values if key not in allowed)
+        if spec.top_keys:
+            self.checked["helm-values-keys"] += 1
+            message = f"unknown top-level value for chart {chart} (not in the recorded upstream keys)"
+            return sorted(Violation(file, str(key), message) for key in values if key not in spec.top_keys)
         if values:
             self.skipped.add(f"helm-values:{chart}")
         return []

@@ -1,0 +1,76 @@
+"""BIG-IP Advanced WAF policies that Pulumi creates for the unit's apps (`waf.template`).
+
+An app with `waf.template` gets one `f5bigip.WafPolicy` named `cpaas-<unit>-<app>-waf` in
+/Common, built from the F5 template with the configured enforcement mode; the app's CIS
+VirtualServer names it as its `waf` (`ingress.waf_policy_path`). /Common, not the CIS partition
+(CIS owns that one alone) nor Pulumi's (CIS objects never point into it). An app with `waf.policy`
+references an existing policy: nothing is created here, and the policy must exist on the BIG-IP.
+The names are fixed, so a replacement deletes the old policy first.
+
+Ref: https://www.pulumi.com/registry/packages/f5bigip/api-docs/wafpolicy/
+Ref: https://clouddocs.f5.com/containers/latest/userguide/crd/virtualserver.html (the `waf` field)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_f5bigip as f5bigip
+
+from components import config
+from components.bigip.ingress import waf_policy_path
+
+PARTITION = "Common"
+
+
+def templated_apps(unit: config.Unit) -> list[config.App]:
+    """The apps whose WAF policy Pulumi creates, in config order."""
+    return [a for a in unit.apps if a.waf is not None and a.waf.template is not None]
+
+
+def policy_inputs(unit: str, app: config.App) -> dict[str, Any]:
+    """The WafPolicy's inputs for an app with `waf.template`. Pure: test it directly."""
+    assert app.waf is not None and app.waf.template is not None
+    path = waf_policy_path(unit, app)
+    partition, _, name = path.removeprefix("/").partition("/")
+    assert partition == PARTITION, path
+    return {
+        "name": name,
+        "partition": partition,
+        "template_name": app.waf.template,
+        "enforcement_mode": app.waf.enforcement_mode,
+        "application_language": "utf-8",
+        "description": f"cpaas: WAF for {app.name} ({app.fqdn}) in unit {unit}; managed by Pulumi",
+    }
+
+
+@dataclass(frozen=True)
+class WafArgs:
+    unit: config.Unit
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class WafPolicies(pulumi.ComponentResource):
+    """One WAF policy per templated app, on the unit's BIG-IP (the provider comes from opts)."""
+
+    policies: dict[str, f5bigip.WafPolicy]
+
+    def __init__(self, name: str, args: WafArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:bigip:WafPolicies", name, None, opts)
+        unit = args.unit
+        self.policies = {
+            app.name: f5bigip.WafPolicy(
+                f"{name}-{app.name}",
+                **policy_inputs(unit.name, app),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(args.after), delete_before_replace=True
+                ),
+            )
+            for app in templated_apps(unit)
+        }
+        self.register_outputs(
+            {"policies": {a.name: waf_policy_path(unit.name, a) for a in templated_apps(unit)}}
+        )

@@ -1,0 +1,387 @@
+"""tools.replicate: a new unit derived from an existing one, allocated from the address plan.
+
+Every test works on copies of the stack files in tmp_path; the real Pulumi.*.yaml stay untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from components import config
+from tests import support
+from tools import render, replicate
+
+REAL_STACK_FILES = sorted(support.ROOT.glob("Pulumi*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def real_stack_files_stay_untouched() -> Iterator[None]:
+    # Not a byte comparison: others may edit the real files while the suite runs.
+    yield
+    for path in REAL_STACK_FILES:
+        assert "tools.replicate." not in path.read_text(), f"a test wrote into {path}"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with copies of the stack files, which the tool and the renderer use."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for path in REAL_STACK_FILES:
+        (root / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(replicate, "ROOT", root)
+    monkeypatch.setattr(render, "ROOT", root)
+    return root
+
+
+def _replicate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    argv = list(args) if "--stack" in args else ["--stack", "prod", *args]
+    try:
+        code = replicate.main(argv)
+    except SystemExit as exc:  # argparse refusals
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _stack(root: Path, name: str = "prod") -> config.StackConfig:
+    path = root / f"Pulumi.{name}.yaml"
+    return config.parse_stack(replicate.raw_config(path.read_text(), path.name))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+
+
+def _addresses(unit: config.Unit) -> list[IPv4Address]:
+    out: list[IPv4Address] = []
+    if unit.bigip is not None:
+        out += [unit.bigip.management_address, *unit.bigip.self_ips, *unit.bigip.bgp_neighbors]
+    if unit.egress is not None:
+        out += [unit.egress.vip, unit.egress.forward_proxy.address, *unit.egress.snat_addresses]
+    return out + [app.vip for app in unit.apps]
+
+
+def _shape(block: str) -> list[str]:
+    """Indentation, keys and flow markers of a YAML block, without the values."""
+    return [re.sub(r"(:)\s.*$", r"\1", line) for line in block.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# One replication
+# ---------------------------------------------------------------------------------------------
+
+
+def test_one_replication_of_onprem_syd_validates_with_disjoint_ranges_a_fresh_asn_and_partitions(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--region", "mel-dc1")
+    assert code == 0, err
+    stack = _stack(project)
+    new, source = stack.unit("onprem-mel"), stack.unit("onprem-syd")
+    others = [u for u in stack.units if u.name != "onprem-mel"]
+    assert (new.cloud, new.region) == ("onprem", "mel-dc1")
+
+    # The first /16 of 10.0.0.0/8 holding nothing (10.0/16 has the GSLB device), same offsets.
+    assert str(new.network.node_cidr) == "10.1.0.0/20"
+    assert str(new.network.pod_cidr) == "10.1.64.0/18"
+    assert str(new.network.service_cidr) == "172.16.0.0/16"
+    assert new.bigip is not None and source.bigip is not None
+    assert [str(a) for a in new.bigip.bgp_neighbors] == ["10.1.0.11", "10.1.0.12", "10.1.0.13"]
+    assert [str(a) for a in new.bigip.self_ips] == ["10.1.0.245", "10.1.0.246"]
+    assert str(new.bigip.management_address) == "10.1.16.10"
+    assert [str(a.vip) for a in new.apps] == ["10.1.17.10", "10.1.17.11", "10.1.17.12"]
+
+    mine = [new.network.node_cidr, new.network.pod_cidr, new.network.service_cidr]
+    for other in others:
+        theirs = [other.network.node_cidr, other.network.pod_cidr, other.network.service_cidr]
+        assert not any(a.overlaps(b) for a in mine for b in theirs), other.name
+        assert not set(_addresses(new)) & set(_addresses(other)), other.name
+    assert all(any(a in net for net in (IPv4Network("10.1.0.0/16"),)) for a in _addresses(new))
+
+    taken = {u.bigip.asn for u in others if u.bigip} | {64512}
+    assert new.bigip.asn == 64514 and new.bigip.asn not in taken
+    assert isinstance(new.network.cni, config.CalicoBgp) and new.network.cni.asn == 64512  # the cluster's
+    assert (new.bigip.cis_partition, new.bigip.pulumi_partition) == (
+        "cpaas-onprem-mel-cis",
+        "cpaas-onprem-mel",
+    )
+    assert new.mesh.trust_domain == "onprem-mel.cpaas.example-bank.com"
+    assert new.bigip.password_secret == "bigipPassword-onprem-mel"
+    assert new.bigip.trusted_cert_key == "bigipCert-onprem-mel"
+    assert isinstance(new.cluster, config.KubeconfigCluster)
+    assert new.cluster.kubeconfig_secret == "kubeconfig-onprem-mel"
+
+
+def test_one_replication_keeps_comments_key_order_and_flow_style_of_the_file(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / "Pulumi.prod.yaml").read_text()
+    assert _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel")[0] == 0
+    after = (project / "Pulumi.prod.yaml").read_text()
+
+    head, gslb, tail = before.partition("  cpaas:gslb:\n")
+    assert after.startswith(head)  # every comment and key of the header and the three units
+    inserted = after[len(head) : after.index(gslb)]
+    rest = after[after.index(gslb) :]
+    assert rest.replace(", onprem-mel]", "]").replace(", onprem-mel: 2}", "}") == gslb + tail
+
+    comment, _, unit_text = inserted.partition("\n")
+    assert comment == "    # Replicated from onprem-syd by tools.replicate."
+    source_text = head[head.index("    - name: onprem-syd") :]
+    assert _shape(unit_text) == _shape(source_text)  # key order, nesting, flow style, quoting
+    assert '        kubernetesVersion: "1.34"' in unit_text
+    assert unit_text.count("        - {name: ") == 3
+
+
+def test_one_replication_adds_the_unit_to_gslb_with_the_source_ratio(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")[0] == 0
+    stack = _stack(project)
+    assert stack.gslb is not None
+    wide = {w.app: w for w in stack.gslb.wide_ips}
+    assert wide["bookinfo"].units == ("onprem-syd", "aws-syd", "azure-mel", "aws-mel")
+    assert dict(wide["mqtt"].ratios) == {"onprem-syd": 2, "aws-syd": 1, "azure-mel": 1, "aws-mel": 1}
+    assert wide["httpbin"].units == ()  # lists no units: serves every unit with the app anyway
+
+
+def test_the_output_names_what_was_allocated_and_the_config_keys_to_set(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _replicate(
+        capsys, "--unit", "aws-syd", "--name", "aws-mel", "--region", "ap-southeast-4"
+    )
+    assert code == 0 and err == ""
+    assert out.startswith(
+        "replicate: added unit aws-mel (aws, ap-southeast-4) from aws-syd to Pulumi.prod.yaml"
+    )
+    assert "site block: 10.1.0.0/16" in out
+    assert "service block: 172.16.0.0/16" in out
+    assert "BIG-IP: ASN 64514, partitions cpaas-aws-mel-cis, cpaas-aws-mel" in out
+    assert "GSLB: joins bookinfo, mqtt (ratio 1)" in out
+    assert "pulumi config set --secret -s prod cpaas:bigipPassword-aws-mel\n" in out
+    assert "pulumi config set --secret -s prod cpaas:kubeconfig-aws-mel < kubeconfig\n" in out
+    assert "pulumi config set -s prod cpaas:bigipCert-aws-mel < bigip.pem\n" in out
+
+
+def test_a_stack_reference_source_points_at_a_placeholder_stack_and_says_so(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _replicate(
+        capsys, "--unit", "azure-mel", "--name", "azure-syd", "--region", "australiaeast"
+    )
+    assert code == 0
+    cluster = _stack(project).unit("azure-syd").cluster
+    assert isinstance(cluster, config.StackReferenceCluster)
+    assert cluster.stack == "example-bank/aks-clusters/TODO-azure-syd"
+    assert "note: cluster.stack is a placeholder, example-bank/aks-clusters/TODO-azure-syd" in out
+    assert "kubeconfig-azure-syd" not in out  # its kubeconfig is a stack output, not a secret
+
+
+def test_a_trailing_comment_before_the_next_key_stays_before_that_key(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "Pulumi.prod.yaml"
+    path.write_text(
+        path.read_text().replace("  cpaas:gslb:\n", "  # F5 DNS across the units\n  cpaas:gslb:\n")
+    )
+    assert _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")[0] == 0
+    text = path.read_text()
+    assert "  # F5 DNS across the units\n  cpaas:gslb:\n" in text
+    assert text.index("    - name: aws-mel") < text.index("  # F5 DNS across the units")
+
+
+def test_a_shared_forward_proxy_is_kept_and_flagged_when_the_cloud_changes() -> None:
+    raw = support.raw_stack("prod")
+    raw["units"][0]["egress"]["forwardProxy"]["address"] = "10.0.3.128"  # a central proxy
+    replica = replicate.derive(raw, "aws-syd", "azure-per", cloud="azure")
+    assert replica["unit"]["egress"]["forwardProxy"]["address"] == "10.0.3.128"
+    assert replica["unit"]["egress"]["vip"] == "10.1.17.100"
+    [note] = [n for n in replica["notes"] if "shared" in n]
+    assert "egress.forwardProxy.address 10.0.3.128" in note
+    assert "azure-per is in azure, aws-syd in aws: check they are reachable" in note
+    same_cloud = replicate.derive(raw, "aws-syd", "aws-per")
+    assert not [n for n in same_cloud["notes"] if "reachable" in n]
+
+
+def test_a_referenced_waf_policy_is_kept_and_named_in_a_note() -> None:
+    raw = support.raw_stack("prod")
+    raw["units"][0]["apps"][0]["waf"] = {"policy": "/Common/bookinfo-waf"}
+    replica = replicate.derive(raw, "aws-syd", "aws-per")
+    assert replica["unit"]["apps"][0]["waf"] == {"policy": "/Common/bookinfo-waf"}
+    assert (
+        "WAF policies /Common/bookinfo-waf are referenced, not created: they must exist on aws-per's BIG-IP"
+        in replica["notes"]
+    )
+
+
+def test_derive_takes_a_stack_config_or_the_raw_keys_and_apply_gives_a_valid_stack() -> None:
+    raw = support.raw_stack("prod")
+    from_raw = replicate.derive(raw, "onprem-syd", "onprem-mel")
+    from_model = replicate.derive(support.stack("prod"), "onprem-syd", "onprem-mel")
+    assert from_raw == from_model
+    grown = config.parse_stack(replicate.apply(raw, from_raw))
+    assert [u.name for u in grown.units][-1] == "onprem-mel"
+    assert raw == support.raw_stack("prod")  # derive and apply change nothing they are given
+
+
+# ---------------------------------------------------------------------------------------------
+# --to, and repeated calls
+# ---------------------------------------------------------------------------------------------
+
+
+def test_to_creates_the_target_as_a_copy_the_first_time_and_appends_after(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = (project / "Pulumi.prod.yaml").read_bytes()
+    code, out, err = _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel", "--to", "lab")
+    assert code == 0, err
+    assert "to Pulumi.lab.yaml (new, a copy of Pulumi.prod.yaml)" in out
+    assert "pulumi config set --secret -s lab cpaas:bigipPassword-aws-mel" in out
+    assert (project / "Pulumi.prod.yaml").read_bytes() == prod
+    lab = (project / "Pulumi.lab.yaml").read_text()
+    head = prod.decode().partition("  cpaas:gslb:\n")[0]
+    assert lab.startswith(head)
+
+    code, out, err = _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--to", "lab")
+    assert code == 0, err
+    assert "new, a copy" not in out
+    assert (project / "Pulumi.prod.yaml").read_bytes() == prod
+    stack = _stack(project, "lab")
+    assert [u.name for u in stack.units] == ["aws-syd", "azure-mel", "onprem-syd", "aws-mel", "onprem-mel"]
+    assert str(stack.unit("aws-mel").network.node_cidr) == "10.1.0.0/20"
+    assert str(stack.unit("onprem-mel").network.node_cidr) == "10.2.0.0/20"
+    assert str(stack.unit("onprem-mel").network.service_cidr) == "172.17.0.0/16"
+    assert len(_stack(project).units) == 3
+
+
+def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_validates_and_renders(
+    project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clouds = ["aws", "azure", "gcp", "onprem"]
+    started = time.perf_counter()
+    for i in range(13):
+        # Alternate the three original units and, every fourth time, the previous replica.
+        source = f"unit-{i - 1:02d}" if i % 4 == 3 else ["aws-syd", "azure-mel", "onprem-syd"][i % 3]
+        code, _, err = _replicate(
+            capsys, "--unit", source, "--name", f"unit-{i:02d}", "--cloud", clouds[i % 4]
+        )
+        assert code == 0, f"unit-{i:02d}: {err}"
+    grown = time.perf_counter() - started
+
+    stack = _stack(project)
+    assert len(stack.units) == 16
+    bigips = [u.bigip for u in stack.units if u.bigip is not None]
+    assert len({b.asn for b in bigips}) == 16
+    assert len({b.cis_partition for b in bigips} | {b.pulumi_partition for b in bigips}) == 32
+    assert len({u.mesh.trust_domain for u in stack.units}) == 16
+    assert {str(u.network.service_cidr) for u in stack.units} == {f"172.{n}.0.0/16" for n in range(16, 32)}
+    assert stack.gslb is not None and len(stack.gslb.wide_ips[0].units) == 16
+
+    # The 16 service blocks of 172.16.0.0/12 are all taken now.
+    before = _files(project)
+    code, _, err = _replicate(capsys, "--unit", "aws-syd", "--name", "unit-16")
+    assert code == 2
+    assert "exhausted" in err and "serviceBlocks 172.16.0.0/12" in err
+    assert _files(project) == before
+
+    started = time.perf_counter()
+    out = tmp_path / "render"
+    assert render.main(["--stack", "prod", "--out", str(out), "--no-validate"]) == 0
+    rendered = time.perf_counter() - started
+    assert len(list((out / "k8s").iterdir())) == 16
+    assert "for 16 units" in capsys.readouterr().out
+    assert grown + rendered < 30, f"growth {grown:.1f} s, render {rendered:.1f} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("serviceBlocks: 172.16.0.0/12", "serviceBlocks: 172.20.0.0/14"), "serviceBlocks 172.20.0.0/14"),
+        (("sitePrefix: 16", "sitePrefix: 9"), "siteBlocks 10.0.0.0/8"),
+        (("bigipAsns: [64513, 65099]", "bigipAsns: [64513, 64514]"), "bigipAsns [64513, 64514]"),
+    ],
+    ids=["service-blocks", "site-blocks", "bigip-asns"],
+)
+def test_fails_the_unit_after_the_plan_is_full_with_exit_2_and_the_file_byte_identical(
+    project: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], message: str
+) -> None:
+    path = project / "Pulumi.prod.yaml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(*edit))  # room for exactly one more unit
+
+    assert _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")[0] == 0
+    before = _files(project)
+    code, out, err = _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("replicate: the address plan is exhausted") and err.count("\n") == 1
+    assert message in err
+    assert _files(project) == before  # byte-identical, and no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--unit", "nope", "--name", "x"], "--unit nope: no such unit in the stack; its units: aws-syd"),
+        (
+            ["--unit", "aws-syd", "--name", "azure-mel"],
+            "--name azure-mel: a unit of that name already exists",
+        ),
+        (["--unit", "aws-syd", "--name", "Bad_Name"], "'Bad_Name' is not a DNS-1123 label"),
+        (["--unit", "aws-syd", "--name", "a-very-long-unit-name-x"], "unit names are at most 20"),
+        (["--unit", "aws-syd", "--name", "x", "--cloud", "mars"], "--cloud 'mars'"),
+        (["--unit", "aws-syd", "--name", "x", "--region", "Sydney!"], "--region 'Sydney!'"),
+        (["--stack", "dev", "--unit", "dev", "--name", "x"], "has no cpaas:addressPlan"),
+        (["--stack", "nope", "--unit", "a", "--name", "x"], "no such stack file; known stacks: dev, prod"),
+        (["--unit", "aws-syd"], "the following arguments are required: --name"),
+    ],
+    ids=[
+        "unknown-unit",
+        "duplicate-name",
+        "invalid-name",
+        "long-name",
+        "bad-cloud",
+        "bad-region",
+        "no-address-plan",
+        "unknown-stack",
+        "missing-argument",
+    ],
+)
+def test_fails_a_bad_argument_with_exit_2_one_line_and_nothing_written(
+    project: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    before = _files(project)
+    code, out, err = _replicate(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("replicate: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err
+    assert _files(project) == before
+
+
+def test_fails_a_name_whose_partition_another_owner_already_has(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _files(project)
+    code, _, err = _replicate(capsys, "--unit", "aws-syd", "--name", "gslb")
+    assert code == 2
+    assert err == (
+        "replicate: --name gslb: partition cpaas-gslb is already used in the stack; "
+        "choose another name [Pulumi.prod.yaml]\n"
+    )
+    assert _files(project) == before
