@@ -31,7 +31,7 @@ typecheck: lint
 test: venv ## the whole suite: lint, types, tests (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 render: venv ## everything STACK would create, offline, validated and policy-checked: make render STACK=prod
 	$(PY) -m tools.render --stack $(STACK) --policy

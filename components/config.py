@@ -8,6 +8,7 @@ Secrets never sit in these models: the models only name the secret config keys.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
@@ -17,9 +18,13 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
+    StrictBool,
+    StrictInt,
     ValidationError,
     model_validator,
 )
@@ -57,7 +62,7 @@ def _non_empty(what: str, fix: str) -> Any:
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label; use 1-63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -80,7 +85,7 @@ def _fqdn(value: str) -> str:
     if (
         len(value) > 253
         or len(labels) < 2
-        or not all(len(lb) <= 63 and _FQDN_LABEL.match(lb) for lb in labels)
+        or not all(len(lb) <= 63 and _FQDN_LABEL.fullmatch(lb) for lb in labels)
         or labels[-1].isdigit()
     ):
         raise ValueError(
@@ -94,7 +99,7 @@ def _trust_domain(value: str) -> str:
     if (
         not value
         or len(value) > 255
-        or not _TRUST_DOMAIN.match(value)
+        or not _TRUST_DOMAIN.fullmatch(value)
         or value.startswith(".")
         or value.endswith(".")
         or ".." in value
@@ -107,7 +112,7 @@ def _trust_domain(value: str) -> str:
 
 
 def _bigip_name(value: str) -> str:
-    if not _BIGIP_NAME.match(value) or value.lower() == "common":
+    if not _BIGIP_NAME.fullmatch(value) or value.lower() == "common":
         raise ValueError(
             f"{value!r} is not a usable BIG-IP partition or object name; start with a letter, "
             "use letters, digits, '.', '-', '_' (at most 64), and not 'Common'"
@@ -116,7 +121,7 @@ def _bigip_name(value: str) -> str:
 
 
 def _config_key(value: str) -> str:
-    if not _CONFIG_KEY.match(value) or ":" in value:
+    if not _CONFIG_KEY.fullmatch(value) or ":" in value:
         raise ValueError(
             f"{value!r} is not a config key name; give the bare key (no 'cpaas:' prefix) "
             "made of letters, digits, '_', '-', '.'"
@@ -125,7 +130,7 @@ def _config_key(value: str) -> str:
 
 
 def _image_ref(value: str) -> str:
-    if not _IMAGE_REF.match(value) or value.endswith(":latest"):
+    if not _IMAGE_REF.fullmatch(value) or value.endswith(":latest"):
         raise ValueError(
             f"{value!r} is not a pinned image reference; use repository:tag with a fixed tag "
             "(never 'latest'), e.g. rancher/k3s:v1.34.6-k3s1"
@@ -134,19 +139,19 @@ def _image_ref(value: str) -> str:
 
 
 def _semver(value: str) -> str:
-    if not _SEMVER.match(value):
+    if not _SEMVER.fullmatch(value):
         raise ValueError(f"{value!r} is not an exact version; pin MAJOR.MINOR.PATCH, e.g. 1.30.3")
     return value
 
 
 def _k8s_minor(value: str) -> str:
-    if not _K8S_MINOR.match(value):
+    if not _K8S_MINOR.fullmatch(value):
         raise ValueError(f"{value!r} is not a Kubernetes minor version; use e.g. '1.33'")
     return value
 
 
 def _stack_ref(value: str) -> str:
-    if not _STACK_REF.match(value):
+    if not _STACK_REF.fullmatch(value):
         raise ValueError(f"{value!r} is not a stack reference; use org/project/stack, project/stack or stack")
     return value
 
@@ -161,8 +166,20 @@ ImageRef = Annotated[str, AfterValidator(_image_ref)]
 SemVer = Annotated[str, AfterValidator(_semver)]
 K8sMinor = Annotated[str, AfterValidator(_k8s_minor)]
 StackRefName = Annotated[str, AfterValidator(_stack_ref)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-Asn = Annotated[int, Field(ge=1, le=4294967295)]
+# Strict: YAML's `true` must not read as port 1, nor 10 as a bool.
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+Asn = Annotated[int, Strict(), Field(ge=1, le=4294967295)]
+
+
+def _text_only(value: Any) -> Any:
+    # ipaddress would read an int (or True) as an address; the stack file writes addresses as text.
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an address; write it as text, e.g. 10.0.0.1 or 10.0.0.0/16")
+    return value
+
+
+IPv4Addr = Annotated[IPv4Address, BeforeValidator(_text_only)]
+IPv4Net = Annotated[IPv4Network, BeforeValidator(_text_only)]
 
 
 class Model(BaseModel):
@@ -189,7 +206,7 @@ class GeneratedRoot(Model):
 
     source: Literal["generated"]
     common_name: str = Field(min_length=1, max_length=64)
-    validity_days: int = Field(default=3650, ge=30, le=7300)
+    validity_days: StrictInt = Field(default=3650, ge=30, le=7300)
 
 
 class ImportedRoot(Model):
@@ -204,8 +221,8 @@ class Pki(Model):
     organization: str = Field(min_length=1, max_length=64)
     key_algorithm: KeyAlgorithm = "ECDSA-P256"
     root: Annotated[GeneratedRoot | ImportedRoot, Field(discriminator="source")]
-    intermediate_validity_days: int = Field(default=1095, ge=7, le=3650)
-    leaf_validity_days: int = Field(default=365, ge=1, le=825)
+    intermediate_validity_days: StrictInt = Field(default=1095, ge=7, le=3650)
+    leaf_validity_days: StrictInt = Field(default=365, ge=1, le=825)
 
     @model_validator(mode="after")
     def _leaf_inside_intermediate(self) -> Pki:
@@ -235,8 +252,8 @@ class K3dCluster(Model):
     source: Literal["k3d"]
     image: ImageRef = "rancher/k3s:v1.34.6-k3s1"
     kubernetes_version: K8sMinor = "1.34"
-    servers: int = Field(default=1, ge=1, le=5)
-    agents: int = Field(default=3, ge=0, le=10)
+    servers: StrictInt = Field(default=1, ge=1, le=5)
+    agents: StrictInt = Field(default=3, ge=0, le=10)
     api_port: Port = 6550
     tls_sans: tuple[str, ...] = ("127.0.0.1", "localhost")
     docker_network: DnsLabel | None = None
@@ -276,9 +293,9 @@ class CalicoBgp(Model):
     type: Literal["calico-bgp"]
     asn: Asn
     encapsulation: Literal["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"] = "None"
-    block_size: int = Field(default=26, ge=20, le=32)
-    node_to_node_mesh: bool = True
-    nat_outgoing: bool = True
+    block_size: StrictInt = Field(default=26, ge=20, le=32)
+    node_to_node_mesh: StrictBool = True
+    nat_outgoing: StrictBool = True
 
 
 class CloudNativeCni(Model):
@@ -291,9 +308,9 @@ Cni = Annotated[CalicoBgp | CloudNativeCni, Field(discriminator="type")]
 
 
 class Network(Model):
-    pod_cidr: IPv4Network
-    service_cidr: IPv4Network
-    node_cidr: IPv4Network
+    pod_cidr: IPv4Net
+    service_cidr: IPv4Net
+    node_cidr: IPv4Net
     cni: Cni
 
 
@@ -303,7 +320,7 @@ class Network(Model):
 
 
 class Tracing(Model):
-    enabled: bool = False
+    enabled: StrictBool = False
     provider: Literal["zipkin", "opentelemetry"] = "zipkin"
     service: Fqdn = "jaeger-collector.observability.svc.cluster.local"
     port: Port = 9411
@@ -315,7 +332,7 @@ class Mesh(Model):
     trust_domain: TrustDomain
     injected_namespaces: tuple[DnsLabel, ...] = ()
     tracing: Tracing = Tracing()
-    ingress_gateway_replicas: int = Field(default=2, ge=1, le=20)
+    ingress_gateway_replicas: StrictInt = Field(default=2, ge=1, le=20)
 
 
 _QUANTITY = r"^[1-9][0-9]*(Mi|Gi|Ti)$"
@@ -326,7 +343,7 @@ class Observability(Model):
     """Metrics (Prometheus, Grafana with dashboards as code) and tracing (Jaeger) per unit."""
 
     # None: on in prod, off elsewhere.
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     prometheus_retention: str = Field(default="15d", pattern=_DURATION)
     prometheus_storage: str = Field(default="50Gi", pattern=_QUANTITY)
     grafana_storage: str = Field(default="10Gi", pattern=_QUANTITY)
@@ -335,9 +352,9 @@ class Observability(Model):
 
 
 class Nginx(Model):
-    enabled: bool = True
+    enabled: StrictBool = True
     ingress_class: DnsLabel = "nginx"
-    replicas: int = Field(default=2, ge=1, le=20)
+    replicas: StrictInt = Field(default=2, ge=1, le=20)
     namespaces: tuple[DnsLabel, ...] = ()
 
 
@@ -355,14 +372,14 @@ _NO_TRUST = (
 class BigipAccess(Model):
     """How Pulumi (and CIS) reach a BIG-IP's management API, TLS verified."""
 
-    management_address: IPv4Address
+    management_address: IPv4Addr
     management_port: Port = 443
     username: str = Field(default="admin", min_length=1, max_length=64)
     password_secret: ConfigKey
     # The BIG-IP's management certificate (PEM, from a config key) that CIS and Pulumi trust.
     trusted_cert_key: ConfigKey | None = None
     # Explicit opt-out of TLS verification; refused outside dev (see StackConfig checks).
-    insecure_skip_verify: bool = False
+    insecure_skip_verify: StrictBool = False
 
     @model_validator(mode="after")
     def _tls_trust(self) -> BigipAccess:
@@ -376,11 +393,11 @@ class Bigip(BigipAccess):
     pulumi_partition: BigipName
     vlan: BigipName
     self_ips: Annotated[
-        tuple[IPv4Address, ...], _non_empty("self IPs", "list the BIG-IP self IPs the cluster peers with")
+        tuple[IPv4Addr, ...], _non_empty("self IPs", "list the BIG-IP self IPs the cluster peers with")
     ]
     asn: Asn
     # The cluster nodes the BIG-IP peers with (calico-bgp units); each inside network.nodeCidr.
-    bgp_neighbors: tuple[IPv4Address, ...] = ()
+    bgp_neighbors: tuple[IPv4Addr, ...] = ()
     cis_version: SemVer = "2.20.4"
 
     @model_validator(mode="after")
@@ -394,7 +411,7 @@ class Bigip(BigipAccess):
 
 
 class ForwardProxy(Model):
-    address: IPv4Address
+    address: IPv4Addr
     port: Port
 
 
@@ -402,15 +419,15 @@ class EgressAllow(Model):
     namespace: DnsLabel
     service_accounts: tuple[DnsLabel, ...] = ()
     # A SNAT address of its own, so the firewall can tell this app apart.
-    snat_address: IPv4Address | None = None
+    snat_address: IPv4Addr | None = None
 
 
 class Egress(Model):
-    vip: IPv4Address
+    vip: IPv4Addr
     port: Port = 443
     forward_proxy: ForwardProxy
     snat_addresses: Annotated[
-        tuple[IPv4Address, ...], _non_empty("SNAT addresses", "list at least one egress address")
+        tuple[IPv4Addr, ...], _non_empty("SNAT addresses", "list at least one egress address")
     ]
     allow: Annotated[
         tuple[EgressAllow, ...],
@@ -464,7 +481,7 @@ class App(Model):
     name: DnsLabel
     kind: AppKind
     fqdn: Fqdn | None = None
-    vip: IPv4Address
+    vip: IPv4Addr
     port: Port
     namespace: DnsLabel
     service: DnsLabel
@@ -499,7 +516,7 @@ class Unit(Model):
     bigip: Bigip | None = None
     egress: Egress | None = None
     apps: tuple[App, ...] = ()
-    demo_workloads: bool = False
+    demo_workloads: StrictBool = False
     observability: Observability = Observability()
 
     @property
@@ -522,8 +539,8 @@ class DnsDevice(BigipAccess):
 
 class Monitor(Model):
     type: Literal["https", "http", "tcp"]
-    interval: int = Field(default=30, ge=1, le=3600)
-    timeout: int = Field(default=91, ge=1, le=86400)
+    interval: StrictInt = Field(default=30, ge=1, le=3600)
+    timeout: StrictInt = Field(default=91, ge=1, le=86400)
     send: str | None = None
     receive: str | None = None
 
@@ -531,9 +548,9 @@ class Monitor(Model):
 class TopologyRecord(Model):
     """Answer requests from `ldnsSubnet` with `unit` first (GSLB topology load balancing)."""
 
-    ldns_subnet: IPv4Network
+    ldns_subnet: IPv4Net
     unit: UnitName
-    weight: int = Field(default=100, ge=1, le=4294967295)
+    weight: StrictInt = Field(default=100, ge=1, le=4294967295)
 
 
 class WideIp(Model):
@@ -542,7 +559,7 @@ class WideIp(Model):
     # Units serving this app, in failover order; empty means every unit that has the app.
     units: tuple[UnitName, ...] = ()
     ratios: Annotated[
-        Mapping[UnitName, Annotated[int, Field(ge=1, le=100)]],
+        Mapping[UnitName, Annotated[StrictInt, Field(ge=1, le=100)]],
         AfterValidator(MappingProxyType),
         PlainSerializer(dict),
     ] = Field(default_factory=lambda: MappingProxyType({}))
@@ -565,10 +582,10 @@ class AddressPlan(Model):
     """Where new units get their addresses (tools.replicate): each unit takes one site block
     (nodes, pods, VIPs, BIG-IP addresses) and one service block, and a BIG-IP ASN."""
 
-    site_blocks: IPv4Network
-    site_prefix: int = Field(default=16, ge=8, le=28)
-    service_blocks: IPv4Network
-    service_prefix: int = Field(default=16, ge=8, le=28)
+    site_blocks: IPv4Net
+    site_prefix: StrictInt = Field(default=16, ge=8, le=28)
+    service_blocks: IPv4Net
+    service_prefix: StrictInt = Field(default=16, ge=8, le=28)
     bigip_asns: tuple[Asn, Asn]
     trust_domain_suffix: TrustDomain
 
@@ -968,10 +985,15 @@ def _check_wide_ip_app(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Pro
         return
     serving_names = {u.name for u in serving}
     all_names = {u.name for u in stack.units}
-    for k, name in enumerate(wide.units):
+    named = [(_p("gslb", "wideIps", w, "units", k), n) for k, n in enumerate(wide.units)]
+    named += [(_p("gslb", "wideIps", w, "ratios", n), n) for n in wide.ratios]
+    if wide.last_resort_unit is not None:
+        named.append((_p("gslb", "wideIps", w, "lastResortUnit"), wide.last_resort_unit))
+    named += [(_p("gslb", "wideIps", w, "topology", k, "unit"), r.unit) for k, r in enumerate(wide.topology)]
+    for where_unit, name in named:
         if name in all_names and name not in serving_names:
             yield (
-                _p("gslb", "wideIps", w, "units", k),
+                where_unit,
                 f"{name} does not serve {wide.app}; add the app to that unit or drop it here",
             )
     apps = [(u, a) for u in serving for a in u.apps if a.name == wide.app]
@@ -1023,13 +1045,19 @@ _UNION_FIELDS = {
 }
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _loc_path(loc: Iterable[Any]) -> str:
     parts: list[str | int] = []
     previous: Any = None
     for part in loc:
         tagged = isinstance(part, str) and previous in _UNION_FIELDS and part != previous
-        if not tagged and not (isinstance(part, str) and part.startswith("function-")):
-            parts.append(part)
+        internal = isinstance(part, str) and (part.startswith("function-") or part == "[key]")
+        if not tagged and not internal:
+            # A key the user wrote oddly (spaces, newlines) is quoted so the line stays one line.
+            odd = isinstance(part, str) and not _PLAIN_KEY.fullmatch(part)
+            parts.append(json.dumps(part) if odd else part)
         previous = part
     return _p(*parts) if parts else ""
 
@@ -1038,6 +1066,15 @@ _RANGES = {
     "asn": "an ASN is 1-4294967295 (private: 64512-65534 or 4200000000-4294967294)",
     "port": "ports are 1-65535",
 }
+
+
+def _describe_tag(err: Mapping[str, Any], field: str) -> str:
+    ctx = err.get("ctx", {})
+    kinds = _UNION_FIELDS.get(field, "the documented kinds")
+    if err["type"] == "union_tag_invalid":
+        return f"{ctx.get('tag')!r} is not a known kind; use one of {kinds}"
+    key = str(ctx.get("discriminator", "")).strip("'")
+    return f"required key {key} is missing; use one of {kinds}"
 
 
 def _describe(err: Mapping[str, Any], path: str) -> str:
@@ -1049,9 +1086,8 @@ def _describe(err: Mapping[str, Any], path: str) -> str:
         return "unknown key; remove it or check its spelling against the README's config reference"
     if kind == "missing":
         return "required key is missing; add it"
-    if kind == "union_tag_not_found":
-        key = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
-        return f"required key {key} is missing; use one of {_UNION_FIELDS.get(field, 'the documented kinds')}"
+    if kind.startswith("union_tag_"):
+        return _describe_tag(err, field)
     if kind == "value_error":
         return msg
     if kind == "ip_v4_network" and isinstance(value, str):

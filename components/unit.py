@@ -11,6 +11,7 @@ from components import config, pki
 from components.bigip.device import BigipDevice, DeviceArgs
 from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
+from components.bigip.reencrypt import ReencryptArgs, ReencryptProfiles
 from components.bigip.routing import BgpArgs, BigipBgp
 from components.bigip.waf import WafArgs, WafPolicies, templated_apps
 from components.calico import Calico, CalicoArgs
@@ -94,6 +95,12 @@ class AtomicUnit(pulumi.ComponentResource):
             )
             ready = (*after, cis.crds, mesh.istiod, *spaces.namespaces.values())
             ready = (*ready, *(waf.policies.values() if waf else ()))
+            reencrypt = ReencryptProfiles(
+                f"{name}-reencrypt",
+                ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition,)),
+                self._on(device.provider),
+            )
+            ready = (*ready, *reencrypt.profiles)
             CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
             if unit.egress is not None and args.egress_identity is not None:
                 spiffe_id = pki.egress_spiffe_id(unit.mesh.trust_domain)

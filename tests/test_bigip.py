@@ -55,13 +55,17 @@ def test_each_unit_has_its_own_bigip_provider_verifying_tls_without_telemetry(pr
 
 
 def test_the_egress_chain_lives_in_the_pulumi_partition_and_never_in_cis(prod: engine.Run) -> None:
-    named = [r for r in _in_unit(prod, UNIT, "f5bigip:ltm/") if "name" in r.inputs]
+    named = [r for r in _in_unit(prod, f"{UNIT}-egress", "f5bigip:ltm/") if "name" in r.inputs]
     assert named
     for reg in named:
         assert reg.inputs["name"].startswith(PARTITION), reg.inputs["name"]
         assert "-cis/" not in reg.inputs["name"]
-    for reg in _in_unit(prod, UNIT, "f5bigip:ssl/"):
+    for reg in _in_unit(prod, f"{UNIT}-egress", "f5bigip:ssl/"):
         assert reg.inputs["partition"] == "cpaas-onprem-syd"
+    # What CIS's objects may reference lives in /Common, never in Pulumi's partition.
+    for reg in _in_unit(prod, f"{UNIT}-reencrypt", "f5bigip:"):
+        assert reg.inputs.get("partition", "Common") == "Common"
+        assert reg.inputs.get("name", "").startswith(("/Common/", "cpaas-onprem-syd-"))
 
 
 def test_the_egress_virtual_server_depends_on_its_irule_data_group_profile_and_pools(
@@ -156,7 +160,9 @@ def test_ingress_specs_are_pure_functions_of_the_app() -> None:
     app = stack("prod").unit(UNIT).apps[0]
     vs = ingress.mesh_virtual_server(UNIT, app)
     assert vs["virtualServerAddress"] == "10.30.17.10" and vs["host"] == "bookinfo.apps.example-bank.com"
-    assert ingress.mesh_tls_profile(app)["tls"]["termination"] == "reencrypt"
+    profile = ingress.mesh_tls_profile(UNIT, app)["tls"]
+    assert profile["termination"] == "reencrypt"
+    assert profile["serverSSL"] == "/Common/cpaas-onprem-syd-bookinfo-reencrypt"
     mqtt = stack("prod").unit(UNIT).apps[2]
     assert ingress.transport_server(mqtt)["type"] == "tcp"
 
@@ -193,3 +199,17 @@ def test_egress_helpers_name_the_mesh_host_and_objects() -> None:
     unit = stack("prod").unit(UNIT)
     assert egress.egress_host(unit) == "egress.onprem-syd.cpaas.internal"
     assert egress.Names("p").virtual_server == "/p/egress"
+
+
+def test_the_reencrypt_profile_sends_the_fqdn_and_verifies_the_gateway_against_the_org_root(
+    prod: engine.Run,
+) -> None:
+    profile = prod.get(f"{UNIT}-reencrypt-bookinfo")
+    assert profile.provider.startswith(prod.get(f"{UNIT}-bigip-provider").urn)
+    assert profile.inputs["name"] == "/Common/cpaas-onprem-syd-bookinfo-reencrypt"
+    assert profile.inputs["serverName"] == "bookinfo.apps.example-bank.com"
+    assert profile.inputs["peerCertMode"] == "require"
+    assert profile.inputs["caFile"] == "/Common/cpaas-onprem-syd-org-root.crt"
+    assert profile.inputs["untrustedCertResponseControl"] == "drop"
+    vs = prod.get(f"{UNIT}-ingress-bookinfo-tlsprofile")
+    assert profile.urn in _ancestors_and_deps(prod, vs)

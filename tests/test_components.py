@@ -21,6 +21,7 @@ from components import calico, cis, cluster, config, mesh, nginx
 from components.bigip.device import BigipDevice
 from components.bigip.egress import EgressGateway
 from components.bigip.ingress import CisIngress
+from components.bigip.reencrypt import ReencryptProfiles
 from components.bigip.routing import BigipBgp
 from components.bigip.waf import WafPolicies
 from components.calico import Calico
@@ -50,6 +51,7 @@ JAEGER_REPO = "https://jaegertracing.github.io/helm-charts"
 COMPONENTS = {
     "cpaas:pki:Pki": Pki,
     "cpaas:gslb:Gslb": Gslb,
+    "cpaas:bigip:ReencryptProfiles": ReencryptProfiles,
     "cpaas:unit:AtomicUnit": AtomicUnit,
     "cpaas:cluster:Cluster": Cluster,
     "cpaas:calico:Calico": Calico,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
+import gc
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -258,8 +259,16 @@ def _run(
     stack: str,
     mocks: pmocks.Mocks,
 ) -> Run:
-    with _no_source_positions():
-        return _run_program(program, project, stack, mocks)
+    # A run allocates many short-lived futures; the cyclic GC's passes over them cost more than
+    # the garbage it finds in a run this short (about half the time at 16 units).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with _no_source_positions():
+            return _run_program(program, project, stack, mocks)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _run_program(

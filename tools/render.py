@@ -25,6 +25,7 @@ import yaml
 
 from components import config
 from components.bigip import routing
+from components.gslb import OUTPUT_NAME, UnitRef
 from components.platform import DeployInputs, build
 from tools import engine
 
@@ -63,7 +64,10 @@ def read_stack_file(stack: str, root: Path | None = None) -> StackFile:
         project = yaml.safe_load(project_file.read_text())["name"]
         doc = yaml.safe_load(stack_file.read_text()) or {}
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise StackFileError([f"{stack_file.name}: cannot read: {exc}"]) from None
+        # One line: YAML errors span several with a caret drawing.
+        raise StackFileError([f"{stack_file.name}: cannot read: {' '.join(str(exc).split())}"]) from None
+    if not isinstance(doc, dict):
+        raise StackFileError([f"{stack_file.name}: a stack file is a mapping with a 'config' key"])
     entries = doc.get("config") or {}
     if not isinstance(entries, dict):
         raise StackFileError([f"{stack_file.name}: 'config' must be a mapping"])
@@ -367,6 +371,47 @@ def validate(
 # ---------------------------------------------------------------------------------------------
 
 
+def stack_outputs(stack: config.StackConfig, root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """What the StackReferences of `stack` answer under mocks: a placeholder kubeconfig for
+    cluster references, and for GSLB unit stacks the `gslbRefs` their own stack files describe
+    (found as Pulumi.<last segment of the stack name>.yaml beside this one)."""
+    refs: dict[str, dict[str, Any]] = {
+        u.cluster.stack: {u.cluster.output: f"<kubeconfig from stack {u.cluster.stack}>"}
+        for u in stack.units
+        if isinstance(u.cluster, config.StackReferenceCluster)
+    }
+    for unit_name, stack_name in (stack.gslb.unit_stacks if stack.gslb else {}).items():
+        local = stack_name.rsplit("/", 1)[-1]
+        try:
+            other = config.parse_stack(read_stack_file(local, root).raw)
+            unit = other.unit(unit_name)
+        except (StackFileError, config.ConfigError, KeyError):
+            raise StackFileError(
+                [
+                    f"cpaas:gslb.unitStacks.{unit_name}: {stack_name} has no readable stack file "
+                    f"Pulumi.{local}.yaml with unit {unit_name} here; the render needs it to stand "
+                    "in for the stack's gslbRefs output"
+                ]
+            ) from None
+        refs.setdefault(stack_name, {}).setdefault(OUTPUT_NAME, {})[unit_name] = UnitRef.of(unit).as_output()
+    return refs
+
+
+def run_stack(
+    stack: config.StackConfig, sf: StackFile, stack_name: str, root: Path | None = None
+) -> tuple[engine.Run, list[str]]:
+    """build(stack) under mocks with placeholder deploy-time values; returns the run and notes."""
+    holder: dict[str, Any] = {}
+
+    def program() -> dict[str, Any]:
+        inputs, holder["notes"] = deploy_inputs(stack, sf)
+        return build(stack, inputs)
+
+    mocks = engine.StateMocks(stack_outputs=stack_outputs(stack, root))
+    run = engine.run(program, project=sf.project, stack=stack_name, mocks=mocks)
+    return run, holder.get("notes", [])
+
+
 def evaluate(stack_name: str) -> tuple[config.StackConfig, engine.Run, list[str]]:
     """Read and validate the stack file, then run build() under mocks. Raises on bad config."""
     sf = read_stack_file(stack_name)
@@ -374,21 +419,8 @@ def evaluate(stack_name: str) -> tuple[config.StackConfig, engine.Run, list[str]
         stack = config.parse_stack(sf.raw)
     except config.ConfigError as exc:
         raise StackFileError(exc.lines) from None
-    holder: dict[str, Any] = {}
-
-    def program() -> dict[str, Any]:
-        inputs, holder["notes"] = deploy_inputs(stack, sf)
-        return build(stack, inputs)
-
-    refs = {
-        u.cluster.stack: {u.cluster.output: f"<kubeconfig from stack {u.cluster.stack}>"}
-        for u in stack.units
-        if isinstance(u.cluster, config.StackReferenceCluster)
-    }
-    run = engine.run(
-        program, project=sf.project, stack=stack_name, mocks=engine.StateMocks(stack_outputs=refs)
-    )
-    return stack, run, holder.get("notes", [])
+    run, notes = run_stack(stack, sf, stack_name)
+    return stack, run, notes
 
 
 def write(out_dir: Path, rendered: Rendered) -> None:

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import config, mesh, nginx
+from components.bigip import reencrypt
 from components.pki import IssuedLeaf
 
 CIS_LABELS = {"f5cr": "true"}
@@ -74,14 +75,15 @@ def mesh_virtual_server(unit: str, app: config.App) -> dict[str, Any]:
     )
 
 
-def mesh_tls_profile(app: config.App) -> dict[str, Any]:
+def mesh_tls_profile(unit: str, app: config.App) -> dict[str, Any]:
     assert app.fqdn
     return {
         "hosts": [app.fqdn],
         "tls": {
             "termination": "reencrypt",
             "clientSSL": tls_secret_name(app),
-            "serverSSL": "/Common/serverssl",
+            # Sends the FQDN as SNI and verifies the gateway against the org root.
+            "serverSSL": reencrypt.profile_path(unit, app),
             "reference": "hybrid",
             "clientSSLParams": {"profileReference": "secret"},
             "serverSSLParams": {"profileReference": "bigip"},
@@ -255,7 +257,7 @@ class CisIngress(pulumi.ComponentResource):
             group="networking.istio.io/v1",
             role="istio-virtualservice",
         )
-        profile = self._cr(name, app, "TLSProfile", ns, mesh_tls_profile(app), secret)
+        profile = self._cr(name, app, "TLSProfile", ns, mesh_tls_profile(self._unit, app), secret)
         self._cr(name, app, "VirtualServer", ns, mesh_virtual_server(self._unit, app), profile, gateway)
 
     def _nginx_app(self, name: str, app: config.App, cert: IssuedLeaf, ingress_class: str) -> None:
