@@ -73,49 +73,13 @@ class AtomicUnit(pulumi.ComponentResource):
             if observability_enabled(unit.observability, args.environment)
             else None
         )
-        gateway: EgressGateway | None = None
-        if bigip is not None:
-            device = BigipDevice(
-                f"{name}-bigip",
-                DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path),
-                self._on(),
+        gateway = (
+            self._bigip_side(
+                name, args, cluster=cluster, mesh=mesh, spaces=spaces, after=after, bgp=cni is not None
             )
-            cis = Cis(
-                f"{name}-cis",
-                CisArgs(
-                    bigip, args.bigip_password or "", args.bigip_trusted_cert, (*after, device.cis_partition)
-                ),
-                k8s,
-            )
-            # WAF policies Pulumi creates exist before the VirtualServers that name them.
-            waf = (
-                WafPolicies(f"{name}-waf", WafArgs(unit), self._on(device.provider))
-                if templated_apps(unit)
-                else None
-            )
-            ready = (*after, cis.crds, mesh.istiod, *spaces.namespaces.values())
-            ready = (*ready, *(waf.policies.values() if waf else ()))
-            reencrypt = ReencryptProfiles(
-                f"{name}-reencrypt",
-                ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition,)),
-                self._on(device.provider),
-            )
-            ready = (*ready, *reencrypt.profiles)
-            CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
-            if unit.egress is not None and args.egress_identity is not None:
-                spiffe_id = pki.egress_spiffe_id(unit.mesh.trust_domain)
-                egress_args = EgressArgs(
-                    unit,
-                    args.egress_identity,
-                    spiffe_id,
-                    args.ca.chain_pem,
-                    (device.pulumi_partition, mesh.istiod),
-                )
-                gateway = EgressGateway(
-                    f"{name}-egress", egress_args, self._on(cluster.provider, device.provider)
-                )
-            if cni is not None:
-                BigipBgp(f"{name}-bgp", BgpArgs(unit, (device.pulumi_partition,)), self._on(device.provider))
+            if bigip
+            else None
+        )
         if unit.demo_workloads:
             demo_after = (*after, mesh, spaces, *((nginx,) if nginx else ()))
             DemoWorkloads(f"{name}-demo", DemoArgs(unit, gateway.host if gateway else None, demo_after), k8s)
@@ -135,6 +99,54 @@ class AtomicUnit(pulumi.ComponentResource):
             + ([] if observability is not None else ["observability: off (on by default in prod only)"]),
         }
         self.register_outputs(self.summary)
+
+    def _bigip_side(
+        self,
+        name: str,
+        args: UnitArgs,
+        *,
+        cluster: Cluster,
+        mesh: Mesh,
+        spaces: AppNamespaces,
+        after: tuple[pulumi.Resource, ...],
+        bgp: bool,
+    ) -> EgressGateway | None:
+        """The BIG-IP in front of the cluster: device, CIS, ingress, egress, BGP. Returns the
+        egress gateway, if any."""
+        unit, bigip = args.unit, args.unit.bigip
+        assert bigip is not None
+        k8s = self._on(cluster.provider)
+        device = BigipDevice(
+            f"{name}-bigip",
+            DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path),
+            self._on(),
+        )
+        on_device = self._on(device.provider)
+        cis_after = (*after, device.cis_partition)
+        cis = Cis(
+            f"{name}-cis", CisArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, cis_after), k8s
+        )
+        # What the CIS resources name on the BIG-IP (WAF policies, re-encrypt profiles) exists first.
+        waf = WafPolicies(f"{name}-waf", WafArgs(unit), on_device) if templated_apps(unit) else None
+        reencrypt = ReencryptProfiles(
+            f"{name}-reencrypt", ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition,)), on_device
+        )
+        ready = (*after, cis.crds, mesh.istiod, *spaces.namespaces.values(), *reencrypt.profiles)
+        ready = (*ready, *(waf.policies.values() if waf else ()))
+        CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
+        if bgp:
+            BigipBgp(f"{name}-bgp", BgpArgs(unit, (device.pulumi_partition,)), on_device)
+        if unit.egress is None or args.egress_identity is None:
+            return None
+        egress_args = EgressArgs(
+            unit,
+            args.egress_identity,
+            pki.egress_spiffe_id(unit.mesh.trust_domain),
+            args.ca.chain_pem,
+            after=(device.pulumi_partition,),
+            mesh_after=(mesh.istiod,),
+        )
+        return EgressGateway(f"{name}-egress", egress_args, self._on(cluster.provider, device.provider))
 
     def _on(self, *providers: pulumi.ProviderResource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, providers=list(providers) or None)

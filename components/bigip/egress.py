@@ -106,6 +106,8 @@ class EgressArgs:
     mesh_ca_pem: pulumi.Input[str]
     # Children wait for these: a component's depends_on does not reach its children.
     after: tuple[pulumi.Resource, ...] = ()
+    # The mesh side (ServiceEntry, DestinationRule) also waits for these (Istio's CRDs, istiod).
+    mesh_after: tuple[pulumi.Resource, ...] = ()
 
 
 class EgressGateway(pulumi.ComponentResource):
@@ -126,7 +128,7 @@ class EgressGateway(pulumi.ComponentResource):
         def after_these(*deps: pulumi.Resource) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=[*after, *deps], delete_before_replace=True)
 
-        mesh_side = pulumi.ResourceOptions(parent=self, depends_on=after)
+        mesh_side = pulumi.ResourceOptions(parent=self, depends_on=[*after, *args.mesh_after])
 
         cert = f5bigip.ssl.Certificate(
             f"{name}-identity-cert",
