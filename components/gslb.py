@@ -36,6 +36,7 @@ import pulumi
 import pulumi_f5bigip as f5bigip
 
 from components import config
+from components.bigip.device import bigip_provider
 
 AS3_SCHEMA_VERSION = "3.56.0"  # AS3 pinned with CIS 2.20.4 (README "Versions pinned")
 COMMON = "Common"
@@ -490,19 +491,9 @@ class Gslb(pulumi.ComponentResource):
     def __init__(self, name: str, args: GslbArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:gslb:Gslb", name, None, opts)
         device = args.gslb.dns_device
-        if not device.insecure_skip_verify and args.trusted_cert_path is None:
-            raise ValueError("the DNS device provider verifies TLS: a trusted certificate path is required")
         # Its own provider: the DNS device is not any unit's BIG-IP, and shares nothing with them.
-        self.provider = f5bigip.Provider(
-            f"{name}-provider",
-            address=f"https://{device.management_address}",
-            port=str(device.management_port),
-            username=device.username,
-            password=pulumi.Output.secret(args.password),
-            validate_certs_disable=device.insecure_skip_verify,
-            trusted_cert_path=None if device.insecure_skip_verify else args.trusted_cert_path,
-            teem_disable=True,
-            opts=pulumi.ResourceOptions(parent=self),
+        self.provider = bigip_provider(
+            f"{name}-provider", device, args.password, args.trusted_cert_path, self
         )
         refs: pulumi.Output[list[UnitRef]] = pulumi.Output.all(*args.refs)
         gslb = args.gslb

@@ -23,6 +23,32 @@ class DeviceArgs:
     trusted_cert_path: pulumi.Input[str] | None
 
 
+def bigip_provider(
+    name: str,
+    access: config.BigipAccess,
+    password: pulumi.Input[str],
+    trusted_cert_path: pulumi.Input[str] | None,
+    parent: pulumi.Resource,
+) -> f5bigip.Provider:
+    """A provider for one BIG-IP (a unit's, or the DNS device): TLS verified, no telemetry."""
+    if not access.insecure_skip_verify and trusted_cert_path is None:
+        raise ValueError(
+            f"BIG-IP {access.management_address}: the provider verifies TLS, so a trusted "
+            "certificate path is required"
+        )
+    return f5bigip.Provider(
+        name,
+        address=f"https://{access.management_address}",
+        port=str(access.management_port),
+        username=access.username,
+        password=pulumi.Output.secret(password),
+        validate_certs_disable=access.insecure_skip_verify,
+        trusted_cert_path=None if access.insecure_skip_verify else trusted_cert_path,
+        teem_disable=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 class BigipDevice(pulumi.ComponentResource):
     provider: f5bigip.Provider
     pulumi_partition: f5bigip.Partition
@@ -31,19 +57,7 @@ class BigipDevice(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:BigipDevice", name, None, opts)
         bigip = args.bigip
-        if not bigip.insecure_skip_verify and args.trusted_cert_path is None:
-            raise ValueError("the BIG-IP provider verifies TLS: a trusted certificate path is required")
-        self.provider = f5bigip.Provider(
-            f"{name}-provider",
-            address=f"https://{bigip.management_address}",
-            port=str(bigip.management_port),
-            username=bigip.username,
-            password=pulumi.Output.secret(args.password),
-            validate_certs_disable=bigip.insecure_skip_verify,
-            trusted_cert_path=None if bigip.insecure_skip_verify else args.trusted_cert_path,
-            teem_disable=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.provider = bigip_provider(f"{name}-provider", bigip, args.password, args.trusted_cert_path, self)
         on_device = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self.pulumi_partition = f5bigip.Partition(
             f"{name}-pulumi-partition",
