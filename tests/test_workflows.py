@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tools.validate import resolve_schema_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 PR = WORKFLOWS / "pull-request.yml"
@@ -302,6 +304,11 @@ def test_render_job_scripts_write_the_summary_the_diff_and_the_artifact(tmp_path
     temp, summary = tmp_path / "runner-temp", tmp_path / "step-summary.md"
     temp.mkdir()
     env = {**os.environ, "RUNNER_TEMP": str(temp), "GITHUB_STEP_SUMMARY": str(summary), "STACK": "dev"}
+    # Both renders find the schemas as CI's do (there: `make schemas` fills the cache); the
+    # base tree here has no sibling shared/ folder.
+    schemas = resolve_schema_dir(None)
+    assert schemas is not None
+    env["CPAAS_SCHEMAS"] = str(schemas)
     for name in (
         "Render the PR",
         "Render the base branch",
