@@ -62,6 +62,8 @@ def operator_values(unit: config.Unit) -> dict[str, Any]:
             "controlPlaneReplicas": 1 if unit.is_local else 2,
         },
         "apiServer": {"enabled": True},
+        # The CRDs have one owner: Pulumi applies them (above); the operator must not rewrite them.
+        "manageCRDs": False,
         "tigeraOperator": {"image": "tigera/operator", "version": "v1.42.3", "registry": "quay.io"},
     }
 

@@ -6,6 +6,7 @@ kubeconfig is a secret config value, or one whose kubeconfig is another stack's 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +115,9 @@ class Cluster(pulumi.ComponentResource):
                 environment=env,
                 interpreter=["/bin/bash", "-c"],
                 triggers=[env["CPAAS_K3D_CONFIG"]],
-                opts=child,
+                # A changed config must remove the old cluster before creating the new one (the
+                # create script adopts an existing cluster, and a later delete would remove it).
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
             read = command.local.Command(
                 f"{name}-kubeconfig",
@@ -135,7 +138,11 @@ class Cluster(pulumi.ComponentResource):
             self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
         else:
             ref = pulumi.StackReference(f"{name}-stackref", stack_name=source.stack, opts=child)
-            self.kubeconfig = pulumi.Output.secret(ref.require_output(source.output)).apply(str)
+            # Cluster stacks may export the kubeconfig as an object (pulumi-eks does): as JSON it
+            # is a valid kubeconfig; str() of a dict would not be.
+            self.kubeconfig = pulumi.Output.secret(ref.require_output(source.output)).apply(
+                lambda v: v if isinstance(v, str) else json.dumps(v)
+            )
 
         provider_args: dict[str, Any] = {}
         if isinstance(source, config.KubeconfigCluster) and source.context:

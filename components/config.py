@@ -334,6 +334,18 @@ class Mesh(Model):
     tracing: Tracing = Tracing()
     ingress_gateway_replicas: StrictInt = Field(default=2, ge=1, le=20)
 
+    @model_validator(mode="after")
+    def _v1_apis(self) -> Mesh:
+        # We render networking/security/telemetry.istio.io/v1, which Istio serves from 1.22;
+        # Aspen Mesh's last public builds are based on Istio 1.21.
+        major, minor, _ = (int(p) for p in self.istio_version.split("."))
+        if (major, minor) < (1, 22):
+            raise ValueError(
+                f"@istioVersion: {self.istio_version} predates Istio 1.22, which first serves the "
+                "v1 APIs cpaas renders (e.g. an Aspen Mesh 1.21 build); use 1.22 or later"
+            )
+        return self
+
 
 _QUANTITY = r"^[1-9][0-9]*(Mi|Gi|Ti)$"
 _DURATION = r"^[1-9][0-9]*(h|d|w)$"
@@ -902,6 +914,12 @@ def _check_app_kind(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
             f"{app.namespace} is not in mesh.injectedNamespaces; an http-mesh app must run "
             "in the mesh, add the namespace there or use kind http-nginx",
         )
+    if app.kind in ("tcp", "udp") and app.namespace in injected:
+        yield (
+            _p("units", i, "apps", j, "namespace"),
+            f"{app.namespace} is a mesh namespace with STRICT mTLS; the BIG-IP sends {app.kind} "
+            "straight to the pods without it, so put L4 apps in a non-mesh namespace",
+        )
     if app.kind != "http-nginx":
         return
     if not unit.nginx.enabled:
@@ -914,6 +932,11 @@ def _check_app_kind(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
             _p("units", i, "apps", j, "namespace"),
             f"{app.namespace} is a mesh namespace; http-nginx apps serve non-mesh "
             "namespaces, use kind http-mesh",
+        )
+    elif unit.nginx.namespaces and app.namespace not in unit.nginx.namespaces:
+        yield (
+            _p("units", i, "apps", j, "namespace"),
+            f"{app.namespace} is not in nginx.namespaces, the namespaces NGINX watches; add it there",
         )
 
 

@@ -59,7 +59,13 @@ def gateway_values(mesh: config.Mesh) -> dict[str, Any]:
     """Ingress gateway values: ClusterIP, since the BIG-IP sends to the gateway's pod IPs."""
     return {
         "name": GATEWAY_RELEASE,
-        "replicaCount": mesh.ingress_gateway_replicas,
+        # The chart ignores replicaCount while its HPA is on (the default); keep the HPA and make
+        # the configured count its floor, which also turns on the chart's PodDisruptionBudget.
+        "autoscaling": {
+            "enabled": True,
+            "minReplicas": mesh.ingress_gateway_replicas,
+            "maxReplicas": max(mesh.ingress_gateway_replicas, 5),
+        },
         "service": {
             "type": "ClusterIP",
             "ports": [
@@ -99,6 +105,7 @@ class MeshArgs:
 
 class Mesh(pulumi.ComponentResource):
     gateway_service: str
+    namespaces: list[pulumi.Resource]  # the gateway's and the injected app namespaces
     base: pulumi.Resource  # the Istio CRDs
     istiod: pulumi.Resource
 
@@ -178,11 +185,14 @@ class Mesh(pulumi.ComponentResource):
                 spec=telemetry(mesh.tracing),
                 opts=after_istiod,
             )
+        self.namespaces = [gateway_ns]
         for ns in mesh.injected_namespaces:
-            k8s.core.v1.Namespace(
-                f"{name}-ns-{ns}",
-                metadata={"name": ns, "labels": {"istio-injection": "enabled"}},
-                opts=after_istiod,
+            self.namespaces.append(
+                k8s.core.v1.Namespace(
+                    f"{name}-ns-{ns}",
+                    metadata={"name": ns, "labels": {"istio-injection": "enabled"}},
+                    opts=after_istiod,
+                )
             )
         self.gateway_service = f"{GATEWAY_NAMESPACE}/{GATEWAY_RELEASE}"
         self.register_outputs({"gatewayService": self.gateway_service})

@@ -75,7 +75,14 @@ class AtomicUnit(pulumi.ComponentResource):
         )
         gateway = (
             self._bigip_side(
-                name, args, cluster=cluster, mesh=mesh, spaces=spaces, after=after, bgp=cni is not None
+                name,
+                args,
+                cluster=cluster,
+                mesh=mesh,
+                nginx=nginx,
+                spaces=spaces,
+                after=after,
+                bgp=cni is not None,
             )
             if bigip
             else None
@@ -107,6 +114,7 @@ class AtomicUnit(pulumi.ComponentResource):
         *,
         cluster: Cluster,
         mesh: Mesh,
+        nginx: NginxIngress | None,
         spaces: AppNamespaces,
         after: tuple[pulumi.Resource, ...],
         bgp: bool,
@@ -131,7 +139,15 @@ class AtomicUnit(pulumi.ComponentResource):
         reencrypt = ReencryptProfiles(
             f"{name}-reencrypt", ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition,)), on_device
         )
-        ready = (*after, cis.crds, mesh.istiod, *spaces.namespaces.values(), *reencrypt.profiles)
+        ready = (
+            *after,
+            cis.crds,
+            mesh.istiod,
+            *mesh.namespaces,
+            *spaces.namespaces.values(),
+            *reencrypt.profiles,
+        )
+        ready = (*ready, *((nginx.release,) if nginx else ()))
         ready = (*ready, *(waf.policies.values() if waf else ()))
         CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
         if bgp:

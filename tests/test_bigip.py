@@ -213,3 +213,30 @@ def test_the_reencrypt_profile_sends_the_fqdn_and_verifies_the_gateway_against_t
     assert profile.inputs["untrustedCertResponseControl"] == "drop"
     vs = prod.get(f"{UNIT}-ingress-bookinfo-tlsprofile")
     assert profile.urn in _ancestors_and_deps(prod, vs)
+
+
+def test_a_tmsh_error_in_the_bgp_commands_output_is_reported_as_a_failure() -> None:
+    commands = routing.tmsh_commands(stack("prod").unit(UNIT))
+    ok = ["", "", "", "Saving running configuration...\n  /config/bigip.conf\n"]
+    assert routing.tmsh_failures(commands, ok) == []
+    broken = ["", "", 'Syntax Error: "graceful-reset" unknown property', ""]
+    [failure] = routing.tmsh_failures(commands, broken)
+    assert "modify net routing bgp" in failure and "Syntax Error" in failure
+    coded = ["01070734:3: Configuration error: invalid local-as", "", "", ""]
+    assert len(routing.tmsh_failures(commands, coded)) == 1
+    assert routing.tmsh_failures(commands, None) == []
+
+
+def test_fails_the_update_when_the_bigip_reports_a_tmsh_error() -> None:
+    class DeviceSaysNo(engine.StateMocks):
+        def new_resource(self, args):  # type: ignore[no-untyped-def]
+            id_, state = super().new_resource(args)
+            if args.typ == "f5bigip:index/command:Command" and args.inputs.get("when") == "apply":
+                state["commandResults"] = ["", "", "Syntax Error: unknown property", ""]
+            return id_, state
+
+    unit = stack("prod").unit(UNIT)
+    with pytest.raises(routing.TmshError, match="BGP configuration failed on the BIG-IP"):
+        engine.run(
+            lambda: {"bgp": routing.BigipBgp("bgp", routing.BgpArgs(unit)).checked}, mocks=DeviceSaysNo()
+        )

@@ -26,7 +26,7 @@ from components.bigip.routing import BigipBgp
 from components.bigip.waf import WafPolicies
 from components.calico import Calico
 from components.cis import Cis, CisArgs
-from components.cluster import Cluster
+from components.cluster import Cluster, ClusterArgs
 from components.gslb import Gslb
 from components.mesh import Mesh
 from components.namespaces import AppNamespaces
@@ -572,7 +572,9 @@ def test_gateway_values_use_a_cluster_ip_service_and_a_pdb_only_with_replicas() 
     assert {p["port"] for p in two["service"]["ports"]} == {15021, 80, 443}
     assert two["podDisruptionBudget"] == {"minAvailable": 1}
     assert one["podDisruptionBudget"] == {}
-    assert one["replicaCount"] == 1
+    # The chart ignores replicaCount while its HPA is on: the count is the HPA's floor.
+    assert one["autoscaling"] == {"enabled": True, "minReplicas": 1, "maxReplicas": 5}
+    assert two["autoscaling"]["minReplicas"] == 2
 
 
 def test_nginx_values_use_a_cluster_ip_service_and_watch_the_listed_namespaces() -> None:
@@ -657,3 +659,30 @@ def test_kubeconfigs_is_a_secret_stack_output_and_the_root_cert_is_not(
         assert "rootCertPem" not in run.secret_outputs
         assert run.outputs["rootCertPem"].startswith("-----BEGIN CERTIFICATE-----")
         assert run.secret_outputs == {"kubeconfigs"}
+
+
+def test_a_changed_k3d_config_deletes_the_old_cluster_before_creating_the_new_one(dev: engine.Run) -> None:
+    assert dev.get("dev-cluster-k3d").options["deleteBeforeReplace"] is True
+
+
+def test_a_kubeconfig_exported_as_an_object_by_a_cluster_stack_reaches_the_provider_as_json() -> None:
+    unit = stack("prod").unit("azure-mel")
+    kubeconfig = {"apiVersion": "v1", "kind": "Config", "clusters": []}
+    mocks = engine.StateMocks(
+        stack_outputs={"example-bank/aks-clusters/prod-mel": {"kubeconfig": kubeconfig}}
+    )
+    run = engine.run(
+        lambda: {"kc": Cluster("c", ClusterArgs(unit)).kubeconfig.apply(lambda v: v)}, mocks=mocks
+    )
+    assert run.secret_outputs == {"kc"}
+    assert run.get("c-k8s").inputs["kubeconfig"] == engine.SECRET
+
+
+def test_cluster_kubeconfig_from_an_object_is_json_text() -> None:
+    unit = stack("prod").unit("azure-mel")
+    seen: list[str] = []
+    mocks = engine.StateMocks(
+        stack_outputs={"example-bank/aks-clusters/prod-mel": {"kubeconfig": {"apiVersion": "v1"}}}
+    )
+    engine.run(lambda: {"kc": Cluster("c", ClusterArgs(unit)).kubeconfig.apply(seen.append)}, mocks=mocks)
+    assert seen == ['{"apiVersion": "v1"}']

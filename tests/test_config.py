@@ -1047,3 +1047,24 @@ def test_fails_when_a_waf_names_both_or_neither_a_policy_and_a_template_or_sits_
         "/Common/bookinfo-waf) or template (create one, e.g. POLICY_TEMPLATE_RAPID_DEPLOYMENT)",
         "cpaas:units[0].apps[2].waf: a WAF policy protects HTTP; kind tcp cannot have one",
     ]
+
+
+def test_fails_on_an_istio_version_older_than_the_v1_apis_it_renders() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["mesh"]["istioVersion"] = "1.21.6"
+    assert errors(raw) == [
+        "cpaas:units[0].mesh.istioVersion: 1.21.6 predates Istio 1.22, which first serves the v1 APIs "
+        "cpaas renders (e.g. an Aspen Mesh 1.21 build); use 1.22 or later"
+    ]
+
+
+def test_fails_an_l4_app_in_a_mesh_namespace_and_an_nginx_app_outside_the_watched_namespaces() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["apps"][2]["namespace"] = "bookinfo"
+    raw["units"][0]["apps"][1]["namespace"] = "shop"
+    assert errors(raw) == [
+        "cpaas:units[0].apps[1].namespace: shop is not in nginx.namespaces, the namespaces NGINX "
+        "watches; add it there",
+        "cpaas:units[0].apps[2].namespace: bookinfo is a mesh namespace with STRICT mTLS; the BIG-IP "
+        "sends tcp straight to the pods without it, so put L4 apps in a non-mesh namespace",
+    ]

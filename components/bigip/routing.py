@@ -9,6 +9,8 @@ Ref: https://clouddocs.f5.com/cli/tmsh-reference/latest/modules/net/net_routing_
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,25 @@ def tmsh_commands(unit: config.Unit) -> list[str]:
         f"neighbor replace-all-with {{ {neighbors} }}",
         "save sys config",
     ]
+
+
+# tmsh reports errors as "01070734:3: ..." (an F5 message code) or "Syntax Error: ...".
+_TMSH_ERROR = re.compile(r"\b[0-9a-f]{8}:[0-9]+:|Syntax Error|^Error", re.MULTILINE)
+
+
+def tmsh_failures(commands: Sequence[str], results: Sequence[str] | None) -> list[str]:
+    """The commands whose output is a tmsh error. The provider runs each command through
+    util/bash and stores its output without looking at it, so a failed tmsh would otherwise
+    pass as a successful update."""
+    return [
+        f"{command!r}: {' '.join(result.split())[:300]}"
+        for command, result in zip(commands, results or (), strict=False)
+        if _TMSH_ERROR.search(result or "")
+    ]
+
+
+class TmshError(Exception):
+    pass
 
 
 def do_declaration(unit: config.Unit) -> dict[str, Any]:
@@ -77,16 +98,28 @@ class BigipBgp(pulumi.ComponentResource):
     def __init__(self, name: str, args: BgpArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:BigipBgp", name, None, opts)
         unit = args.unit
-        f5bigip.Command(
+        commands = tmsh_commands(unit)
+        apply = f5bigip.Command(
             f"{name}-apply",
-            commands=tmsh_commands(unit),
+            commands=commands,
             when="apply",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
+
+        def check(results: Sequence[str] | None) -> int:
+            failed = tmsh_failures(commands, results)
+            if failed:
+                raise TmshError(
+                    f"unit {unit.name}: BGP configuration failed on the BIG-IP: {'; '.join(failed)}"
+                )
+            return len(results or ())
+
+        # Fails the update when a command's output is a tmsh error (unknown during preview).
+        self.checked = apply.command_results.apply(check)
         f5bigip.Command(
             f"{name}-remove",
             commands=[f"delete net routing bgp {bgp_name(unit)}", "save sys config"],
             when="destroy",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
-        self.register_outputs({"bgp": bgp_name(unit)})
+        self.register_outputs({"bgp": bgp_name(unit), "commandsChecked": self.checked})
