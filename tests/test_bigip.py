@@ -25,19 +25,6 @@ def _in_unit(run: engine.Run, unit: str, type_prefix: str) -> list[engine.Regist
     return [r for r in run.registrations if r.type.startswith(type_prefix) and r.name.startswith(f"{unit}-")]
 
 
-def _ancestors_and_deps(run: engine.Run, reg: engine.Registration) -> set[str]:
-    by_urn = run.by_urn()
-    seen: set[str] = set()
-    todo = list(reg.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
-    return seen
-
-
 def test_each_unit_has_its_own_bigip_provider_verifying_tls_without_telemetry(prod: engine.Run) -> None:
     providers = [p for p in prod.by_type("pulumi:providers:f5bigip") if p.name != "gslb-provider"]
     assert sorted(p.name for p in providers) == [
@@ -145,7 +132,7 @@ def test_ingress_has_a_cis_resource_per_app_in_the_right_namespace(prod: engine.
     }
     for reg in _in_unit(prod, UNIT, "kubernetes:cis.f5.com/v1:"):
         assert reg.inputs["metadata"]["labels"]["f5cr"] == "true"
-        assert _ancestors_and_deps(prod, reg) >= {prod.get(f"{UNIT}-cis-crds").urn}
+        assert prod.upstream(reg) >= {prod.get(f"{UNIT}-cis-crds").urn}
 
 
 def test_app_tls_secrets_are_secret_and_come_from_the_unit_pki(prod: engine.Run) -> None:
@@ -153,7 +140,7 @@ def test_app_tls_secrets_are_secret_and_come_from_the_unit_pki(prod: engine.Run)
     assert secret.inputs["type"] == "kubernetes.io/tls"
     assert secret.inputs["stringData"] == {"tls.crt": engine.SECRET, "tls.key": engine.SECRET}
     leaf = prod.get(f"pki-{pki.app_role(UNIT, 'bookinfo')}")
-    assert leaf.urn in _ancestors_and_deps(prod, secret)
+    assert leaf.urn in prod.upstream(secret)
 
 
 def test_ingress_specs_are_pure_functions_of_the_app() -> None:
@@ -212,7 +199,7 @@ def test_the_reencrypt_profile_sends_the_fqdn_and_verifies_the_gateway_against_t
     assert profile.inputs["caFile"] == "/Common/cpaas-onprem-syd-org-root.crt"
     assert profile.inputs["untrustedCertResponseControl"] == "drop"
     vs = prod.get(f"{UNIT}-ingress-bookinfo-tlsprofile")
-    assert profile.urn in _ancestors_and_deps(prod, vs)
+    assert profile.urn in prod.upstream(vs)
 
 
 def test_a_tmsh_error_in_the_bgp_commands_output_is_reported_as_a_failure() -> None:

@@ -104,17 +104,9 @@ def _unit_of(run: engine.Run, reg: engine.Registration) -> str | None:
 
 
 def _upstream(run: engine.Run, name: str) -> set[str]:
-    """Names of every resource `name` waits for, directly or transitively over dependency edges."""
+    """Names of every resource `name` waits for, directly or transitively."""
     by_urn = run.by_urn()
-    seen: set[str] = set()
-    todo = list(run.get(name).dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        todo.extend(by_urn[urn].dependencies)
-    return {by_urn[u].name for u in seen}
+    return {by_urn[u].name for u in run.upstream(run.get(name))}
 
 
 def _assert_after(run: engine.Run, later: str, earlier: Iterable[str]) -> None:

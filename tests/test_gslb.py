@@ -104,18 +104,6 @@ def _gslb_only_stack() -> config.StackConfig:
     return config.parse_stack({"environment": "prod", "gslb": raw["gslb"]})
 
 
-def _transitive_dependencies(run: engine.Run, reg: engine.Registration) -> set[str]:
-    by_urn = run.by_urn()
-    seen: set[str] = set()
-    todo = list(reg.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn not in seen:
-            seen.add(urn)
-            todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
-    return seen
-
-
 def _under_a_unit(run: engine.Run, urn: str) -> bool:
     by_urn = run.by_urn()
     cur = by_urn.get(urn)
@@ -418,7 +406,7 @@ def test_the_as3_resource_depends_on_no_unit_resource_and_uses_the_dns_device_pr
     as3 = prod_run.get("gslb-as3")
     assert as3.type == AS3_TYPE
     assert not _under_a_unit(prod_run, as3.urn)
-    deps = _transitive_dependencies(prod_run, as3)
+    deps = prod_run.upstream(as3)
     assert not [d for d in deps if _under_a_unit(prod_run, d)]
     provider = prod_run.get("gslb-provider")
     assert as3.provider.startswith(provider.urn + "::")

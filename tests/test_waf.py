@@ -43,18 +43,6 @@ def _app(**update: Any) -> config.App:
     return config.App.model_validate(fields)
 
 
-def _upstream(run: engine.Run, reg: engine.Registration) -> set[str]:
-    by_urn = run.by_urn()
-    seen: set[str] = set()
-    todo = list(reg.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn not in seen:
-            seen.add(urn)
-            todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
-    return seen
-
-
 def test_a_templated_app_gets_one_waf_policy_named_after_its_unit_and_app_in_common(prod: engine.Run) -> None:
     policies = {r.name: r.inputs for r in prod.by_type(WAF_TYPE)}
     assert set(policies) == {"aws-syd-waf-bookinfo", "onprem-syd-waf-bookinfo"}
@@ -100,7 +88,7 @@ def test_an_app_naming_an_existing_policy_gets_no_waf_policy_only_the_reference(
     vs = prod.get("azure-mel-ingress-bookinfo-virtualserver")
     assert vs.inputs["spec"]["waf"] == "/Common/bookinfo-waf"
     assert not [r for r in prod.registrations if r.name.startswith("azure-mel-waf")]
-    assert not any(r.type == WAF_TYPE for r in prod.registrations if r.urn in _upstream(prod, vs))
+    assert not any(r.type == WAF_TYPE for r in prod.registrations if r.urn in prod.upstream(vs))
 
 
 def test_apps_without_a_waf_have_none_in_their_virtual_server(prod: engine.Run) -> None:

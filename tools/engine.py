@@ -203,6 +203,18 @@ class Run:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
 
+    def upstream(self, reg: Registration) -> set[str]:
+        """URNs `reg` waits for, directly or through other dependencies."""
+        by_urn = self.by_urn()
+        seen: set[str] = set()
+        todo = list(reg.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn not in seen:
+                seen.add(urn)
+                todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
+        return seen
+
 
 def run(
     program: Callable[[], Mapping[str, Any] | None],
