@@ -18,13 +18,9 @@ the namespace/service-account allow-list, on the BIG-IP (the egress iRule) and i
 
 from __future__ import annotations
 
-import socket
 import ssl
-import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from components import pki
 from components.platform import build
 from tests import pkitools, tclstubs
+from tests.pkitools import Handshake, handshake
 from tests.support import placeholder_inputs, stack
 from tests.tlsdouble import TlsDouble
 from tools import engine
@@ -106,85 +103,6 @@ def wired() -> Wired:
 # ---------------------------------------------------------------------------------------------
 # Loopback TLS
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Handshake:
-    server_error: Exception | None
-    client_error: Exception | None
-    server_saw: x509.Certificate | None  # the client's leaf, as the server verified it
-    client_saw: x509.Certificate | None  # the server's leaf
-
-    @property
-    def ok(self) -> bool:
-        return self.server_error is None and self.client_error is None
-
-
-def handshake(
-    server: tuple[str, str],
-    *,
-    client_ca: str | None,
-    trust: str,
-    client: tuple[str, str] | None = None,
-    server_hostname: str | None = None,
-) -> Handshake:
-    """One TLS 1.2+ connection on 127.0.0.1. `server` = (cert chain PEM, key PEM); `client_ca`
-    set means the server requires a client certificate chaining to it; the client trusts `trust`
-    and, with `server_hostname`, sends SNI and checks the server's DNS name."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-
-        def write(name: str, text: str) -> str:
-            (folder / name).write_text(text)
-            return str(folder / name)
-
-        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        server_ctx.load_cert_chain(write("server.pem", server[0]), write("server.key", server[1]))
-        if client_ca is not None:
-            server_ctx.verify_mode = ssl.CERT_REQUIRED
-            server_ctx.load_verify_locations(cadata=client_ca)
-        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        client_ctx.check_hostname = server_hostname is not None
-        client_ctx.load_verify_locations(cadata=trust)
-        if client is not None:
-            client_ctx.load_cert_chain(write("client.pem", client[0]), write("client.key", client[1]))
-
-        listener = socket.create_server(("127.0.0.1", 0))
-        listener.settimeout(5)
-        result: dict[str, Any] = {}
-
-        def serve() -> None:
-            try:
-                conn, _ = listener.accept()
-                with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                    der = tls.getpeercert(binary_form=True)
-                    result["server_saw"] = x509.load_der_x509_certificate(der) if der else None
-                    tls.recv(16)
-                    tls.sendall(b"ok")
-            except (ssl.SSLError, OSError) as exc:
-                result["server_error"] = exc
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            raw = socket.create_connection(listener.getsockname(), timeout=5)
-            with client_ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
-                der = tls.getpeercert(binary_form=True)
-                result["client_saw"] = x509.load_der_x509_certificate(der) if der else None
-                tls.sendall(b"hello")
-                tls.recv(16)
-        except (ssl.SSLError, OSError) as exc:
-            result["client_error"] = exc
-        thread.join(5)
-        listener.close()
-    return Handshake(
-        result.get("server_error"),
-        result.get("client_error"),
-        result.get("server_saw"),
-        result.get("client_saw"),
-    )
 
 
 def egress(wired: Wired, unit: str, workload: tuple[str, str]) -> Handshake:
