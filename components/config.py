@@ -156,7 +156,24 @@ def _stack_ref(value: str) -> str:
     return value
 
 
+# Printable ASCII without the characters that DN printers quote or escape (RFC 4514 and
+# OpenSSL's), '/' (old slash form), '=', Tcl's list and substitution characters, and no outer
+# spaces: the egress iRule compares its CA's issuer name as plain "attr=value" text.
+_DN_VALUE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 .&'()_:@!?*%-]*[A-Za-z0-9.)])?")
+
+
+def _dn_value(value: str) -> str:
+    if not _DN_VALUE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} cannot go into a certificate name as plain text; use letters, digits, "
+            "spaces and . & ' ( ) _ : @ ! ? * % - (no , + \" \\ < > ; # = / [ ] { } $), "
+            "starting with a letter or digit, e.g. Example Bank Ltd"
+        )
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnValue = Annotated[str, AfterValidator(_dn_value)]
 UnitName = Annotated[str, AfterValidator(_unit_name)]
 Fqdn = Annotated[str, AfterValidator(_fqdn)]
 TrustDomain = Annotated[str, AfterValidator(_trust_domain)]
@@ -218,7 +235,7 @@ class ImportedRoot(Model):
 
 
 class Pki(Model):
-    organization: str = Field(min_length=1, max_length=64)
+    organization: DnValue = Field(min_length=1, max_length=64)
     key_algorithm: KeyAlgorithm = "ECDSA-P256"
     root: Annotated[GeneratedRoot | ImportedRoot, Field(discriminator="source")]
     intermediate_validity_days: StrictInt = Field(default=1095, ge=7, le=3650)

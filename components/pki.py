@@ -34,6 +34,14 @@ class CertSpec:
     uris: tuple[str, ...] = ()
     dns_names: tuple[str, ...] = ()
 
+    @property
+    def subject_rdns(self) -> tuple[str, ...]:
+        """The subject as "attribute=value" strings, in the order the provider encodes them
+        (Go's pkix.Name: O, OU, CN; empty ones left out). Certificates this CA signs carry it
+        as their issuer, which the egress iRule checks."""
+        fields = (("O", self.organization), ("OU", self.organizational_unit), ("CN", self.common_name))
+        return tuple(f"{attr}={value}" for attr, value in fields if value)
+
 
 @dataclass(frozen=True)
 class UnitTrust:
@@ -177,6 +185,7 @@ class IssuedCa:
     key_pem: pulumi.Output[str]
     chain_pem: pulumi.Output[str]  # this CA's cert followed by the root (Istio cert-chain.pem)
     root_pem: pulumi.Output[str]
+    subject_rdns: tuple[str, ...]  # known before deployment: CertSpec.subject_rdns
 
 
 @dataclass
@@ -241,6 +250,7 @@ class Pki(pulumi.ComponentResource):
                 key_pem=pulumi.Output.secret(ikey.private_key_pem),
                 chain_pem=pulumi.Output.concat(cert.cert_pem, root_cert),
                 root_pem=root_cert,
+                subject_rdns=spec.subject_rdns,
             )
             self.intermediates[unit.unit] = ca
             for leaf in (s for s in specs.values() if s.issuer == spec.role):

@@ -159,6 +159,7 @@ class AtomicUnit(pulumi.ComponentResource):
             args.egress_identity,
             pki.egress_spiffe_id(unit.mesh.trust_domain),
             args.ca.chain_pem,
+            args.ca.subject_rdns,
             after=(device.pulumi_partition,),
             mesh_after=(mesh.istiod,),
         )

@@ -5,15 +5,20 @@ stores the bodies, then the events run in order in one connection-scoped variabl
 BIG-IP), and the `Outcome` says whether it was rejected, which `snat` was applied, what was
 logged. A Tcl runtime error counts as a reset (the BIG-IP resets the connection).
 
-Stubs: `SSL::cert count|<index>`, `SSL::verify_result`, `X509::extensions`, `class match|lookup|
-exists` (string data groups from a Python dict), `log`, `reject`, `snat`, `IP::client_addr`,
-`TCP::client_port`. Anything else is an error. Tcl 8.5+ commands (dict, lassign, lmap, apply,
-try, ...) are removed from the interpreter, and `tcl84_violations` lints the syntax that cannot
-be removed (`{*}`, `in`/`ni`, `string cat`, `-stride`), since BIG-IP runs Tcl 8.4.
+Stubs: `SSL::cert count|<index>`, `SSL::verify_result`, `X509::extensions`, `X509::issuer`,
+`class match|lookup|exists` (string data groups from a Python dict), `log`, `reject`, `snat`,
+`IP::client_addr`, `TCP::client_port`. Anything else is an error. Tcl 8.5+ commands (dict,
+lassign, lmap, apply, try, ...) are removed from the interpreter, and `tcl84_violations` lints
+the syntax that cannot be removed (`{*}`, `in`/`ni`, `string cat`, `-stride`), since BIG-IP runs Tcl 8.4.
 
 `X509::extensions` returns the text BIG-IP prints for the real certificate: the "X509v3
 extensions:" block of `openssl x509 -noout -text` when openssl exists, else the same OpenSSL
 format rendered from `cryptography`. Ref: https://clouddocs.f5.com/api/irules/X509__extensions.html
+
+`X509::issuer` returns the real certificate's issuer name as TMOS 13.0+ prints it (OpenSSL's
+form: certificate order, ", " between attributes, values with special characters in double
+quotes) or, with `issuer_style="rfc2253"`, as TMOS 12 and older did (reversed, ",", backslash
+escapes). Ref: https://cdn.f5.com/product/bugtracker/ID607410.html
 """
 
 from __future__ import annotations
@@ -207,6 +212,30 @@ def render_extensions(cert: x509.Certificate) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# X509::issuer text
+# ---------------------------------------------------------------------------------------------
+
+_QUOTED = re.compile(r'[,+"\\<>;]|^[# ]| $')
+
+
+def issuer_text(cert: x509.Certificate, style: str = "openssl") -> str:
+    """What `X509::issuer` returns for `cert` on TMOS 13.0+ ("openssl") or before ("rfc2253")."""
+    if style == "rfc2253":
+        return cert.issuer.rfc4514_string()
+    if style != "openssl":
+        raise ValueError(f"issuer style {style!r}: use openssl or rfc2253")
+    parts = []
+    for rdn in cert.issuer.rdns:
+        for attr in rdn:
+            value = str(attr.value)
+            # In quotes, OpenSSL still escapes a quote and a backslash.
+            quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            shown = quoted if _QUOTED.search(value) else value
+            parts.append(f"{attr.rfc4514_attribute_name}={shown}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
 # The harness
 # ---------------------------------------------------------------------------------------------
 
@@ -247,6 +276,12 @@ proc ::X509::extensions {cert} {
         error "X509::extensions: invalid certificate \"$cert\""
     }
     return $::__h::extensions($cert)
+}
+proc ::X509::issuer {cert} {
+    if {![info exists ::__h::issuer($cert)]} {
+        error "X509::issuer: invalid certificate \"$cert\""
+    }
+    return $::__h::issuer($cert)
 }
 proc ::IP::client_addr {} { return $::__h::client_addr }
 proc ::TCP::client_port {} { return $::__h::client_port }
@@ -350,11 +385,15 @@ class IRule:
         events: Sequence[str] = DEFAULT_EVENTS,
         client: tuple[str, int] = ("10.244.1.17", 40312),
         extensions: str | None = None,
+        issuer_style: str = "openssl",
+        issuer: str | None = None,
         stop_on_reject: bool = True,
     ) -> Outcome:
         """One client connection presenting `cert` (then `chain`); None: no certificate.
 
-        `extensions` overrides the X509::extensions text of `cert`. After a `reject` the
+        `extensions` and `issuer` override the X509::extensions and X509::issuer texts of `cert`;
+        `issuer_style` picks the TMOS version's X509::issuer format (see `issuer_text`). After a
+        `reject` the
         connection is gone, so later events do not run unless `stop_on_reject=False`.
         """
         tcl = _interpreter()
@@ -366,6 +405,8 @@ class IRule:
         for i, c in enumerate(certs):
             text = extensions if (i == 0 and extensions is not None) else extensions_text(c)
             tcl.call("set", f"::__h::extensions(__h_cert{i})", text)
+            named = issuer if (i == 0 and issuer is not None) else issuer_text(c, issuer_style)
+            tcl.call("set", f"::__h::issuer(__h_cert{i})", named)
         tcl.call("set", "::__h::dg_names", tuple(self.data_groups))
         for i, records in enumerate(self.data_groups.values()):
             tcl.call("array", "set", f"::__h::dg{i}", tuple(x for kv in records.items() for x in kv))

@@ -1068,3 +1068,26 @@ def test_fails_an_l4_app_in_a_mesh_namespace_and_an_nginx_app_outside_the_watche
         "cpaas:units[0].apps[2].namespace: bookinfo is a mesh namespace with STRICT mTLS; the BIG-IP "
         "sends tcp straight to the pods without it, so put L4 apps in a non-mesh namespace",
     ]
+
+
+@pytest.mark.parametrize(
+    "organization", ["Example, Bank", "Bank+Co", 'The "Bank"', "A\\B", "Bank<1>", "Bank;", "#Bank", "Bank=1",
+                     "Bank/AU", " Bank", "Bank ", "Bank {x}", "Bank [x]", "Bank $x", "Bank\nLtd"],
+)  # fmt: skip
+def test_fails_on_an_organization_a_certificate_name_would_quote_or_escape(organization: str) -> None:
+    raw = raw_stack("prod")
+    raw["pki"]["organization"] = organization
+    assert errors(raw) == [
+        f"cpaas:pki.organization: {organization!r} cannot go into a certificate name as plain text; use "
+        "letters, digits, spaces and . & ' ( ) _ : @ ! ? * % - (no , + \" \\ < > ; # = / [ ] { } $), "
+        "starting with a letter or digit, e.g. Example Bank Ltd"
+    ]
+
+
+@pytest.mark.parametrize(
+    "organization", ["Example Bank", "Example Bank Ltd.", "Smith & Sons (AU) Pty Ltd", "B2"]
+)
+def test_an_organization_of_plain_text_is_accepted(organization: str) -> None:
+    raw = raw_stack("prod")
+    raw["pki"]["organization"] = organization
+    assert config.parse_stack(raw).pki.organization == organization

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import subprocess
 import tkinter
 from dataclasses import dataclass
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from components import config
@@ -33,15 +35,19 @@ class Pki:
     mesh: pkitools.Issued  # the unit's intermediate: istiod's plugged-in CA
 
 
+MESH = pkitools.ca_spec("mesh", issuer="root")
+ISSUER = MESH.subject_rdns  # ("O=Test Org", "OU=tests", "CN=Test Org mesh")
+
+
 @pytest.fixture(scope="module")
 def pki() -> Pki:
     root = pkitools.issue(pkitools.ca_spec("root"))
-    return Pki(root=root, mesh=pkitools.issue(pkitools.ca_spec("mesh", issuer="root"), root))
+    return Pki(root=root, mesh=pkitools.issue(MESH, root))
 
 
 @pytest.fixture(scope="module")
 def irule() -> tclstubs.IRule:
-    return tclstubs.IRule(irules.egress_authz(TD, DG), {DG: dict(irules.data_group_records(ALLOW))})
+    return tclstubs.IRule(irules.egress_authz(TD, DG, ISSUER), {DG: dict(irules.data_group_records(ALLOW))})
 
 
 def spiffe(namespace: str, account: str, trust_domain: str = TD) -> str:
@@ -342,8 +348,69 @@ def test_fails_for_a_directory_name_san_that_could_hide_a_uri(pki, irule):
     assert outcome.rejected and "unsupported subject alternative name entry" in outcome.logs[0]
 
 
+@pytest.mark.parametrize("style", ["openssl", "rfc2253"])
+def test_the_units_mesh_ca_is_recognised_in_the_issuer_text_of_every_tmos_version(pki, irule, style):
+    identity = spiffe("bookinfo", "productpage")
+    outcome = connect(irule, workload(pki, "bookinfo", "productpage"), issuer_style=style)
+    assert_allowed(outcome, identity)
+
+
+@pytest.mark.parametrize("style", ["openssl", "rfc2253"])
+def test_fails_for_this_trust_domain_signed_by_another_ca_under_the_same_root(pki, irule, style):
+    other = pkitools.issue(pkitools.ca_spec("other-unit", issuer="root"), pki.root)
+    cert = pkitools.istio_workload_cert(
+        other, trust_domain=TD, namespace="bookinfo", service_account="a"
+    ).cert
+    outcome = connect(irule, cert, issuer_style=style)
+    assert_refused(outcome, "not issued by this unit's mesh CA", spiffe("bookinfo", "a"))
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "O=Test Org, OU=tests, CN=Test Org mesh, C=AU",
+        "O=Test Org, OU=tests",
+        "O=Test Org, OU=tests, OU=tests, CN=Test Org mesh",
+        "O=Test Org, OU=tests, CN=Test Org mesh2",
+        "O=Test Org OU=tests CN=Test Org mesh",
+        "",
+    ],
+)
+def test_fails_for_an_issuer_name_with_an_attribute_more_less_or_different(pki, irule, issuer):
+    outcome = connect(irule, workload(pki, "bookinfo", "a"), issuer=issuer)
+    assert_refused(outcome, "not issued by this unit's mesh CA", spiffe("bookinfo", "a"))
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["CN=Test Org mesh,OU=tests,O=Test Org", "OU=tests,  CN=Test Org mesh , O=Test Org"],
+)
+def test_the_issuer_comparison_ignores_order_and_spacing(pki, irule, issuer):
+    assert_allowed(connect(irule, workload(pki, "bookinfo", "a"), issuer=issuer), spiffe("bookinfo", "a"))
+
+
+@pytest.mark.skipif(not HAS_OPENSSL, reason="needs the openssl binary")
+def test_the_issuer_text_is_openssls_one_line_form_with_quotes(pki):
+    tricky = pkitools.issue(pkitools.ca_spec("root", organization='Biz.,Inc. "#1"+x\\y'))
+    for cert in (tricky.cert, workload(pki, "bookinfo", "a")):
+        printed = subprocess.run(
+            [
+                "openssl",
+                "x509",
+                "-noout",
+                "-issuer",
+                "-nameopt",
+                "sep_comma_plus_space,sname,esc_2253,use_quote,utf8",
+            ],
+            input=cert.public_bytes(serialization.Encoding.PEM),
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        assert printed.strip() == "issuer=" + tclstubs.issuer_text(cert)
+
+
 def test_fails_closed_on_a_malformed_policy_record(pki):
-    broken = tclstubs.IRule(irules.egress_authz(TD, DG), {DG: {"bookinfo": "*"}})
+    broken = tclstubs.IRule(irules.egress_authz(TD, DG, ISSUER), {DG: {"bookinfo": "*"}})
     identity = spiffe("bookinfo", "productpage")
     assert_refused(
         connect(broken, workload(pki, "bookinfo", "productpage")), "malformed policy record", identity
@@ -351,13 +418,15 @@ def test_fails_closed_on_a_malformed_policy_record(pki):
 
 
 def test_fails_with_a_runtime_error_when_the_data_group_path_is_not_the_configured_one(pki):
-    elsewhere = tclstubs.IRule(irules.egress_authz(TD, DG), {"/Common/egress-allow": {"bookinfo": "*|"}})
+    elsewhere = tclstubs.IRule(
+        irules.egress_authz(TD, DG, ISSUER), {"/Common/egress-allow": {"bookinfo": "*|"}}
+    )
     outcome = elsewhere.connect(workload(pki, "bookinfo", "productpage"))
     assert outcome.error and DG in outcome.error and not outcome.allowed
 
 
 def test_a_policy_change_changes_the_data_group_not_the_irule(pki):
-    text = irules.egress_authz(TD, DG)
+    text = irules.egress_authz(TD, DG, ISSUER)
     assert not any(a.namespace in text for a in ALLOW)
     cert = workload(pki, "payments", "batch")
     before = tclstubs.IRule(text, {DG: dict(irules.data_group_records(ALLOW))})
@@ -392,9 +461,10 @@ def test_every_decision_is_logged_once_with_the_identity(pki, irule, case):
 
 
 def test_the_template_is_filled_with_the_trust_domain_and_data_group_path():
-    text = irules.egress_authz("prod.cpaas.example.com", "/cpaas-onprem-syd/egress-allow")
+    text = irules.egress_authz("prod.cpaas.example.com", "/cpaas-onprem-syd/egress-allow", ISSUER)
     assert "@" not in text
     assert '$authz_td ne "prod.cpaas.example.com"' in text
+    assert "[lsort {{CN=Test Org mesh} {O=Test Org} {OU=tests}}]" in text
     assert text.count("/cpaas-onprem-syd/egress-allow") >= 2
     assert tkinter.Tcl().call("info", "complete", text) in (1, "1")
 
@@ -418,13 +488,35 @@ def test_the_template_is_filled_with_the_trust_domain_and_data_group_path():
 )
 def test_fails_to_render_for_a_trust_domain_with_tcl_metacharacters(trust_domain):
     with pytest.raises(ValueError, match="trust domain"):
-        irules.egress_authz(trust_domain, DG)
+        irules.egress_authz(trust_domain, DG, ISSUER)
 
 
 @pytest.mark.parametrize("path", ["egress-allow", "/egress-allow", "/p/x;y", "/p/x y", "/p/[x]", "/p/$x", ""])
 def test_fails_to_render_for_a_data_group_that_is_not_a_plain_full_path(path):
     with pytest.raises(ValueError, match="data group"):
-        irules.egress_authz(TD, path)
+        irules.egress_authz(TD, path, ISSUER)
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        (),
+        ("O=a,b",),
+        ("O=a}",),
+        ("O=a{",),
+        ("O=a\\",),
+        ("O=$x",),
+        ("O=[x]",),
+        ("O=a", "O=a"),
+        ("CN= x",),
+        ("CN=x ",),
+        ("x",),
+        ('O="x"',),
+    ],
+)
+def test_fails_to_render_for_an_issuer_that_is_not_plain_attr_value_text(issuer):
+    with pytest.raises(ValueError, match="issuer"):
+        irules.egress_authz(TD, DG, issuer)
 
 
 def test_fails_to_render_when_a_placeholder_is_left():
@@ -466,7 +558,7 @@ def test_fails_to_build_data_group_records_that_would_break_the_format(entries):
 
 def test_the_irule_uses_tcl_8_4_constructs_only():
     assert tclstubs.tcl84_violations(irules.template("egress_authz")) == []
-    assert tclstubs.tcl84_violations(irules.egress_authz(TD, DG)) == []
+    assert tclstubs.tcl84_violations(irules.egress_authz(TD, DG, ISSUER)) == []
 
 
 @pytest.mark.parametrize(

@@ -161,8 +161,10 @@ def test_a_bookinfo_workload_and_the_bigip_egress_identity_complete_mtls_and_the
     assert result.server_saw is not None
     identity = f"spiffe://{wired.trust_domain(UNIT)}/ns/bookinfo/sa/bookinfo-productpage"
     assert pkitools.uris_of(result.server_saw) == [identity]
-    outcome = wired.irule(UNIT).connect(result.server_saw, client=POD)
-    assert outcome.error is None and outcome.allowed and outcome.snat == "10.30.17.201"
+    # Its issuer is the unit's own mesh CA, in the X509::issuer text of TMOS 13+ and of older versions.
+    for style in ("openssl", "rfc2253"):
+        outcome = wired.irule(UNIT).connect(result.server_saw, client=POD, issuer_style=style)
+        assert outcome.error is None and outcome.allowed and outcome.snat == "10.30.17.201"
 
 
 def test_the_egress_refuses_a_workload_without_a_certificate_or_from_a_foreign_ca(wired) -> None:
@@ -236,11 +238,20 @@ def test_a_namespace_off_the_allow_list_passes_tls_but_the_irule_refuses_it(wire
     assert outcome.rejected and 'reason="namespace not allowed"' in outcome.logs[0]
 
 
-def test_the_design_trusts_each_units_istiod_with_its_own_trust_domain_only_by_convention(wired) -> None:
-    """Recorded limit: nothing binds a trust domain to its intermediate. aws-syd's CA can sign
-    an onprem-syd SPIFFE ID, and onprem-syd's BIG-IP accepts it (TLS and iRule). So a unit's
-    intermediate key (in its cacerts Secret) is as sensitive as every other unit's."""
+def test_another_units_ca_signing_this_units_trust_domain_passes_tls_but_the_irule_refuses_its_issuer(
+    wired,
+) -> None:
+    """One org root lets TLS accept any unit's CA, and a CA can write any trust domain into a
+    leaf: aws-syd's istiod (or its leaked key) signing an onprem-syd SPIFFE ID. The iRule binds
+    the trust domain to the unit's own intermediate by the leaf's issuer name."""
     spoofed = wired.workload(OTHER, trust_domain=wired.trust_domain(UNIT))
     result = egress(wired, UNIT, spoofed)
     assert result.ok and result.server_saw is not None
-    assert wired.irule(UNIT).connect(result.server_saw, client=POD).allowed
+    identity = f"spiffe://{wired.trust_domain(UNIT)}/ns/bookinfo/sa/bookinfo-productpage"
+    for style in ("openssl", "rfc2253"):
+        outcome = wired.irule(UNIT).connect(result.server_saw, client=POD, issuer_style=style)
+        assert outcome.error is None and outcome.rejected and not outcome.allowed
+        assert outcome.logs == (
+            f'egress-authz deny id={identity} reason="not issued by this unit\'s mesh CA" '
+            f"client={POD[0]}:{POD[1]}",
+        )

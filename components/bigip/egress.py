@@ -104,6 +104,8 @@ class EgressArgs:
     spiffe_id: str
     # The mesh CA chain (unit intermediate, then org root): the only issuers the BIG-IP trusts.
     mesh_ca_pem: pulumi.Input[str]
+    # The unit intermediate's subject ("attr=value"): the iRule admits only leaves it issued.
+    mesh_ca_subject: tuple[str, ...]
     # Children wait for these: a component's depends_on does not reach its children.
     after: tuple[pulumi.Resource, ...] = ()
     # The mesh side (ServiceEntry, DestinationRule) also waits for these (Istio's CRDs, istiod).
@@ -207,7 +209,7 @@ class EgressGateway(pulumi.ComponentResource):
         irule = f5bigip.ltm.IRule(
             f"{name}-irule",
             name=names.irule,
-            irule=irules.egress_authz(unit.mesh.trust_domain, names.data_group),
+            irule=irules.egress_authz(unit.mesh.trust_domain, names.data_group, args.mesh_ca_subject),
             opts=after_these(data_group),
         )
         f5bigip.ltm.VirtualServer(

@@ -19,6 +19,9 @@ _TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
 # A BIG-IP object referenced by full path: /<partition>[/<folder>]/<name>.
 _FULL_PATH = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9._-]*){2,}")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# One "attr=value" of a CA name: no character a DN printer quotes or escapes, nothing Tcl reads
+# inside a braced list element (braces, backslash), no outer spaces.
+_RDN = re.compile(r"[A-Za-z]+=[A-Za-z0-9](?:[A-Za-z0-9 .&'()_:@!?*%-]*[A-Za-z0-9.)])?")
 
 
 def template(name: str) -> str:
@@ -36,9 +39,10 @@ def render(text: str, values: Mapping[str, str]) -> str:
     return text
 
 
-def egress_authz(trust_domain: str, data_group: str) -> str:
-    """The egress authorisation iRule for a unit: its mesh trust domain and its allow-list
-    data group, by full path (e.g. /cpaas-onprem-syd/egress-allow)."""
+def egress_authz(trust_domain: str, data_group: str, issuer: Sequence[str]) -> str:
+    """The egress authorisation iRule for a unit: its mesh trust domain, its allow-list data
+    group by full path (e.g. /cpaas-onprem-syd/egress-allow), and the subject of the unit's mesh
+    CA as "attr=value" strings (`pki.CertSpec.subject_rdns`): the issuer a client leaf must have."""
     if not _TRUST_DOMAIN.fullmatch(trust_domain):
         raise ValueError(
             f"trust domain {trust_domain!r}: use lowercase letters, digits, '.', '-' and '_' only"
@@ -48,7 +52,18 @@ def egress_authz(trust_domain: str, data_group: str) -> str:
             f"data group {data_group!r}: give the full path, e.g. /partition/name "
             "(letters, digits, '.', '-', '_')"
         )
-    return render(template("egress_authz"), {"TRUST_DOMAIN": trust_domain, "DATA_GROUP": data_group})
+    bad = [rdn for rdn in issuer if not _RDN.fullmatch(rdn)]
+    if not issuer or bad or len(set(issuer)) != len(issuer):
+        raise ValueError(
+            f"issuer {list(issuer)!r}: give the mesh CA's name as distinct 'attr=value' strings "
+            "(letters, digits, spaces and . & ' ( ) _ : @ ! ? * % - in values)"
+        )
+    values = {
+        "TRUST_DOMAIN": trust_domain,
+        "DATA_GROUP": data_group,
+        "ISSUER": " ".join("{" + rdn + "}" for rdn in sorted(issuer)),
+    }
+    return render(template("egress_authz"), values)
 
 
 def data_group_records(allow: Iterable[Any]) -> list[tuple[str, str]]:

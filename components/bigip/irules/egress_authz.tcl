@@ -1,6 +1,7 @@
 # cpaas egress gateway: admit a mesh workload only on its own X509-SVID, and SNAT it per app.
 #
-# Template: @TRUST_DOMAIN@ and @DATA_GROUP@ are filled in per unit (components/bigip/irules).
+# Template: @TRUST_DOMAIN@, @DATA_GROUP@ and @ISSUER@ (the unit mesh CA's name as a Tcl list of
+# "attr=value") are filled in per unit (components/bigip/irules).
 # Policy is the string data group @DATA_GROUP@, so a policy change edits records, not this text:
 #   name = namespace, data = "<service accounts separated by single spaces, or *>|<snat address or empty>"
 # BIG-IP runs Tcl 8.4: no dict, lassign, {*}, in/ni, lmap, try, apply (tests/test_irule.py lints).
@@ -9,6 +10,8 @@
 # Ref: https://clouddocs.f5.com/api/irules/SSL__cert.html
 # Ref: https://clouddocs.f5.com/api/irules/SSL__verify_result.html
 # Ref: https://clouddocs.f5.com/api/irules/X509__extensions.html
+# Ref: https://clouddocs.f5.com/api/irules/X509__issuer.html
+# Ref: https://cdn.f5.com/product/bugtracker/ID607410.html (issuer text format from 13.0)
 # Ref: https://clouddocs.f5.com/api/irules/class.html
 # Ref: https://clouddocs.f5.com/api/irules/LB_SELECTED.html
 # Ref: https://clouddocs.f5.com/api/irules/snat.html
@@ -72,6 +75,16 @@ when CLIENTSSL_HANDSHAKE {
             set authz_id [join $authz_uris " "]
         }
 
+        # Every unit's CA chains to the one org root, so TLS also admits a leaf from another
+        # unit's CA, and a CA can put any trust domain in a leaf: the issuer must be this unit's
+        # mesh CA. Compared as a set of "attr=value": TMOS 13.0+ prints the name in certificate
+        # order joined by ", ", older versions reversed and joined by ","; the names cpaas issues
+        # hold no character either form would quote or escape.
+        set authz_issuer {}
+        foreach authz_rdn [split [X509::issuer [SSL::cert 0]] ","] {
+            lappend authz_issuer [string trim $authz_rdn]
+        }
+
         # verify_result is 0 (X509_V_OK) also when no certificate was sent: count was checked first.
         set authz_verify [SSL::verify_result]
         if {$authz_verify != 0} {
@@ -85,6 +98,8 @@ when CLIENTSSL_HANDSHAKE {
             set authz_deny "not a SPIFFE workload ID"
         } elseif {$authz_td ne "@TRUST_DOMAIN@"} {
             set authz_deny "foreign trust domain"
+        } elseif {[lsort $authz_issuer] ne [lsort {@ISSUER@}]} {
+            set authz_deny "not issued by this unit's mesh CA"
         } elseif {[string length $authz_ns] > 63 || [string length $authz_sa] > 63} {
             set authz_deny "not a SPIFFE workload ID"
         } elseif {![class match $authz_ns equals @DATA_GROUP@]} {
