@@ -156,11 +156,16 @@ class Calico(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
         )
         after_api = pulumi.ResourceOptions(parent=self, depends_on=[self.ready])
-        k8s.apiextensions.CustomResource(
+        # calico-node creates BGPConfiguration "default" at start-up (v3.32), so it exists by now
+        # and a create would fail with AlreadyExists: patch it (server-side apply, taking these
+        # fields from calico-node). Deleting the patch gives the fields up, not the object.
+        # Ref: https://github.com/projectcalico/calico/blob/v3.32.1/node/pkg/lifecycle/startup/startup.go
+        # Ref: https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/
+        k8s.apiextensions.CustomResourcePatch(
             f"{name}-bgp-configuration",
             api_version="projectcalico.org/v3",
             kind="BGPConfiguration",
-            metadata={"name": "default"},
+            metadata={"name": "default", "annotations": {"pulumi.com/patchForce": "true"}},
             spec=bgp_configuration(cni),
             opts=after_api,
         )

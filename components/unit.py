@@ -11,6 +11,7 @@ from components import config, pki
 from components.bigip.device import BigipDevice, DeviceArgs
 from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
+from components.bigip.persist import ConfigSave, SaveArgs
 from components.bigip.reencrypt import ReencryptArgs, ReencryptProfiles
 from components.bigip.routing import BgpArgs, BigipBgp
 from components.bigip.waf import WafArgs, WafPolicies, templated_apps
@@ -135,7 +136,8 @@ class AtomicUnit(pulumi.ComponentResource):
             f"{name}-cis", CisArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, cis_after), k8s
         )
         # What the CIS resources name on the BIG-IP (WAF policies, re-encrypt profiles) exists first.
-        waf = WafPolicies(f"{name}-waf", WafArgs(unit), on_device) if templated_apps(unit) else None
+        waf_args = WafArgs(unit, (device.save_on_destroy,))
+        waf = WafPolicies(f"{name}-waf", waf_args, on_device) if templated_apps(unit) else None
         reencrypt = ReencryptProfiles(
             f"{name}-reencrypt", ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition,)), on_device
         )
@@ -150,20 +152,25 @@ class AtomicUnit(pulumi.ComponentResource):
         ready = (*ready, *((nginx.release,) if nginx else ()))
         ready = (*ready, *(waf.policies.values() if waf else ()))
         CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
-        if bgp:
-            BigipBgp(f"{name}-bgp", BgpArgs(unit, (device.pulumi_partition,)), on_device)
-        if unit.egress is None or args.egress_identity is None:
-            return None
-        egress_args = EgressArgs(
-            unit,
-            args.egress_identity,
-            pki.egress_spiffe_id(unit.mesh.trust_domain),
-            args.ca.chain_pem,
-            args.ca.subject_rdns,
-            after=(device.pulumi_partition,),
-            mesh_after=(mesh.istiod,),
+        routing = (
+            BigipBgp(f"{name}-bgp", BgpArgs(unit, (device.pulumi_partition,)), on_device) if bgp else None
         )
-        return EgressGateway(f"{name}-egress", egress_args, self._on(cluster.provider, device.provider))
+        egress = None
+        if unit.egress is not None and args.egress_identity is not None:
+            egress_args = EgressArgs(
+                unit,
+                args.egress_identity,
+                pki.egress_spiffe_id(unit.mesh.trust_domain),
+                args.ca.chain_pem,
+                args.ca.subject_rdns,
+                after=(device.pulumi_partition,),
+                mesh_after=(mesh.istiod,),
+            )
+            egress = EgressGateway(f"{name}-egress", egress_args, self._on(cluster.provider, device.provider))
+        # The provider never saves the running configuration: save it after any of these changed.
+        objects = [part.objects for part in (device, reencrypt, waf, routing, egress) if part is not None]
+        ConfigSave(f"{name}-bigip-save", SaveArgs(tuple(o for group in objects for o in group)), on_device)
+        return egress
 
     def _on(self, *providers: pulumi.ProviderResource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, providers=list(providers) or None)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
-from components import pki
-from components.bigip import egress, ingress, routing
-from tests.support import run_build, stack
+from components import config, pki
+from components.bigip import egress, ingress, persist, routing
+from tests.support import raw_stack, run_build, stack
 from tools import engine
 from tools.validate import Validator, resolve_schema_dir
 
@@ -91,8 +93,27 @@ def test_the_identity_key_is_only_ever_a_secret(prod: engine.Run) -> None:
 
 
 def test_every_named_bigip_object_is_deleted_before_it_is_replaced(prod: engine.Run) -> None:
+    # The forward-proxy node is named by its address: a replacement has a new name, and the old
+    # node must outlive the pool member that still uses it, so it is created first.
+    node = f"{UNIT}-egress-forward-proxy-node"
     for reg in _in_unit(prod, UNIT, "f5bigip:ltm/") + _in_unit(prod, UNIT, "f5bigip:ssl/"):
-        assert reg.options["deleteBeforeReplace"], reg.name
+        assert reg.options["deleteBeforeReplace"] is (reg.name != node), reg.name
+    assert prod.get(node).inputs["name"] == f"{PARTITION}{prod.get(node).inputs['address']}"
+
+
+def test_the_pool_member_names_the_explicit_node_so_nothing_is_left_in_the_partition(
+    prod: engine.Run,
+) -> None:
+    node, member = prod.get(f"{UNIT}-egress-forward-proxy-node"), prod.get(f"{UNIT}-egress-pool-member")
+    assert member.inputs["node"] == f"{node.inputs['name']}:3128"
+    assert node.urn in member.dependencies
+    # The provider's pattern for "an existing node": /<partition>/<name>:<port>.
+    assert re.fullmatch(r"/([a-zA-z0-9?_-]+)/([a-zA-z0-9.?_-]+):(\d+)", member.inputs["node"])
+    cleanup = prod.get(f"{UNIT}-egress-snat-translations-cleanup")
+    assert cleanup.inputs["when"] == "destroy"
+    snat = prod.get(f"{UNIT}-egress-snat-pool")
+    assert cleanup.inputs["commands"] == [f"delete ltm snat-translation {m}" for m in snat.inputs["members"]]
+    assert cleanup.urn in snat.dependencies  # the pool goes first on destroy, then the translations
 
 
 def test_the_allow_list_is_a_data_group_built_from_config_and_the_irule_names_it(prod: engine.Run) -> None:
@@ -154,22 +175,87 @@ def test_ingress_specs_are_pure_functions_of_the_app() -> None:
     assert ingress.transport_server(mqtt)["type"] == "tcp"
 
 
-def test_bgp_is_idempotent_tmsh_with_graceful_restart_and_one_neighbour_per_node() -> None:
+def test_bgp_is_recreated_whole_with_graceful_restart_and_one_neighbour_per_node() -> None:
+    """As DO does: BIG-IP cannot overwrite a peer group with members or change local-as, so the
+    object is deleted when it exists and created whole; running the commands again converges."""
     unit = stack("prod").unit(UNIT)
     commands = routing.tmsh_commands(unit)
     assert commands[0] == "modify sys db tmrouted.tmos.routing value enable"
-    assert "|| tmsh create net routing bgp /Common/cpaas-onprem-syd local-as 64513" in commands[1]
-    assert "restart-time 120" in commands[2]
-    assert "peer-group replace-all-with { calico { remote-as 64512 } }" in commands[2]
-    assert "neighbor replace-all-with { 10.30.0.11 { peer-group calico } 10.30.0.12" in commands[2]
+    assert commands[1] == (
+        'run util bash -c "if tmsh list net routing bgp /Common/cpaas-onprem-syd >/dev/null 2>&1; '
+        'then tmsh delete net routing bgp /Common/cpaas-onprem-syd; fi"'
+    )
+    assert commands[2].startswith("create net routing bgp /Common/cpaas-onprem-syd local-as 64513 ")
+    assert "graceful-restart { graceful-reset enabled restart-time 120 }" in commands[2]
+    assert "peer-group add { calico { remote-as 64512 } }" in commands[2]
+    assert "neighbor add { 10.30.0.11 { peer-group calico } 10.30.0.12 { peer-group calico } " in commands[2]
+    assert "modify" not in " ".join(commands[1:]) and "replace-all-with" not in " ".join(commands)
     assert commands[-1] == "save sys config"
     assert "'" not in " ".join(commands)  # the provider does not escape single quotes on update
 
 
 def test_bgp_runs_only_on_calico_units_and_cleans_up_on_destroy(prod: engine.Run) -> None:
-    commands = prod.by_type("f5bigip:index/command:Command")
-    assert sorted(c.name for c in commands) == [f"{UNIT}-bgp-apply", f"{UNIT}-bgp-remove"]
+    commands = [c.name for c in prod.by_type("f5bigip:index/command:Command") if "-bgp-" in c.name]
+    assert sorted(commands) == [f"{UNIT}-bgp-apply", f"{UNIT}-bgp-remove"]
     assert prod.get(f"{UNIT}-bgp-remove").inputs["when"] == "destroy"
+
+
+def _device_objects(run: engine.Run, unit: str) -> list[engine.Registration]:
+    """The f5bigip objects of a unit, without its save commands and destroy-only cleanups."""
+    skip = {
+        f"{unit}-bigip-save-command",
+        f"{unit}-bigip-save-on-destroy",
+        f"{unit}-egress-snat-translations-cleanup",
+    }
+    return [r for r in _in_unit(run, unit, "f5bigip:") if r.name not in skip]
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_the_running_config_is_saved_after_every_change_and_after_the_last_deletion(
+    prod: engine.Run, unit: str
+) -> None:
+    save = prod.get(f"{unit}-bigip-save-command")
+    assert save.inputs == {"commands": ["save sys config"], "when": "apply"}
+    assert save.provider.startswith(prod.get(f"{unit}-bigip-provider").urn)
+    objects = _device_objects(prod, unit)
+    assert len(objects) >= 14 and {o.urn for o in objects} <= set(save.dependencies)
+    # Re-runs exactly when their state changes; no secret in the trigger.
+    assert re.fullmatch(r"[0-9a-f]{64}", save.options["replacementTrigger"])
+    # On destroy, dependents go first: this one sits under every object, so it saves last.
+    last = prod.get(f"{unit}-bigip-save-on-destroy")
+    assert last.inputs == {"commands": ["save sys config"], "when": "destroy"}
+    for reg in _in_unit(prod, unit, "f5bigip:"):
+        if reg.name != last.name:
+            assert last.urn in prod.upstream(reg), reg.name
+
+
+def _triggers(raw: dict[str, Any]) -> dict[str, str]:
+    run = run_build(config.parse_stack(raw), "prod")
+    return {
+        r.name: r.options["replacementTrigger"]
+        for r in run.registrations
+        if r.name.endswith("-bigip-save-command")
+    }
+
+
+def test_the_save_runs_again_when_a_units_bigip_state_changes_and_only_then() -> None:
+    before = _triggers(raw_stack("prod"))
+    assert _triggers(raw_stack("prod")) == before  # deterministic
+    changed = raw_stack("prod")
+    changed["units"][2]["egress"]["allow"][0]["serviceAccounts"] = ["bookinfo-productpage"]
+    after = _triggers(changed)
+    assert after[f"{UNIT}-bigip-save-command"] != before[f"{UNIT}-bigip-save-command"]
+    assert {k: v for k, v in after.items() if UNIT not in k} == {
+        k: v for k, v in before.items() if UNIT not in k
+    }
+    unrelated = raw_stack("prod")
+    unrelated["units"][2]["mesh"]["tracing"]["samplingPercent"] = 5.0
+    assert _triggers(unrelated) == before
+
+
+def test_the_save_refuses_an_empty_object_list() -> None:
+    with pytest.raises(ValueError, match="nothing to save"):
+        engine.run(lambda: {"x": persist.ConfigSave("save", persist.SaveArgs(())).urn})
 
 
 def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema() -> None:
@@ -208,7 +294,7 @@ def test_a_tmsh_error_in_the_bgp_commands_output_is_reported_as_a_failure() -> N
     assert routing.tmsh_failures(commands, ok) == []
     broken = ["", "", 'Syntax Error: "graceful-reset" unknown property', ""]
     [failure] = routing.tmsh_failures(commands, broken)
-    assert "modify net routing bgp" in failure and "Syntax Error" in failure
+    assert "create net routing bgp" in failure and "Syntax Error" in failure
     coded = ["01070734:3: Configuration error: invalid local-as", "", "", ""]
     assert len(routing.tmsh_failures(commands, coded)) == 1
     assert routing.tmsh_failures(commands, None) == []
@@ -223,7 +309,12 @@ def test_fails_the_update_when_the_bigip_reports_a_tmsh_error() -> None:
             return id_, state
 
     unit = stack("prod").unit(UNIT)
-    with pytest.raises(routing.TmshError, match="BGP configuration failed on the BIG-IP"):
+    with pytest.raises(routing.TmshError, match="BGP configuration failed on the BIG-IP") as failed:
         engine.run(
             lambda: {"bgp": routing.BigipBgp("bgp", routing.BgpArgs(unit)).checked}, mocks=DeviceSaysNo()
         )
+    # The command is stored with that output, so an unchanged `pulumi up` would not re-run it.
+    assert str(failed.value).endswith(
+        "Fix the cause, then run the commands again with: pulumi up --replace "
+        "'urn:pulumi:test::cpaas::cpaas:bigip:BigipBgp$f5bigip:index/command:Command::bgp-apply'"
+    )

@@ -21,6 +21,7 @@ from components import calico, cis, cluster, config, mesh, nginx
 from components.bigip.device import BigipDevice
 from components.bigip.egress import EgressGateway
 from components.bigip.ingress import CisIngress
+from components.bigip.persist import ConfigSave
 from components.bigip.reencrypt import ReencryptProfiles
 from components.bigip.routing import BigipBgp
 from components.bigip.waf import WafPolicies
@@ -64,6 +65,7 @@ COMPONENTS = {
     "cpaas:bigip:EgressGateway": EgressGateway,
     "cpaas:bigip:BigipBgp": BigipBgp,
     "cpaas:bigip:WafPolicies": WafPolicies,
+    "cpaas:bigip:ConfigSave": ConfigSave,
     "cpaas:observability:Observability": Observability,
 }
 
@@ -402,8 +404,12 @@ def test_the_bgp_configuration_uses_the_cluster_asn(prod: engine.Run, dev: engin
     for run, stack_name, unit_name in ((prod, "prod", "onprem-syd"), (dev, "dev", "dev")):
         cni = _unit(stack_name, unit_name).network.cni
         assert isinstance(cni, config.CalicoBgp)
-        (conf,) = run.by_type("kubernetes:projectcalico.org/v3:BGPConfiguration")
-        assert conf.inputs["metadata"] == {"name": "default"}
+        (conf,) = run.by_type("kubernetes:projectcalico.org/v3:BGPConfigurationPatch")
+        # calico-node has created "default" by the time the API server answers: patched, forced.
+        assert conf.inputs["metadata"] == {
+            "name": "default",
+            "annotations": {"pulumi.com/patchForce": "true"},
+        }
         assert conf.inputs["spec"]["asNumber"] == cni.asn
         assert conf.inputs["spec"]["nodeToNodeMeshEnabled"] is cni.node_to_node_mesh
 

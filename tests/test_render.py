@@ -163,6 +163,14 @@ def test_prod_render_writes_the_bigip_side_of_every_unit(renders: dict) -> None:
         assert f"k8s/{unit}/mqtt/transportserver-mqtt.yaml" in files
     assert "bigip/onprem-syd/bgp.do.json" in files
     assert "bigip/onprem-syd/command-onprem-syd-bgp-apply.tmsh" in files
-    assert not [f for f in files if f.startswith(("bigip/aws-syd/command", "bigip/azure-mel/command"))]
+    # No BGP where the CNI is the cloud's; every unit saves its config (after apply and destroy).
+    assert not [
+        f
+        for f in files
+        if f.startswith(("bigip/aws-syd/command-aws-syd-bgp", "bigip/azure-mel/command-azure-mel-bgp"))
+    ]
+    for unit in ("aws-syd", "azure-mel", "onprem-syd"):
+        for role in ("bigip-save-command", "bigip-save-on-destroy"):
+            assert files[f"bigip/{unit}/command-{unit}-{role}.tmsh"].decode() == "save sys config\n"
     tcl = files["bigip/onprem-syd/irule-cpaas-onprem-syd_egress-spiffe-authz.tcl"].decode()
     assert "onprem-syd.cpaas.example-bank.com" in tcl

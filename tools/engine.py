@@ -179,10 +179,20 @@ class RecordingMonitor(pmocks.MockMonitor):
                     "aliases": [json_format.MessageToDict(a) for a in getattr(request, "aliases", [])],
                     "ignoreChanges": list(getattr(request, "ignoreChanges", [])),
                     "additionalSecretOutputs": list(getattr(request, "additionalSecretOutputs", [])),
+                    "replacementTrigger": _trigger(request),
                     "read": "object" not in has,
                 },
             )
         )
+
+
+def _trigger(request: Any) -> Any:
+    """The replacement trigger's value (secrets masked), or None when the request has none."""
+    if "replacement_trigger" not in request.DESCRIPTOR.fields_by_name:
+        return None
+    if not request.HasField("replacement_trigger"):
+        return None
+    return plain(json_format.MessageToDict(request.replacement_trigger))
 
 
 @dataclass

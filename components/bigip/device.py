@@ -13,6 +13,7 @@ import pulumi
 import pulumi_f5bigip as f5bigip
 
 from components import config
+from components.bigip.persist import SAVE
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def bigip_provider(
 
 class BigipDevice(pulumi.ComponentResource):
     provider: f5bigip.Provider
+    save_on_destroy: f5bigip.Command
     pulumi_partition: f5bigip.Partition
     cis_partition: f5bigip.Partition
 
@@ -59,17 +61,26 @@ class BigipDevice(pulumi.ComponentResource):
         bigip = args.bigip
         self.provider = bigip_provider(f"{name}-provider", bigip, args.password, args.trusted_cert_path, self)
         on_device = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        # Every BIG-IP object of the unit depends on this (through the partitions or directly),
+        # so on destroy it is deleted last, and its deletion saves the configuration without them.
+        self.save_on_destroy = f5bigip.Command(
+            f"{name}-save-on-destroy", commands=[SAVE], when="destroy", opts=on_device
+        )
+        after_save = pulumi.ResourceOptions(
+            parent=self, provider=self.provider, depends_on=[self.save_on_destroy]
+        )
         self.pulumi_partition = f5bigip.Partition(
             f"{name}-pulumi-partition",
             name=bigip.pulumi_partition,
             description="cpaas: objects managed by Pulumi (egress gateway); CIS never writes here",
-            opts=on_device,
+            opts=after_save,
         )
         # CIS needs its partition to exist; it owns everything inside it.
         self.cis_partition = f5bigip.Partition(
             f"{name}-cis-partition",
             name=bigip.cis_partition,
             description="cpaas: owned by F5 CIS (AS3); Pulumi never writes inside it",
-            opts=on_device,
+            opts=after_save,
         )
+        self.objects: tuple[pulumi.CustomResource, ...] = (self.pulumi_partition, self.cis_partition)
         self.register_outputs({"address": str(bigip.management_address)})

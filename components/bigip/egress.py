@@ -183,17 +183,35 @@ class EgressGateway(pulumi.ComponentResource):
             allow_nat="yes",
             opts=first,
         )
+        # An explicit node: one the attachment creates from "address:port" stays behind when the
+        # attachment is deleted, and a partition that still holds it cannot be deleted. Named by
+        # its address (as BIG-IP names nodes), so a new address makes a new node beside the old.
+        node = f5bigip.ltm.Node(
+            f"{name}-forward-proxy-node",
+            name=names.path(str(egress.forward_proxy.address)),
+            address=str(egress.forward_proxy.address),
+            description=f"cpaas {unit.name}: forward proxy behind the egress gateway",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
         member = f5bigip.ltm.PoolAttachment(
             f"{name}-pool-member",
             pool=pool.name,
-            node=f"{egress.forward_proxy.address}:{egress.forward_proxy.port}",
-            opts=after_these(),
+            node=node.name.apply(lambda n: f"{n}:{egress.forward_proxy.port}"),
+            opts=after_these(pool, node),
+        )
+        # A SNAT pool member makes a snat-translation object that outlives the pool; remove them
+        # after the pool (this command is deleted after everything that depends on it).
+        translations = f5bigip.Command(
+            f"{name}-snat-translations-cleanup",
+            commands=[f"delete ltm snat-translation {names.path(str(a))}" for a in egress.snat_addresses],
+            when="destroy",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
         snat_pool = f5bigip.ltm.SnatPool(
             f"{name}-snat-pool",
             name=names.snat_pool,
             members=[names.path(str(a)) for a in egress.snat_addresses],
-            opts=first,
+            opts=after_these(translations),
         )
         data_group = f5bigip.ltm.DataGroup(
             f"{name}-allow-list",
@@ -212,7 +230,7 @@ class EgressGateway(pulumi.ComponentResource):
             irule=irules.egress_authz(unit.mesh.trust_domain, names.data_group, args.mesh_ca_subject),
             opts=after_these(data_group),
         )
-        f5bigip.ltm.VirtualServer(
+        virtual_server = f5bigip.ltm.VirtualServer(
             f"{name}-virtual-server",
             name=names.virtual_server,
             destination=str(egress.vip),
@@ -248,4 +266,7 @@ class EgressGateway(pulumi.ComponentResource):
             opts=mesh_side,
         )
         self.host = egress_host(unit)
+        self.objects: tuple[pulumi.CustomResource, ...] = (
+            cert, key, ca, profile, pool, node, member, snat_pool, data_group, irule, virtual_server,
+        )  # fmt: skip
         self.register_outputs({"host": self.host, "virtualServer": names.virtual_server})

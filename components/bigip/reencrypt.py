@@ -35,7 +35,7 @@ class ReencryptArgs:
 
 
 class ReencryptProfiles(pulumi.ComponentResource):
-    profiles: list[pulumi.Resource]
+    profiles: list[pulumi.CustomResource]
 
     def __init__(self, name: str, args: ReencryptArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:ReencryptProfiles", name, None, opts)
@@ -66,6 +66,7 @@ class ReencryptProfiles(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[root], delete_before_replace=True),
                 )
             )
+        self.objects: tuple[pulumi.CustomResource, ...] = (root, *self.profiles)
         self.register_outputs(
             {"profiles": [profile_path(unit.name, a) for a in unit.apps if a.kind == "http-mesh"]}
         )

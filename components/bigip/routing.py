@@ -1,10 +1,13 @@
 """The BIG-IP side of the Calico BGP peering, as idempotent tmsh (TMOS routing mode).
 
 tmsh `net routing bgp` objects (TMOS mode, `tmrouted.tmos.routing` enabled) rather than imish:
-they are ordinary config objects that `modify ... replace-all-with` sets to exactly the declared
-state, so re-running converges. Not DO: DO owns every object of the classes it declares (VLANs,
-self IPs, routes...), which would take the device away from its other owners.
+ordinary config objects. BIG-IP cannot overwrite a peer group that has members or change
+`local-as` in place, so, as DO does, the commands delete the object when it exists and create it
+whole; re-running converges (the BGP sessions restart). Not DO itself: DO owns every object of the
+classes it declares (VLANs, self IPs, routes...), which would take the device from its other owners.
 Ref: https://clouddocs.f5.com/cli/tmsh-reference/latest/modules/net/net_routing_bgp.html
+Ref: https://github.com/F5Networks/f5-declarative-onboarding/blob/main/src/lib/networkHandler.js
+     (handleRoutingBGP: "Pre-deleting RoutingBGP")
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pulumi
 import pulumi_f5bigip as f5bigip
 
 from components import calico, config
+from components.bigip.persist import SAVE
 
 PEER_GROUP = "calico"
 
@@ -34,14 +38,13 @@ def tmsh_commands(unit: config.Unit) -> list[str]:
     neighbors = " ".join(f"{ip} {{ peer-group {PEER_GROUP} }}" for ip in bigip.bgp_neighbors)
     return [
         "modify sys db tmrouted.tmos.routing value enable",
-        # create only when missing; everything else is a modify that converges.
-        f'run util bash -c "tmsh list net routing bgp {name} >/dev/null 2>&1 || '
-        f'tmsh create net routing bgp {name} local-as {bigip.asn}"',
-        f"modify net routing bgp {name} local-as {bigip.asn} "
+        f'run util bash -c "if tmsh list net routing bgp {name} >/dev/null 2>&1; then '
+        f'tmsh delete net routing bgp {name}; fi"',
+        f"create net routing bgp {name} local-as {bigip.asn} "
         f"graceful-restart {{ graceful-reset enabled restart-time {calico.GRACEFUL_RESTART[:-1]} }} "
-        f"peer-group replace-all-with {{ {PEER_GROUP} {{ remote-as {cni.asn} }} }} "
-        f"neighbor replace-all-with {{ {neighbors} }}",
-        "save sys config",
+        f"peer-group add {{ {PEER_GROUP} {{ remote-as {cni.asn} }} }} "
+        f"neighbor add {{ {neighbors} }}",
+        SAVE,
     ]
 
 
@@ -106,20 +109,25 @@ class BigipBgp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
 
-        def check(results: Sequence[str] | None) -> int:
+        def check(urn_and_results: list[Any]) -> int:
+            urn, results = urn_and_results
             failed = tmsh_failures(commands, results)
             if failed:
+                # The command is in the state with this output now, and the provider cannot read
+                # it back: an unchanged `pulumi up` would not run it again, so say how to.
                 raise TmshError(
-                    f"unit {unit.name}: BGP configuration failed on the BIG-IP: {'; '.join(failed)}"
+                    f"unit {unit.name}: BGP configuration failed on the BIG-IP: {'; '.join(failed)}. "
+                    f"Fix the cause, then run the commands again with: pulumi up --replace '{urn}'"
                 )
             return len(results or ())
 
         # Fails the update when a command's output is a tmsh error (unknown during preview).
-        self.checked = apply.command_results.apply(check)
-        f5bigip.Command(
+        self.checked = pulumi.Output.all(apply.urn, apply.command_results).apply(check)
+        remove = f5bigip.Command(
             f"{name}-remove",
-            commands=[f"delete net routing bgp {bgp_name(unit)}", "save sys config"],
+            commands=[f"delete net routing bgp {bgp_name(unit)}", SAVE],
             when="destroy",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
+        self.objects: tuple[pulumi.CustomResource, ...] = (apply, remove)
         self.register_outputs({"bgp": bgp_name(unit), "commandsChecked": self.checked})

@@ -71,6 +71,7 @@ class WafPolicies(pulumi.ComponentResource):
             )
             for app in templated_apps(unit)
         }
+        self.objects: tuple[pulumi.CustomResource, ...] = tuple(self.policies.values())
         self.register_outputs(
             {"policies": {a.name: waf_policy_path(unit.name, a) for a in templated_apps(unit)}}
         )
