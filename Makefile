@@ -45,9 +45,12 @@ schemas: venv ## fill ~/.cache/cpaas/schemas from pinned upstream URLs (sha256-c
 preflight: ## check the tools `make up` needs
 	@STACK=$(STACK) bash tools/preflight.sh
 
-# dev: a local file backend and passphrase secrets unless you set your own.
+# dev: a local file backend and passphrase secrets unless you set your own. The empty passphrase
+# applies only when neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE is set
+# (Pulumi reads the variable before the file).
 PULUMI_ENV = $(if $(filter dev,$(STACK)),mkdir -p .pulumi-state; \
-	export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)} PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-};)
+	export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
+	[ -n "$${PULUMI_CONFIG_PASSPHRASE+x}$${PULUMI_CONFIG_PASSPHRASE_FILE-}" ] || export PULUMI_CONFIG_PASSPHRASE=;)
 
 up: venv preflight ## deploy STACK (dev: local k3d, file backend, passphrase secrets)
 	@$(PULUMI_ENV) pulumi stack select $(STACK) 2>/dev/null || \

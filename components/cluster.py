@@ -49,13 +49,18 @@ def k3d_config(unit: config.Unit) -> dict[str, Any]:
         "agents": cluster.agents,
         "image": cluster.image,
         "kubeAPI": {"hostIP": "127.0.0.1", "hostPort": str(cluster.api_port)},
-        "network": cluster.docker_network or k3d_cluster_name(unit.name),
-        "subnet": str(unit.network.node_cidr),
         "options": {
             "k3s": {"extraArgs": [{"arg": a, "nodeFilters": servers} for a in k3s_args]},
             "kubeconfig": {"updateDefaultKubeconfig": False, "switchCurrentContext": False},
         },
     }
+    # k3d treats any `network` as an existing one and refuses a subnet with it: either join the
+    # named network as it is, or let k3d make its own (k3d-<name>, removed with the cluster)
+    # on the unit's node CIDR. Ref: https://github.com/k3d-io/k3d/blob/v5.9.0/pkg/client/cluster.go
+    if cluster.docker_network:
+        doc["network"] = cluster.docker_network
+    else:
+        doc["subnet"] = str(unit.network.node_cidr)
     return doc
 
 

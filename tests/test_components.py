@@ -496,8 +496,11 @@ def test_k3d_config_turns_off_flannel_traefik_servicelb_and_k3s_policy_and_passe
         assert flag in args
     assert all(e["nodeFilters"] == ["server:*"] for e in extra)
     assert doc["options"]["kubeconfig"] == {"updateDefaultKubeconfig": False, "switchCurrentContext": False}
+    # k3d refuses a subnet on a named (existing) network: one or the other, never both.
+    assert "network" not in doc
     own = unit.model_copy(update={"cluster": unit.cluster.model_copy(update={"docker_network": "labnet"})})
-    assert cluster.k3d_config(own)["network"] == "labnet"
+    joined = cluster.k3d_config(own)
+    assert joined["network"] == "labnet" and "subnet" not in joined
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,16 @@ need pulumi "Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/" vers
 need kubectl "kubectl (waits for Calico's API server): https://kubernetes.io/docs/tasks/tools/" "version --client"
 if [ "$stack" = dev ]; then
   need docker "Docker Engine (k3d runs k3s in containers): https://docs.docker.com/engine/install/" --version
-  need k3d "k3d v5: https://k3d.io/stable/#installation" version
+  need k3d "k3d v5.5 or later: https://k3d.io/stable/#installation" version
+  # The cluster config is k3d.io/v1alpha5, which k3d reads from v5.5.0.
+  if command -v k3d >/dev/null 2>&1; then
+    found=$(k3d version 2>/dev/null | head -n 1)
+    minor=$(printf '%s' "$found" | sed -n 's/^k3d version v5\.\([0-9][0-9]*\)\..*/\1/p')
+    if [ -z "$minor" ] || [ "$minor" -lt 5 ]; then
+      echo "  MISSING  k3d v5.5 or later (found: ${found:-no version}): https://k3d.io/stable/#installation"
+      missing=1
+    fi
+  fi
   if command -v docker >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
     echo "  MISSING  a running Docker engine (docker info failed): start the Docker daemon"
     missing=1
