@@ -172,7 +172,20 @@ def _dn_value(value: str) -> str:
     return value
 
 
+_LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}")
+
+
+def _location(value: str) -> str:
+    if not _LOCATION.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a data center location; use up to 64 letters, digits, spaces and "
+            ". _ / -, starting with a letter or digit, e.g. onprem/syd-dns"
+        )
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Location = Annotated[str, AfterValidator(_location)]
 DnValue = Annotated[str, AfterValidator(_dn_value)]
 UnitName = Annotated[str, AfterValidator(_unit_name)]
 Fqdn = Annotated[str, AfterValidator(_fqdn)]
@@ -564,6 +577,22 @@ class Unit(Model):
 
 class DnsDevice(BigipAccess):
     partition: BigipName = "cpaas-gslb"
+    # The device's own self IP (iQuery, probing). F5 DNS needs a server object for itself in a
+    # data center before it probes or talks iQuery; without selfIp that object must exist already.
+    self_ip: IPv4Addr | None = None
+    location: Location = "dns"
+    # Where resolvers send queries for the wide IPs: a UDP and a TCP listener on port 53 per
+    # address. Empty: the device's existing listeners answer.
+    listeners: tuple[IPv4Addr, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct_listeners(self) -> DnsDevice:
+        seen: set[str] = set()
+        for i, address in enumerate(self.listeners):
+            if str(address) in seen:
+                raise ValueError(f"@listeners[{i}]: {address} is listed twice; list each address once")
+            seen.add(str(address))
+        return self
 
 
 class Monitor(Model):

@@ -237,19 +237,27 @@ def _shared(name: str) -> str:
     return f"/{COMMON}/{SHARED}/{name}"
 
 
+DNS_DEVICE_SERVER = "cpaas-dns-device"
+DNS_DEVICE_DATA_CENTER = "cpaas-dc-dns-device"
+LISTENERS = "dns-listeners"  # application in the GSLB tenant (not a DNS label, so no app clashes)
+
+
 def declaration(gslb: config.Gslb, refs: Sequence[UnitRef]) -> dict[str, Any]:
     """The full AS3 request for the DNS device. Raises GslbError naming unit, app and stack."""
-    units = _index(refs)
+    units = _index(refs, gslb.dns_device)
     shared: dict[str, Any] = {"class": "Application", "template": "shared"}
     for ref in units.values():
         shared[data_center_name(ref.name)] = _data_center(ref)
         shared[server_name(ref.name)] = _server(ref)
+    shared.update(_dns_device_server(gslb.dns_device))
     records = _topology_records(gslb, units)
     if records:
         shared["cpaas-topology"] = {"class": "GSLB_Topology_Records", "records": records}
     tenant: dict[str, Any] = {"class": "Tenant"}
     for wide in gslb.wide_ips:
         tenant[application_name(wide.app)] = _wide_ip_application(wide, units)
+    if gslb.dns_device.listeners:
+        tenant[LISTENERS] = _listeners(gslb.dns_device)
     return {
         "class": "AS3",
         "action": "deploy",
@@ -271,9 +279,49 @@ def tenants(gslb: config.Gslb) -> tuple[str, str]:
     return (COMMON, gslb.dns_device.partition)
 
 
-def _index(refs: Sequence[UnitRef]) -> dict[str, UnitRef]:
+def _dns_device_server(device: config.DnsDevice) -> dict[str, Any]:
+    """The DNS device as a BIG-IP server in its own data center: F5 DNS probes and talks iQuery
+    only once it knows itself as a server (F5: BIG-IP DNS concepts, "Data centers and servers")."""
+    if device.self_ip is None:
+        return {}
+    return {
+        DNS_DEVICE_DATA_CENTER: {"class": "GSLB_Data_Center", "location": device.location, "enabled": True},
+        DNS_DEVICE_SERVER: {
+            "class": "GSLB_Server",
+            "serverType": "bigip",
+            "dataCenter": {"use": _shared(DNS_DEVICE_DATA_CENTER)},
+            "devices": [{"address": str(device.self_ip)}],
+            "virtualServerDiscoveryMode": "disabled",
+            "virtualServers": [],
+        },
+    }
+
+
+def _listeners(device: config.DnsDevice) -> dict[str, Any]:
+    """UDP and TCP port 53 on each listener address with the device's DNS profile (GSLB on): the
+    addresses resolvers (or the parent zone's delegation) send wide-IP queries to. No pool, no
+    address translation, no SNAT, no persistence: as F5 DNS's own listeners are made."""
+    app: dict[str, Any] = {"class": "Application", "template": "generic"}
+    for proto, cls in (("udp", "Service_UDP"), ("tcp", "Service_TCP")):
+        for i, address in enumerate(device.listeners):
+            app[f"listener-{proto}-{i}"] = {
+                "class": cls,
+                "virtualAddresses": [str(address)],
+                "virtualPort": 53,
+                "profileDNS": {"bigip": "/Common/dns"},
+                "translateServerAddress": False,
+                "translateServerPort": False,
+                "snat": "none",
+                "persistenceMethods": [],
+            }
+    return app
+
+
+def _index(refs: Sequence[UnitRef], device: config.DnsDevice) -> dict[str, UnitRef]:
     units: dict[str, UnitRef] = {}
     addresses: dict[str, str] = {}
+    if device.self_ip is not None:
+        addresses[str(device.self_ip)] = "the DNS device (gslb.dnsDevice.selfIp)"
     for ref in refs:
         if ref.name in units:
             raise GslbError(
@@ -282,11 +330,11 @@ def _index(refs: Sequence[UnitRef]) -> dict[str, UnitRef]:
             )
         if ref.address in addresses:
             raise GslbError(
-                f"units {addresses[ref.address]} and {ref.name} share BIG-IP address {ref.address}; "
+                f"{addresses[ref.address]} and unit {ref.name} share BIG-IP address {ref.address}; "
                 "F5 DNS knows a BIG-IP as one server in one data center, give each unit its own BIG-IP"
             )
         units[ref.name] = ref
-        addresses[ref.address] = ref.name
+        addresses[ref.address] = f"unit {ref.name}"
     return units
 
 
@@ -459,7 +507,7 @@ def _topology_records(gslb: config.Gslb, units: Mapping[str, UnitRef]) -> list[d
 
 def wide_ips(gslb: config.Gslb, refs: Sequence[UnitRef]) -> dict[str, list[str]]:
     """FQDN -> member units in pool order, for the stack outputs."""
-    units = _index(refs)
+    units = _index(refs, gslb.dns_device)
     out: dict[str, list[str]] = {}
     for wide in gslb.wide_ips:
         members = _serving(wide, units)

@@ -24,6 +24,7 @@ TENANT = "cpaas-gslb"
 UNITS = ("aws-syd", "azure-mel", "onprem-syd")
 SHARED_CLASSES = {"GSLB_Data_Center", "GSLB_Server", "GSLB_Topology_Records"}
 TENANT_CLASSES = {"GSLB_Domain", "GSLB_Pool", "GSLB_Monitor"}
+LISTENER_CLASSES = {"Service_UDP", "Service_TCP"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +320,8 @@ def test_objects_live_only_in_common_shared_and_the_gslb_tenant_never_in_a_cis_p
         if tenant == "Common":
             assert (app, obj["class"]) in {("Shared", c) for c in SHARED_CLASSES}, name
         else:
-            assert tenant == TENANT and obj["class"] in TENANT_CLASSES, (tenant, app, name)
+            allowed = LISTENER_CLASSES if app == gslb.LISTENERS else TENANT_CLASSES
+            assert tenant == TENANT and obj["class"] in allowed, (tenant, app, name)
     text = json.dumps(decl)
     for unit in prod.units:
         assert unit.bigip is not None
@@ -381,7 +383,7 @@ def test_fails_when_two_units_share_a_bigip_address() -> None:
     refs = _refs(prod)
     refs[1] = replace(refs[1], address=refs[0].address)
     with pytest.raises(
-        gslb.GslbError, match=re.escape("units aws-syd and azure-mel share BIG-IP address 10.10.16.20")
+        gslb.GslbError, match=re.escape("unit aws-syd and unit azure-mel share BIG-IP address 10.10.16.20")
     ):
         declaration(prod.gslb, refs)
 
@@ -491,3 +493,68 @@ def test_the_render_writes_and_validates_the_gslb_declaration(
     assert "as3 1" in printed and "; 0 violation(s)" in printed
     written = json.loads((tmp_path / "bigip" / "gslb" / "as3.json").read_text())
     assert written == _prod_decl()
+
+
+def test_the_dns_device_is_a_server_in_its_own_data_center_for_iquery_and_probing() -> None:
+    shared = _prod_decl()["declaration"]["Common"]["Shared"]
+    assert shared[gslb.DNS_DEVICE_DATA_CENTER] == {
+        "class": "GSLB_Data_Center", "location": "onprem/syd-dns", "enabled": True,
+    }  # fmt: skip
+    server = shared[gslb.DNS_DEVICE_SERVER]
+    assert server["serverType"] == "bigip" and server["devices"] == [{"address": "10.0.53.11"}]
+    assert server["dataCenter"] == {"use": f"/Common/Shared/{gslb.DNS_DEVICE_DATA_CENTER}"}
+    assert server["virtualServerDiscoveryMode"] == "disabled" and server["virtualServers"] == []
+
+
+def test_dns_listeners_answer_on_udp_and_tcp_53_with_the_gslb_dns_profile() -> None:
+    app = _prod_decl()["declaration"][TENANT][gslb.LISTENERS]
+    assert app["class"] == "Application"
+    services = {k: v for k, v in app.items() if isinstance(v, dict)}
+    assert {v["class"] for v in services.values()} == LISTENER_CLASSES and len(services) == 2
+    for service in services.values():
+        assert service["virtualAddresses"] == ["10.0.53.53"] and service["virtualPort"] == 53
+        assert service["profileDNS"] == {"bigip": "/Common/dns"}
+        assert "pool" not in service and service["snat"] == "none"
+
+
+def test_without_self_ip_or_listeners_the_device_keeps_its_own_server_and_listeners() -> None:
+    raw = raw_stack("prod")
+    for key in ("selfIp", "location", "listeners"):
+        raw["gslb"]["dnsDevice"].pop(key)
+    bare = config.parse_stack(raw)
+    assert bare.gslb is not None
+    adc = gslb.declaration(bare.gslb, [gslb.UnitRef.of(u) for u in bare.units])["declaration"]
+    assert gslb.DNS_DEVICE_SERVER not in adc["Common"]["Shared"] and gslb.LISTENERS not in adc[TENANT]
+
+
+def test_fails_when_the_dns_device_self_ip_is_a_units_bigip_address() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["dnsDevice"]["selfIp"] = "10.30.0.245"
+    prod = config.parse_stack(raw)
+    assert prod.gslb is not None
+    with pytest.raises(gslb.GslbError, match=re.escape(
+        "the DNS device (gslb.dnsDevice.selfIp) and unit onprem-syd share BIG-IP address 10.30.0.245"
+    )):  # fmt: skip
+        gslb.declaration(prod.gslb, [gslb.UnitRef.of(u) for u in prod.units])
+
+
+def test_fails_on_a_listener_address_listed_twice() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["dnsDevice"]["listeners"] = ["10.0.53.53", "10.0.53.53"]
+    with pytest.raises(config.ConfigError) as failed:
+        config.parse_stack(raw)
+    assert failed.value.lines == [
+        "cpaas:gslb.dnsDevice.listeners[1]: 10.0.53.53 is listed twice; list each address once"
+    ]
+
+
+@pytest.mark.parametrize("location", ["bad;loc", "", " dns", "x" * 65, "dns\nx"])
+def test_fails_on_a_dns_device_location_that_is_not_plain_text(location: str) -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["dnsDevice"]["location"] = location
+    with pytest.raises(config.ConfigError) as failed:
+        config.parse_stack(raw)
+    assert failed.value.lines == [
+        f"cpaas:gslb.dnsDevice.location: {location!r} is not a data center location; use up to 64 "
+        "letters, digits, spaces and . _ / -, starting with a letter or digit, e.g. onprem/syd-dns"
+    ]
