@@ -156,37 +156,37 @@ def _stack_ref(value: str) -> str:
     return value
 
 
+def _matching(pattern: str, problem: str) -> AfterValidator:
+    """A validator that accepts text matching `pattern` whole, else says `problem` about it."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} {problem}")
+        return value
+
+    return AfterValidator(check)
+
+
 # Printable ASCII without the characters that DN printers quote or escape (RFC 4514 and
 # OpenSSL's), '/' (old slash form), '=', Tcl's list and substitution characters, and no outer
 # spaces: the egress iRule compares its CA's issuer name as plain "attr=value" text.
-_DN_VALUE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 .&'()_:@!?*%-]*[A-Za-z0-9.)])?")
-
-
-def _dn_value(value: str) -> str:
-    if not _DN_VALUE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} cannot go into a certificate name as plain text; use letters, digits, "
-            "spaces and . & ' ( ) _ : @ ! ? * % - (no , + \" \\ < > ; # = / [ ] { } $), "
-            "starting with a letter or digit, e.g. Example Bank Ltd"
-        )
-    return value
-
-
-_LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}")
-
-
-def _location(value: str) -> str:
-    if not _LOCATION.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a data center location; use up to 64 letters, digits, spaces and "
-            ". _ / -, starting with a letter or digit, e.g. onprem/syd-dns"
-        )
-    return value
+_DN_VALUE = _matching(
+    r"[A-Za-z0-9](?:[A-Za-z0-9 .&'()_:@!?*%-]*[A-Za-z0-9.)])?",
+    "cannot go into a certificate name as plain text; use letters, digits, spaces and "
+    ". & ' ( ) _ : @ ! ? * % - (no , + \" \\ < > ; # = / [ ] { } $), starting with a letter or "
+    "digit, e.g. Example Bank Ltd",
+)
+_LOCATION = _matching(
+    r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}",
+    "is not a data center location; use up to 64 letters, digits, spaces and . _ / -, "
+    "starting with a letter or digit, e.g. onprem/syd-dns",
+)
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-Location = Annotated[str, AfterValidator(_location)]
-DnValue = Annotated[str, AfterValidator(_dn_value)]
+Location = Annotated[str, _LOCATION]
+DnValue = Annotated[str, _DN_VALUE]
 UnitName = Annotated[str, AfterValidator(_unit_name)]
 Fqdn = Annotated[str, AfterValidator(_fqdn)]
 TrustDomain = Annotated[str, AfterValidator(_trust_domain)]
