@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components import config, pki
+from components.bigip import persist
 from components.bigip.device import BigipDevice, DeviceArgs
 from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
@@ -125,11 +126,14 @@ class AtomicUnit(pulumi.ComponentResource):
         unit, bigip = args.unit, args.unit.bigip
         assert bigip is not None
         k8s = self._on(cluster.provider)
+        saved_state = persist.unit_digest(unit)
         device = BigipDevice(
             f"{name}-bigip",
-            DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path),
+            DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path, saved_state),
             self._on(),
         )
+        # Every BIG-IP object waits for the save-on-destroy, so that one is deleted after them all.
+        in_partition = (device.pulumi_partition, device.save_on_destroy)
         on_device = self._on(device.provider)
         cis_after = (*after, device.cis_partition)
         cis = Cis(
@@ -138,9 +142,8 @@ class AtomicUnit(pulumi.ComponentResource):
         # What the CIS resources name on the BIG-IP (WAF policies, re-encrypt profiles) exists first.
         waf_args = WafArgs(unit, (device.save_on_destroy,))
         waf = WafPolicies(f"{name}-waf", waf_args, on_device) if templated_apps(unit) else None
-        reencrypt = ReencryptProfiles(
-            f"{name}-reencrypt", ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition,)), on_device
-        )
+        reencrypt_args = ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition, device.save_on_destroy))
+        reencrypt = ReencryptProfiles(f"{name}-reencrypt", reencrypt_args, on_device)
         ready = (
             *after,
             cis.crds,
@@ -152,9 +155,7 @@ class AtomicUnit(pulumi.ComponentResource):
         ready = (*ready, *((nginx.release,) if nginx else ()))
         ready = (*ready, *(waf.policies.values() if waf else ()))
         CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
-        routing = (
-            BigipBgp(f"{name}-bgp", BgpArgs(unit, (device.pulumi_partition,)), on_device) if bgp else None
-        )
+        routing = BigipBgp(f"{name}-bgp", BgpArgs(unit, in_partition), on_device) if bgp else None
         egress = None
         if unit.egress is not None and args.egress_identity is not None:
             egress_args = EgressArgs(
@@ -163,13 +164,19 @@ class AtomicUnit(pulumi.ComponentResource):
                 pki.egress_spiffe_id(unit.mesh.trust_domain),
                 args.ca.chain_pem,
                 args.ca.subject_rdns,
-                after=(device.pulumi_partition,),
+                after=in_partition,
                 mesh_after=(mesh.istiod,),
             )
             egress = EgressGateway(f"{name}-egress", egress_args, self._on(cluster.provider, device.provider))
-        # The provider never saves the running configuration: save it after any of these changed.
+        # The provider never saves the running configuration: save it after the objects change,
+        # and not after a BGP update the device refused.
         objects = [part.objects for part in (device, reencrypt, waf, routing, egress) if part is not None]
-        ConfigSave(f"{name}-bigip-save", SaveArgs(tuple(o for group in objects for o in group)), on_device)
+        identity = args.egress_identity if egress else None
+        uploaded = [args.ca.chain_pem, args.ca.root_pem, *((identity.cert_pem,) if identity else ())]
+        checks = [routing.checked] if routing else []
+        trigger = pulumi.Output.all(saved_state, *uploaded, *checks).apply(persist.digest)
+        save_args = SaveArgs(tuple(o for group in objects for o in group), trigger)
+        ConfigSave(f"{name}-bigip-save", save_args, on_device)
         return egress
 
     def _on(self, *providers: pulumi.ProviderResource) -> pulumi.ResourceOptions:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from components import config, pki
 from components.bigip import egress, ingress, persist, routing
-from tests.support import raw_stack, run_build, stack
+from components.platform import build
+from tests.support import ROOT, placeholder_inputs, raw_stack, run_build, stack
 from tools import engine
 from tools.validate import Validator, resolve_schema_dir
 
@@ -190,7 +193,8 @@ def test_bgp_is_recreated_whole_with_graceful_restart_and_one_neighbour_per_node
     assert "peer-group add { calico { remote-as 64512 } }" in commands[2]
     assert "neighbor add { 10.30.0.11 { peer-group calico } 10.30.0.12 { peer-group calico } " in commands[2]
     assert "modify" not in " ".join(commands[1:]) and "replace-all-with" not in " ".join(commands)
-    assert commands[-1] == "save sys config"
+    # No save in the list: the unit's ConfigSave saves only once the output shows no tmsh error.
+    assert len(commands) == 3 and not any("save" in c for c in commands)
     assert "'" not in " ".join(commands)  # the provider does not escape single quotes on update
 
 
@@ -229,33 +233,102 @@ def test_the_running_config_is_saved_after_every_change_and_after_the_last_delet
             assert last.urn in prod.upstream(reg), reg.name
 
 
-def _triggers(raw: dict[str, Any]) -> dict[str, str]:
-    run = run_build(config.parse_stack(raw), "prod")
-    return {
-        r.name: r.options["replacementTrigger"]
-        for r in run.registrations
-        if r.name.endswith("-bigip-save-command")
-    }
+def _triggers(raw: dict[str, Any], mocks: type[engine.StateMocks] = engine.StateMocks) -> dict[str, Any]:
+    prod = config.parse_stack(raw)
+    kubeconfigs = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
+    run = engine.run(
+        lambda: build(prod, placeholder_inputs(prod)), stack="prod", mocks=mocks(stack_outputs=kubeconfigs)
+    )
+    return {r.name: r.options["replacementTrigger"] for r in run.registrations if "-bigip-save-" in r.name}
 
 
-def test_the_save_runs_again_when_a_units_bigip_state_changes_and_only_then() -> None:
+def test_the_saves_run_again_when_a_units_bigip_config_changes_and_only_that_units() -> None:
     before = _triggers(raw_stack("prod"))
-    assert _triggers(raw_stack("prod")) == before  # deterministic
+    assert len(before) == 6 and _triggers(raw_stack("prod")) == before  # deterministic
+    assert before[f"{UNIT}-bigip-save-on-destroy"] == persist.unit_digest(stack("prod").unit(UNIT))
     changed = raw_stack("prod")
     changed["units"][2]["egress"]["allow"][0]["serviceAccounts"] = ["bookinfo-productpage"]
     after = _triggers(changed)
-    assert after[f"{UNIT}-bigip-save-command"] != before[f"{UNIT}-bigip-save-command"]
+    for role in ("save-command", "save-on-destroy"):
+        assert after[f"{UNIT}-bigip-{role}"] != before[f"{UNIT}-bigip-{role}"]
     assert {k: v for k, v in after.items() if UNIT not in k} == {
         k: v for k, v in before.items() if UNIT not in k
     }
-    unrelated = raw_stack("prod")
-    unrelated["units"][2]["mesh"]["tracing"]["samplingPercent"] = 5.0
-    assert _triggers(unrelated) == before
+
+
+def test_the_save_triggers_never_read_what_the_device_returns() -> None:
+    """A failed BIG-IP object's outputs are unknown, and an unknown trigger stops the whole
+    update: the triggers come from what cpaas sends, so device-side state cannot move them."""
+
+    class DeviceAddsState(engine.StateMocks):
+        def new_resource(self, args):  # type: ignore[no-untyped-def]
+            id_, state = super().new_resource(args)
+            if args.typ.startswith("f5bigip:") and args.typ != "f5bigip:index/command:Command":
+                state = {**state, "description": "changed on the device", "generation": 42}
+            return id_, state
+
+    assert _triggers(raw_stack("prod"), DeviceAddsState) == _triggers(raw_stack("prod"))
+
+
+_REFUSED_BGP = """
+import json
+from components import config
+from components.bigip import routing
+from components.platform import build
+from tests.support import placeholder_inputs, raw_stack
+from tools import engine
+
+registered = []
+
+class DeviceSaysNo(engine.StateMocks):
+    def new_resource(self, args):
+        registered.append(args.name)
+        id_, state = super().new_resource(args)
+        if args.name == "onprem-syd-bgp-apply":
+            state["commandResults"] = ["", "", "Syntax Error: unknown property"]
+        return id_, state
+
+prod = config.parse_stack(raw_stack("prod"))
+refs = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
+try:
+    mocks = DeviceSaysNo(stack_outputs=refs)
+    engine.run(lambda: build(prod, placeholder_inputs(prod)), stack="prod", mocks=mocks)
+    failure = None
+except routing.TmshError as exc:
+    failure = type(exc).__name__
+print(json.dumps({"failure": failure, "registered": registered}))
+"""
+
+
+def test_the_save_waits_for_the_bgp_check_so_a_refused_update_is_not_saved() -> None:
+    # In its own interpreter: a whole build failing inside an apply can leave CPython 3.11's
+    # recursion-depth bookkeeping off in a deep (pytest) stack, which breaks later parsing.
+    done = subprocess.run(
+        [sys.executable, "-c", _REFUSED_BGP],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["failure"] == "TmshError"
+    registered = result["registered"]
+    assert f"{UNIT}-bgp-apply" in registered and "aws-syd-bigip-save-command" in registered
+    assert f"{UNIT}-bigip-save-command" not in registered
+
+
+def test_the_code_digest_covers_the_bigip_code_and_irules() -> None:
+    paths = [path for path, _ in persist.code_files()]
+    assert {"egress.py", "persist.py", "routing.py", "irules/egress_authz.tcl", "irules/__init__.py"} <= set(
+        paths
+    )
+    assert not [p for p in paths if "__pycache__" in p or not p.endswith((".py", ".tcl"))]
 
 
 def test_the_save_refuses_an_empty_object_list() -> None:
     with pytest.raises(ValueError, match="nothing to save"):
-        engine.run(lambda: {"x": persist.ConfigSave("save", persist.SaveArgs(())).urn})
+        engine.run(lambda: {"x": persist.ConfigSave("save", persist.SaveArgs((), "t")).urn})
 
 
 def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema() -> None:

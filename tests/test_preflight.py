@@ -23,7 +23,8 @@ def _run(stack: str, path: str) -> subprocess.CompletedProcess[str]:
 def _fake_tools(folder: Path, *names: str) -> str:
     for name in names:
         tool = folder / name
-        tool.write_text(f"#!/bin/sh\necho '{name} 1.0'\n")
+        printed = "v3.272.0" if name == "pulumi" else f"{name} 1.0"
+        tool.write_text(f"#!/bin/sh\necho '{printed}'\n")
         tool.chmod(0o755)
     return f"{folder}:/usr/bin:/bin"
 
@@ -98,3 +99,14 @@ def test_make_gives_dev_a_local_backend_and_an_empty_passphrase_only_when_none_i
     assert _pulumi_env("dev", PULUMI_CONFIG_PASSPHRASE="s3cret")["PULUMI_CONFIG_PASSPHRASE"] == "s3cret"
     assert _pulumi_env("dev", PULUMI_BACKEND_URL="s3://b")["PULUMI_BACKEND_URL"] == "s3://b"
     assert _pulumi_env("prod") == {}
+
+
+def test_fails_with_a_pulumi_cli_older_than_the_replacement_trigger_needs(tmp_path: Path) -> None:
+    path = _fake_tools(tmp_path, "kubectl")
+    for line in ("v3.225.0", "v2.25.2", ""):
+        tool = tmp_path / "pulumi"
+        tool.write_text(f"#!/bin/sh\necho '{line}'\n")
+        tool.chmod(0o755)
+        result = _run("prod", path)
+        assert result.returncode == 1, line
+        assert f"MISSING  Pulumi CLI 3.226 or later (found: {line or 'no version'}" in result.stdout

@@ -241,24 +241,29 @@ def run(
     try:
         return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
     except Exception:
-        _cancel_leftover_tasks()
+        _drain_leftover_tasks()
         raise
 
 
-def _cancel_leftover_tasks() -> None:
+def _drain_leftover_tasks(timeout: float = 10.0) -> None:
     """A run that fails inside an apply leaves its Output tasks and its first RPC error in the
     SDK's process-wide default `SETTINGS` (a fresh context falls back to them), and the next
-    run's wait_for_rpcs would fail with this run's error. Retrieve the errors, cancel, forget."""
+    run's wait_for_rpcs would fail with this run's error. Let the tasks finish (they complete or
+    fail with the run's error), retrieve their errors, cancel any still waiting after `timeout`,
+    and forget them. Cancelling them all at once instead leaves CPython 3.11's recursion-depth
+    bookkeeping off, and a later `ast.parse` in the same process fails with a SystemError."""
     loop = asyncio.get_event_loop()
-    for task in list(SETTINGS.outputs):
-        if task.done():
-            if not task.cancelled():
-                task.exception()  # retrieved: no "exception was never retrieved" later
-        else:
-            task.cancel()
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
+    stuck = [t for t in pending if not t.done()]
+    for task in stuck:
+        task.cancel()
+    if stuck:
+        loop.run_until_complete(asyncio.gather(*stuck, return_exceptions=True))
+    for task in [*SETTINGS.outputs, *pending]:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" later
     SETTINGS.outputs.clear()
     SETTINGS.rpc_manager.clear()
 

@@ -22,6 +22,9 @@ class DeviceArgs:
     password: pulumi.Input[str]
     # Path of a PEM file holding the BIG-IP's management certificate (the provider reads a file).
     trusted_cert_path: pulumi.Input[str] | None
+    # Replaces the save-on-destroy command, whose old copy then saves after the update's
+    # deletions (persist.unit_digest).
+    save_trigger: str = ""
 
 
 def bigip_provider(
@@ -60,11 +63,15 @@ class BigipDevice(pulumi.ComponentResource):
         super().__init__("cpaas:bigip:BigipDevice", name, None, opts)
         bigip = args.bigip
         self.provider = bigip_provider(f"{name}-provider", bigip, args.password, args.trusted_cert_path, self)
-        on_device = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        # Every BIG-IP object of the unit depends on this (through the partitions or directly),
-        # so on destroy it is deleted last, and its deletion saves the configuration without them.
+        # Every BIG-IP object of the unit depends on this, so it is deleted after them, and its
+        # deletion saves the configuration without them (see persist.py for when that happens).
         self.save_on_destroy = f5bigip.Command(
-            f"{name}-save-on-destroy", commands=[SAVE], when="destroy", opts=on_device
+            f"{name}-save-on-destroy",
+            commands=[SAVE],
+            when="destroy",
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self.provider, replacement_trigger=args.save_trigger or None
+            ),
         )
         after_save = pulumi.ResourceOptions(
             parent=self, provider=self.provider, depends_on=[self.save_on_destroy]

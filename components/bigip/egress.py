@@ -191,6 +191,9 @@ class EgressGateway(pulumi.ComponentResource):
             name=names.path(str(egress.forward_proxy.address)),
             address=str(egress.forward_proxy.address),
             description=f"cpaas {unit.name}: forward proxy behind the egress gateway",
+            # The provider's default is /Common/icmp; a node made by the pool attachment had the
+            # system's node default, and the pool's tcp monitor checks the proxy anyway.
+            monitor="default",
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
         member = f5bigip.ltm.PoolAttachment(
@@ -200,12 +203,14 @@ class EgressGateway(pulumi.ComponentResource):
             opts=after_these(pool, node),
         )
         # A SNAT pool member makes a snat-translation object that outlives the pool; remove them
-        # after the pool (this command is deleted after everything that depends on it).
+        # after the pool (this command is deleted after everything that depends on it). A new
+        # address list replaces the command, so the old copy removes the addresses dropped
+        # (deleting one still in use fails harmlessly); an update would only store the new list.
         translations = f5bigip.Command(
             f"{name}-snat-translations-cleanup",
             commands=[f"delete ltm snat-translation {names.path(str(a))}" for a in egress.snat_addresses],
             when="destroy",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after, replace_on_changes=["commands"]),
         )
         snat_pool = f5bigip.ltm.SnatPool(
             f"{name}-snat-pool",

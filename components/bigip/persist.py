@@ -1,13 +1,23 @@
 """Saving the BIG-IP's running configuration after Pulumi changes it.
 
 The f5bigip provider writes through iControl REST into the running configuration and never
-saves it, so without a save the objects are gone after a reboot. AS3 (GSLB, and CIS's own
+saves it, so without a save the objects would be gone after a reboot. AS3 (GSLB, and CIS's own
 declarations) saves by itself (`persist`, default true); everything else needs `save sys config`.
-`ConfigSave` runs it after the unit's objects are created or changed: its replacement trigger is
-a digest of their state, so it runs again exactly when one of them changed. The save on destroy
-lives in `BigipDevice`, underneath everything else, so it runs after the last deletion.
+
+Two commands per unit, both re-run by a replacement trigger built from what cpaas sends, never
+from what the device returns (a failed object's outputs are unknown, and an unknown trigger
+stops the whole update, other units included):
+
+- `ConfigSave` saves after the unit's objects are created or updated. Trigger: the unit's config,
+  the cpaas code that writes to the BIG-IP, and the certificates it uploads.
+- `BigipDevice.save_on_destroy` sits under every object, so it is deleted after them: on destroy,
+  on removing the unit, and, because a new trigger replaces it and the old copy is deleted at
+  the end of the update after every object removed or replaced in that update, whenever the
+  unit's config or that code changes.
+
 Ref: https://github.com/F5Networks/terraform-provider-bigip/issues/1111
 Ref: https://clouddocs.f5.com/cli/tmsh-reference/latest/modules/sys/sys_save.html
+Ref: https://www.pulumi.com/docs/iac/concepts/options/replacementtrigger/
 """
 
 from __future__ import annotations
@@ -16,52 +26,53 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import pulumi
 import pulumi_f5bigip as f5bigip
 
+from components import config
+
 SAVE = "save sys config"
-
-
-# Secret by the provider's choice, and never set by cpaas: left out of the digest.
-_SECRET_PROPERTIES = frozenset({"passphrase"})
-
-
-def _outputs(resource: pulumi.CustomResource) -> list[pulumi.Output[Any]]:
-    """The output properties the resource's typed class declares (its getters), without secrets.
-
-    Keys are left out: a key changes only together with its certificate. Certificates are public,
-    but the provider marks every ssl `content` secret (the same field carries keys), so theirs is
-    unmarked here; a digest of them reveals nothing."""
-    if isinstance(resource, f5bigip.ssl.Key):
-        return []
-    getters = [
-        name
-        for name, attr in vars(type(resource)).items()
-        if isinstance(attr, property) and name not in _SECRET_PROPERTIES
-    ]
-    outputs: list[pulumi.Output[Any]] = [getattr(resource, name) for name in getters]
-    if isinstance(resource, f5bigip.ssl.Certificate):
-        outputs = [pulumi.Output.unsecret(output) for output in outputs]
-    return outputs
 
 
 def digest(values: Sequence[Any]) -> str:
     return hashlib.sha256(json.dumps(list(values), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def state_digest(objects: Sequence[pulumi.CustomResource]) -> pulumi.Output[str]:
-    """A digest of the objects' state as the provider returns it: it changes when any of them
-    is created, replaced or updated, and stays put when none is. Holds no secret."""
-    outputs = [output for resource in objects for output in _outputs(resource)]
-    return pulumi.Output.all(*outputs).apply(digest)
+def code_files() -> list[tuple[str, str]]:
+    """(path, text) of the cpaas code that writes to the BIG-IP: this package's Python and iRules."""
+    files: list[tuple[str, str]] = []
+    todo = [("", resources.files(__package__))]
+    while todo:
+        prefix, folder = todo.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    todo.append((f"{prefix}{entry.name}/", entry))
+            elif entry.name.endswith((".py", ".tcl")):
+                files.append((f"{prefix}{entry.name}", entry.read_text(encoding="utf-8")))
+    return sorted(files)
+
+
+def code_digest() -> str:
+    """Changes with that code, so an upgrade that changes BIG-IP objects without a config change
+    still saves."""
+    return digest(code_files())
+
+
+def unit_digest(unit: config.Unit) -> str:
+    """What the unit asks of its BIG-IP, as far as it is known before deployment."""
+    return digest([unit.model_dump(mode="json"), code_digest()])
 
 
 @dataclass(frozen=True)
 class SaveArgs:
     # Every object Pulumi manages on the device (the provider comes from opts).
     objects: tuple[pulumi.CustomResource, ...]
+    # Changes exactly when the objects are meant to change: see the module docstring.
+    trigger: pulumi.Input[str]
 
 
 class ConfigSave(pulumi.ComponentResource):
@@ -69,14 +80,13 @@ class ConfigSave(pulumi.ComponentResource):
         super().__init__("cpaas:bigip:ConfigSave", name, None, opts)
         if not args.objects:
             raise ValueError(f"{name}: nothing to save; give the objects Pulumi manages on the device")
-        trigger = state_digest(args.objects)
         # The trigger's own dependencies do not order the command: depends_on does.
         self.command = f5bigip.Command(
             f"{name}-command",
             commands=[SAVE],
             when="apply",
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(args.objects), replacement_trigger=trigger
+                parent=self, depends_on=list(args.objects), replacement_trigger=args.trigger
             ),
         )
         self.register_outputs({"saves": len(args.objects)})

@@ -44,7 +44,7 @@ def tmsh_commands(unit: config.Unit) -> list[str]:
         f"graceful-restart {{ graceful-reset enabled restart-time {calico.GRACEFUL_RESTART[:-1]} }} "
         f"peer-group add {{ {PEER_GROUP} {{ remote-as {cni.asn} }} }} "
         f"neighbor add {{ {neighbors} }}",
-        SAVE,
+        # No save here: the unit's ConfigSave saves once the output shows no tmsh error.
     ]
 
 

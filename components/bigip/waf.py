@@ -65,8 +65,15 @@ class WafPolicies(pulumi.ComponentResource):
             app.name: f5bigip.WafPolicy(
                 f"{name}-{app.name}",
                 **policy_inputs(unit.name, app),
+                # The provider reads templateName back from the policy export, where BIG-IP 17.1
+                # reports another template: without this every refresh would replace the policy.
+                # To change the template, replace the policy (`pulumi up --replace <urn>`).
+                # Ref: https://github.com/F5Networks/terraform-provider-bigip/issues/871
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=list(args.after), delete_before_replace=True
+                    parent=self,
+                    depends_on=list(args.after),
+                    delete_before_replace=True,
+                    ignore_changes=["templateName"],
                 ),
             )
             for app in templated_apps(unit)
