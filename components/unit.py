@@ -14,7 +14,7 @@ from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
 from components.bigip.persist import ConfigSave, SaveArgs
 from components.bigip.reencrypt import ReencryptArgs, ReencryptProfiles
-from components.bigip.routing import BgpArgs, BigipBgp
+from components.bigip.routing import BgpArgs, BigipBgp, tmsh_commands
 from components.bigip.waf import WafArgs, WafPolicies, templated_apps
 from components.calico import Calico, CalicoArgs
 from components.cis import Cis, CisArgs
@@ -126,7 +126,8 @@ class AtomicUnit(pulumi.ComponentResource):
         unit, bigip = args.unit, args.unit.bigip
         assert bigip is not None
         k8s = self._on(cluster.provider)
-        saved_state = persist.unit_digest(unit)
+        bgp_commands = tmsh_commands(unit) if bgp else []
+        saved_state = persist.unit_digest(unit, bgp_commands)
         device = BigipDevice(
             f"{name}-bigip",
             DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path, saved_state),
@@ -173,9 +174,9 @@ class AtomicUnit(pulumi.ComponentResource):
         objects = [part.objects for part in (device, reencrypt, waf, routing, egress) if part is not None]
         identity = args.egress_identity if egress else None
         uploaded = [args.ca.chain_pem, args.ca.root_pem, *((identity.cert_pem,) if identity else ())]
-        checks = [routing.checked] if routing else []
-        trigger = pulumi.Output.all(saved_state, *uploaded, *checks).apply(persist.digest)
-        save_args = SaveArgs(tuple(o for group in objects for o in group), trigger)
+        trigger = pulumi.Output.all(saved_state, *uploaded).apply(persist.digest)
+        checks = (routing.checked,) if routing else ()
+        save_args = SaveArgs(tuple(o for group in objects for o in group), trigger, checks)
         ConfigSave(f"{name}-bigip-save", save_args, on_device)
         return egress
 

@@ -245,7 +245,8 @@ def _triggers(raw: dict[str, Any], mocks: type[engine.StateMocks] = engine.State
 def test_the_saves_run_again_when_a_units_bigip_config_changes_and_only_that_units() -> None:
     before = _triggers(raw_stack("prod"))
     assert len(before) == 6 and _triggers(raw_stack("prod")) == before  # deterministic
-    assert before[f"{UNIT}-bigip-save-on-destroy"] == persist.unit_digest(stack("prod").unit(UNIT))
+    unit = stack("prod").unit(UNIT)
+    assert before[f"{UNIT}-bigip-save-on-destroy"] == persist.unit_digest(unit, routing.tmsh_commands(unit))
     changed = raw_stack("prod")
     changed["units"][2]["egress"]["allow"][0]["serviceAccounts"] = ["bookinfo-productpage"]
     after = _triggers(changed)
@@ -390,4 +391,22 @@ def test_fails_the_update_when_the_bigip_reports_a_tmsh_error() -> None:
     assert str(failed.value).endswith(
         "Fix the cause, then run the commands again with: pulumi up --replace "
         "'urn:pulumi:test::cpaas::cpaas:bigip:BigipBgp$f5bigip:index/command:Command::bgp-apply'"
+    )
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_every_bigip_object_depends_directly_on_the_save_on_destroy(prod: engine.Run, unit: str) -> None:
+    """The engine orders the deletions at the end of an update by direct dependencies only, so a
+    removed object must name the old save-on-destroy itself to be deleted before it saves."""
+    last = prod.get(f"{unit}-bigip-save-on-destroy")
+    for reg in _in_unit(prod, unit, "f5bigip:"):
+        if reg.name not in (last.name, f"{unit}-bigip-save-command"):
+            assert last.urn in reg.dependencies, reg.name
+
+
+def test_the_bgp_commands_and_the_provider_version_are_part_of_what_is_saved() -> None:
+    unit = stack("prod").unit(UNIT)
+    commands = routing.tmsh_commands(unit)
+    assert persist.unit_digest(unit, commands) != persist.unit_digest(
+        unit, [c.replace("120", "90") for c in commands]
     )

@@ -110,3 +110,12 @@ def test_fails_with_a_pulumi_cli_older_than_the_replacement_trigger_needs(tmp_pa
         result = _run("prod", path)
         assert result.returncode == 1, line
         assert f"MISSING  Pulumi CLI 3.226 or later (found: {line or 'no version'}" in result.stdout
+
+
+def test_a_newer_major_version_passes_the_version_checks(tmp_path: Path) -> None:
+    path = _fake_tools(tmp_path, "kubectl", "docker")
+    (tmp_path / "pulumi").write_text("#!/bin/sh\necho 'v4.1.0'\n")
+    (tmp_path / "pulumi").chmod(0o755)
+    _k3d(tmp_path, "k3d version v6.0.1")
+    result = _run("dev", path)
+    assert result.returncode == 0, result.stdout + result.stderr

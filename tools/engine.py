@@ -240,8 +240,11 @@ def run(
     """
     try:
         return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
-    except Exception:
-        _drain_leftover_tasks()
+    except Exception as failure:
+        try:
+            _drain_leftover_tasks()
+        except Exception as cleanup:  # never hide the run's own error behind the cleanup's
+            failure.add_note(f"(cleaning up the failed run also failed: {cleanup!r})")
         raise
 
 
@@ -253,15 +256,18 @@ def _drain_leftover_tasks(timeout: float = 10.0) -> None:
     and forget them. Cancelling them all at once instead leaves CPython 3.11's recursion-depth
     bookkeeping off, and a later `ast.parse` in the same process fails with a SystemError."""
     loop = asyncio.get_event_loop()
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    if pending:
-        loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
-    stuck = [t for t in pending if not t.done()]
-    for task in stuck:
+    deadline = loop.time() + timeout
+    seen: set[asyncio.Task[Any]] = set()
+    # Finishing tasks may start others: wait until none is left or the deadline passes.
+    while (pending := {t for t in asyncio.all_tasks(loop) if not t.done()}) and loop.time() < deadline:
+        seen |= pending
+        loop.run_until_complete(asyncio.wait(pending, timeout=max(deadline - loop.time(), 0.01)))
+    for task in pending:
         task.cancel()
-    if stuck:
-        loop.run_until_complete(asyncio.gather(*stuck, return_exceptions=True))
-    for task in [*SETTINGS.outputs, *pending]:
+    if pending:
+        seen |= pending
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    for task in [*SETTINGS.outputs, *seen]:
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: no "exception was never retrieved" later
     SETTINGS.outputs.clear()

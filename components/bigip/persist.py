@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
 import pulumi
@@ -62,9 +62,11 @@ def code_digest() -> str:
     return digest(code_files())
 
 
-def unit_digest(unit: config.Unit) -> str:
-    """What the unit asks of its BIG-IP, as far as it is known before deployment."""
-    return digest([unit.model_dump(mode="json"), code_digest()])
+def unit_digest(unit: config.Unit, *sent: Any) -> str:
+    """What the unit asks of its BIG-IP, as far as it is known before deployment: its config,
+    the code and provider version that turn it into objects, and anything else `sent` (such as
+    tmsh commands built from constants outside this package)."""
+    return digest([unit.model_dump(mode="json"), code_digest(), metadata.version("pulumi_f5bigip"), *sent])
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class SaveArgs:
     objects: tuple[pulumi.CustomResource, ...]
     # Changes exactly when the objects are meant to change: see the module docstring.
     trigger: pulumi.Input[str]
+    # Checks of what the device answered (the BGP tmsh output): the save waits for them and is
+    # never registered when one fails. Not in the trigger, where an unknown (a failed or skipped
+    # step) would stop the whole update instead of skipping this save.
+    checks: tuple[pulumi.Output[Any], ...] = ()
 
 
 class ConfigSave(pulumi.ComponentResource):
@@ -81,9 +87,12 @@ class ConfigSave(pulumi.ComponentResource):
         if not args.objects:
             raise ValueError(f"{name}: nothing to save; give the objects Pulumi manages on the device")
         # The trigger's own dependencies do not order the command: depends_on does.
+        commands: pulumi.Input[list[str]] = (
+            pulumi.Output.all(*args.checks).apply(lambda _: [SAVE]) if args.checks else [SAVE]
+        )
         self.command = f5bigip.Command(
             f"{name}-command",
-            commands=[SAVE],
+            commands=commands,
             when="apply",
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=list(args.objects), replacement_trigger=args.trigger

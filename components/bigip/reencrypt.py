@@ -63,7 +63,11 @@ class ReencryptProfiles(pulumi.ComponentResource):
                     authenticate="always",
                     untrusted_cert_response_control="drop",
                     expire_cert_response_control="drop",
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[root], delete_before_replace=True),
+                    # Also on `after` directly: a removed profile must be deleted before the
+                    # save-on-destroy (the engine orders deletions by direct dependencies only).
+                    opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=[root, *args.after], delete_before_replace=True
+                    ),
                 )
             )
         self.objects: tuple[pulumi.CustomResource, ...] = (root, *self.profiles)
