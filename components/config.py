@@ -40,9 +40,6 @@ _TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 _BIGIP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
 _IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-_K8S_MINOR = re.compile(r"^1\.\d{2}$")
-_STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,24 +135,6 @@ def _image_ref(value: str) -> str:
     return value
 
 
-def _semver(value: str) -> str:
-    if not _SEMVER.fullmatch(value):
-        raise ValueError(f"{value!r} is not an exact version; pin MAJOR.MINOR.PATCH, e.g. 1.30.3")
-    return value
-
-
-def _k8s_minor(value: str) -> str:
-    if not _K8S_MINOR.fullmatch(value):
-        raise ValueError(f"{value!r} is not a Kubernetes minor version; use e.g. '1.33'")
-    return value
-
-
-def _stack_ref(value: str) -> str:
-    if not _STACK_REF.fullmatch(value):
-        raise ValueError(f"{value!r} is not a stack reference; use org/project/stack, project/stack or stack")
-    return value
-
-
 def _matching(pattern: str, problem: str) -> AfterValidator:
     """A validator that accepts text matching `pattern` whole, else says `problem` about it."""
     compiled = re.compile(pattern)
@@ -182,6 +161,12 @@ _LOCATION = _matching(
     "is not a data center location; use up to 64 letters, digits, spaces and . _ / -, "
     "starting with a letter or digit, e.g. onprem/syd-dns",
 )
+_SEMVER = _matching(r"\d+\.\d+\.\d+", "is not an exact version; pin MAJOR.MINOR.PATCH, e.g. 1.30.3")
+_K8S_MINOR = _matching(r"1\.\d{2}", "is not a Kubernetes minor version; use e.g. '1.33'")
+_STACK_REF = _matching(
+    r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}",
+    "is not a stack reference; use org/project/stack, project/stack or stack",
+)
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
@@ -193,9 +178,9 @@ TrustDomain = Annotated[str, AfterValidator(_trust_domain)]
 BigipName = Annotated[str, AfterValidator(_bigip_name)]
 ConfigKey = Annotated[str, AfterValidator(_config_key)]
 ImageRef = Annotated[str, AfterValidator(_image_ref)]
-SemVer = Annotated[str, AfterValidator(_semver)]
-K8sMinor = Annotated[str, AfterValidator(_k8s_minor)]
-StackRefName = Annotated[str, AfterValidator(_stack_ref)]
+SemVer = Annotated[str, _SEMVER]
+K8sMinor = Annotated[str, _K8S_MINOR]
+StackRefName = Annotated[str, _STACK_REF]
 # Strict: YAML's `true` must not read as port 1, nor 10 as a bool.
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 Asn = Annotated[int, Strict(), Field(ge=1, le=4294967295)]

@@ -40,9 +40,11 @@ def run_build(
     stack_config: config.StackConfig,
     stack_name: str = "test",
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    mocks: type[engine.StateMocks] = engine.StateMocks,
 ) -> engine.Run:
-    """build(stack) under the recording mock engine; StackReferences answer with a placeholder
-    kubeconfig, or with `stack_outputs` ({stack: {output: value}}, e.g. unit stacks' gslbRefs)."""
+    """build(stack) under the recording mock engine (`mocks`, a StateMocks subclass, plays the
+    providers); StackReferences answer with a placeholder kubeconfig, or with `stack_outputs`
+    ({stack: {output: value}}, e.g. unit stacks' gslbRefs)."""
     refs: dict[str, Mapping[str, Any]] = {
         u.cluster.stack: {u.cluster.output: "<kubeconfig>"}
         for u in stack_config.units
@@ -52,5 +54,5 @@ def run_build(
     return engine.run(
         lambda: build(stack_config, placeholder_inputs(stack_config)),
         stack=stack_name,
-        mocks=engine.StateMocks(stack_outputs=refs),
+        mocks=mocks(stack_outputs=refs),
     )

@@ -12,8 +12,7 @@ import pytest
 
 from components import config, pki
 from components.bigip import egress, ingress, persist, routing
-from components.platform import build
-from tests.support import ROOT, placeholder_inputs, raw_stack, run_build, stack
+from tests.support import ROOT, raw_stack, run_build, stack
 from tools import engine
 from tools.validate import Validator, resolve_schema_dir
 
@@ -234,11 +233,7 @@ def test_the_running_config_is_saved_after_every_change_and_after_the_last_delet
 
 
 def _triggers(raw: dict[str, Any], mocks: type[engine.StateMocks] = engine.StateMocks) -> dict[str, Any]:
-    prod = config.parse_stack(raw)
-    kubeconfigs = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
-    run = engine.run(
-        lambda: build(prod, placeholder_inputs(prod)), stack="prod", mocks=mocks(stack_outputs=kubeconfigs)
-    )
+    run = run_build(config.parse_stack(raw), "prod", mocks=mocks)
     return {r.name: r.options["replacementTrigger"] for r in run.registrations if "-bigip-save-" in r.name}
 
 
@@ -275,8 +270,7 @@ _REFUSED_BGP = """
 import json
 from components import config
 from components.bigip import routing
-from components.platform import build
-from tests.support import placeholder_inputs, raw_stack
+from tests.support import raw_stack, run_build
 from tools import engine
 
 registered = []
@@ -289,11 +283,8 @@ class DeviceSaysNo(engine.StateMocks):
             state["commandResults"] = ["", "", "Syntax Error: unknown property"]
         return id_, state
 
-prod = config.parse_stack(raw_stack("prod"))
-refs = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
 try:
-    mocks = DeviceSaysNo(stack_outputs=refs)
-    engine.run(lambda: build(prod, placeholder_inputs(prod)), stack="prod", mocks=mocks)
+    run_build(config.parse_stack(raw_stack("prod")), "prod", mocks=DeviceSaysNo)
     failure = None
 except routing.TmshError as exc:
     failure = type(exc).__name__
