@@ -5,11 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
+# make diff: the commit the working tree's render is compared with.
+BASE ?= HEAD
 # dev keeps its state in a local folder with passphrase-encrypted secrets; other stacks use
 # whatever backend you are logged in to (Pulumi Cloud, S3, ...).
 DEV_BACKEND := file://$(CURDIR)/.pulumi-state
 
-.PHONY: help venv test lint typecheck render render-all schemas preflight up preview destroy clean
+.PHONY: help venv test lint typecheck render render-all diff replicate bench schemas preflight up preview destroy clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,16 +30,29 @@ lint: venv ## ruff and mypy
 
 typecheck: lint
 
-test: venv ## the whole suite: lint, types, tests (what CI runs)
+# The schemas come from $$CPAAS_SCHEMAS, ../shared/schemas or the cache, else they are fetched
+# (pinned, sha256-checked); offline without a copy, it stops in one line. Then no schema-dependent
+# test may skip.
+test: venv ## the whole suite: schemas, lint, types, tests (what CI runs)
+	@$(PY) -m tools.schemas --if-missing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -n auto
+	CPAAS_REQUIRE_SCHEMAS=1 $(PY) -m pytest -n auto
 
 render: venv ## everything STACK would create, offline, validated and policy-checked: make render STACK=prod
 	$(PY) -m tools.render --stack $(STACK) --policy
 
 render-all: venv ## render every stack
 	@for s in $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/'); do $(PY) -m tools.render --stack $$s --policy || exit $$?; done
+
+diff: venv ## what the PR job shows: STACK rendered at BASE and now, diffed: make diff STACK=prod BASE=main
+	$(PY) -m tools.prdiff local --stack $(STACK) --base $(BASE)
+
+replicate: venv ## add a unit derived from another: make replicate ARGS="--stack prod --unit onprem-syd --name onprem-mel"
+	$(PY) -m tools.replicate $(ARGS)
+
+bench: venv ## render timings at 1, 4 and 16 units (README "Benchmark"); ARGS="--sizes 1 4" to change
+	$(PY) -m tools.bench $(ARGS)
 
 schemas: venv ## fill ~/.cache/cpaas/schemas from pinned upstream URLs (sha256-checked)
 	$(PY) -m tools.schemas
@@ -52,9 +67,13 @@ PULUMI_ENV = $(if $(filter dev,$(STACK)),mkdir -p .pulumi-state; \
 	export PULUMI_BACKEND_URL=$${PULUMI_BACKEND_URL:-$(DEV_BACKEND)}; \
 	[ -n "$${PULUMI_CONFIG_PASSPHRASE+x}$${PULUMI_CONFIG_PASSPHRASE_FILE-}" ] || export PULUMI_CONFIG_PASSPHRASE=;)
 
+# A stack the backend lacks: dev is created; any other stack is created by you (its secrets
+# provider is your organisation's choice), and make says how and which secrets to set.
 up: venv preflight ## deploy STACK (dev: local k3d, file backend, passphrase secrets)
-	@$(PULUMI_ENV) pulumi stack select $(STACK) 2>/dev/null || \
-	  { [ "$(STACK)" = dev ] && pulumi stack init dev --secrets-provider passphrase; }
+	@$(PULUMI_ENV) if ! pulumi stack select $(STACK) 2>/dev/null; then \
+	  if [ "$(STACK)" = dev ]; then pulumi stack init dev --secrets-provider passphrase; \
+	  else $(PY) -m tools.stackfile --stack $(STACK) --new-stack >&2; exit 1; fi; \
+	fi
 	@# --continue-on-error: one unit's failure does not stop the other units' updates.
 	@$(PULUMI_ENV) pulumi up --stack $(STACK) --continue-on-error
 

@@ -1,44 +1,31 @@
 """cpaas: read the stack config once, build, export. Everything else lives in components/."""
 
-import json
 from pathlib import Path
 
 import pulumi
 
-from components.config import ConfigError, config_keys, parse_stack
-from components.platform import DeployInputs, build
+from components.config import ConfigError
+from components.platform import DeployInputs, build, read_trust_files
+from tools import stackfile
 
 cfg = pulumi.Config("cpaas")
 
-
-def _read(key: str) -> object:
-    # Structured keys arrive as JSON text; scalars (e.g. environment) as plain strings.
-    raw = cfg.get(key)
-    try:
-        return None if raw is None else json.loads(raw)
-    except ValueError:
-        return raw
-
+try:
+    # The render checks a stack file with the same function: both refuse the same things.
+    stack = stackfile.check(stackfile.wire_from_runtime(), pulumi.get_stack()).stack
+except stackfile.StackFileError as exc:
+    # RunError prints the message alone: one line per problem, each with its config path.
+    raise pulumi.RunError(f"invalid stack config: {exc.count()}\n{exc}") from None
 
 try:
-    stack = parse_stack({k: v for k in config_keys() if (v := _read(k)) is not None})
+    # Committed certificate files; the program writes none (README "The refresh model").
+    files = read_trust_files(stack, Path(__file__).resolve().parent)
 except ConfigError as exc:
-    # RunError prints the message alone: one line per problem, each with its config path.
-    raise pulumi.RunError("invalid stack config:\n" + str(exc)) from None
-
-values = {key: cfg.require(key) for key in stack.plain_keys()}
-# f5bigip reads its trusted certificate from a file; certificates are public, so a file
-# beside the program (git-ignored) is fine.
-trust_dir = Path(__file__).resolve().parent / ".bigip-trust"
-trust_dir.mkdir(exist_ok=True)
-files = {}
-for key, pem in values.items():
-    (trust_dir / f"{key}.pem").write_text(pem)
-    files[key] = str(trust_dir / f"{key}.pem")
+    raise pulumi.RunError(f"invalid stack config: {len(exc.lines)} config error(s)\n{exc}") from None
 
 inputs = DeployInputs(
     secrets={key: cfg.require_secret(key) for key in stack.secret_keys()},
-    values=values,
+    values={key: cfg.require(key) for key in stack.plain_keys()},
     files=files,
 )
 for name, value in build(stack, inputs).items():

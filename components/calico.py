@@ -151,7 +151,10 @@ class Calico(pulumi.ComponentResource):
                 "CPAAS_CONTEXT": args.context or "",
             },
             interpreter=["/bin/bash", "-c"],
-            triggers=[operator.id],
+            # Every helm upgrade makes a new revision (and restarts what the operator runs); a
+            # replaced release (new name or namespace) has a new ID and starts again at 1.
+            # Ref: https://github.com/pulumi/pulumi-kubernetes/blob/v4.32.0/provider/pkg/provider/helm_release.go
+            triggers=[operator.id, operator.status.revision],
             logging=command.local.Logging.STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
         )

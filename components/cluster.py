@@ -6,6 +6,7 @@ kubeconfig is a secret config value, or one whose kubeconfig is another stack's 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,25 @@ def k3d_delete_script() -> str:
     return _REQUIRE + 'k3d cluster delete "$CPAAS_K3D_NAME"'
 
 
+def k3d_config_text(unit: config.Unit) -> str:
+    """The k3d config as the create command receives it; a change recreates the cluster."""
+    return yaml.safe_dump(k3d_config(unit), sort_keys=False)
+
+
+def cluster_identifier(unit: config.Unit) -> str:
+    """The provider's `clusterIdentifier`: pulumi-kubernetes then replaces the provider (and with
+    it every object on it) only when this changes, not when the kubeconfig's server or CA does.
+    It names the unit and never changes for an existing one, except for k3d, where a config
+    change deletes the cluster and creates an empty one, so the objects must be created again.
+    Ref: https://github.com/pulumi/pulumi-kubernetes/blob/v4.32.0/provider/pkg/provider/provider.go
+    (DiffConfig).
+    """
+    ident = f"cpaas-unit-{unit.name}"
+    if isinstance(unit.cluster, config.K3dCluster):
+        ident += "-k3d-" + hashlib.sha256(k3d_config_text(unit).encode()).hexdigest()[:12]
+    return ident
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     unit: config.Unit
@@ -111,7 +131,7 @@ class Cluster(pulumi.ComponentResource):
         if isinstance(source, config.K3dCluster):
             env = {
                 "CPAAS_K3D_NAME": k3d_cluster_name(unit.name),
-                "CPAAS_K3D_CONFIG": yaml.safe_dump(k3d_config(unit), sort_keys=False),
+                "CPAAS_K3D_CONFIG": k3d_config_text(unit),
             }
             create = command.local.Command(
                 f"{name}-k3d",
@@ -155,6 +175,7 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
+            cluster_identifier=cluster_identifier(unit),
             # Server-side apply lets the operators (tigera, istiod) co-own fields safely.
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),

@@ -32,14 +32,21 @@ from pydantic.alias_generators import to_camel
 
 CONFIG_NAMESPACE = "cpaas"
 
+# Ref: kubernetes/apimachinery@v0.34.10 pkg/util/validation/validation.go (IsDNS1123Label,
+# IsDNS1035Label: 63 at most; Services are named by the latter, namespaces by the former)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _FQDN_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# Ref: https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md#21-trust-domain
-_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 # BIG-IP object names: letters, digits, '.', '-', '_'; must start with a letter.
 _BIGIP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
-_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# Docker's reference grammar, lowercase and without a registry port: path components joined by
+# '.', '_', '__' or dashes, a repository of at most 255, a tag of at most 128.
+# Ref: distribution/reference@v0.6.0 regexp.go (ReferenceRegexp), reference.go
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REF = re.compile(
+    rf"^(?P<repository>{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*):[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}$"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,6 +84,32 @@ def _unit_name(value: str) -> str:
     return value
 
 
+def _app_name(value: str) -> str:
+    # Also the app's CIS TLSProfile name: letters first, 3 at least.
+    # Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 docs/config_examples/customResourceDefinitions/
+    #      customresourcedefinitions.yml (VirtualServer spec.tlsProfileName)
+    if len(value) < 3 or len(value) > 63 or not _DNS_1035_LABEL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a usable app name; use 3-63 lowercase letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit (CIS names the app's "
+            "TLSProfile after it), e.g. mqtt"
+        )
+    return value
+
+
+def _service_name(value: str) -> str:
+    # Ref: kubernetes/kubernetes pkg/apis/core/validation/validation.go (ValidateServiceName =
+    # NameIsDNS1035Label); pkg/apis/networking/validation/validation.go holds an Ingress backend's
+    # service.name to it too unless the alpha RelaxedServiceNameValidation gate is on.
+    if len(value) > 63 or not _DNS_1035_LABEL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes Service name (a DNS-1035 label); use 1-63 lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit, "
+            "e.g. productpage"
+        )
+    return value
+
+
 def _fqdn(value: str) -> str:
     labels = value.split(".")
     if (
@@ -92,18 +125,26 @@ def _fqdn(value: str) -> str:
     return value
 
 
-def _trust_domain(value: str) -> str:
-    if (
-        not value
-        or len(value) > 255
-        or not _TRUST_DOMAIN.fullmatch(value)
-        or value.startswith(".")
-        or value.endswith(".")
-        or ".." in value
-    ):
+def _app_fqdn(value: str) -> str:
+    _fqdn(value)
+    # The app's server certificate names it as its CN. Ref: RFC 5280 appendix A (ub-common-name)
+    if len(value) > 64:
         raise ValueError(
-            f"{value!r} is not a SPIFFE trust domain; use lowercase letters, digits, '.', '-' and "
-            "'_' only (no scheme, port or path), e.g. prod.cpaas.example.com"
+            f"{value!r} is {len(value)} characters; an app's FQDN is its certificate's common name, "
+            "which X.509 caps at 64 (RFC 5280 ub-common-name), use a shorter name"
+        )
+    return value
+
+
+def _trust_domain(value: str) -> str:
+    # SPIFFE allows [a-z0-9._-] up to 255; Istio's mesh config wants DNS labels (no '_').
+    # Ref: spiffe/spiffe@665a28f3 standards/SPIFFE-ID.md (2.1, 2.3)
+    # Ref: istio/istio@1.30.3 pkg/config/validation/agent/validation.go (ValidateTrustDomain)
+    if len(value) > 255 or not all(len(lb) <= 63 and _DNS_LABEL.fullmatch(lb) for lb in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a SPIFFE trust domain Istio accepts; use lowercase DNS labels (1-63 "
+            "letters, digits and '-', starting and ending with a letter or digit) joined by '.', at "
+            "most 255 characters, with no scheme, port or path, e.g. prod.cpaas.example.com"
         )
     return value
 
@@ -113,6 +154,32 @@ def _bigip_name(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a usable BIG-IP partition or object name; start with a letter, "
             "use letters, digits, '.', '-', '_' (at most 64), and not 'Common'"
+        )
+    return value
+
+
+# ADC properties: a tenant named like one would be read as that property.
+# Ref: F5Networks/f5-appsvcs-extension@v3.56.0 schema/3.56.0/as3-schema.json (definitions.ADC)
+_AS3_DECLARATION_KEYS = (
+    "class", "constants", "controls", "id", "label",
+    "remark", "schemaVersion", "scratch", "target", "updateMode",
+)  # fmt: skip
+
+
+def _partition(value: str) -> str:
+    # Two characters at least: the f5bigip provider's partition rule and CIS's CRDs.
+    # Ref: F5Networks/terraform-provider-bigip@v1.26.0 bigip/validators.go (validatePartitionName)
+    # Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 (VirtualServer spec.partition, as for tlsProfileName)
+    if (
+        not _BIGIP_NAME.fullmatch(value)
+        or len(value) < 2
+        or value.lower() == "common"
+        or value in _AS3_DECLARATION_KEYS
+    ):
+        raise ValueError(
+            f"{value!r} is not a usable BIG-IP partition; use 2-64 letters, digits, '.', '-' and '_', "
+            "starting with a letter, and not Common or an AS3 declaration key "
+            f"({', '.join(_AS3_DECLARATION_KEYS)}), e.g. cpaas-aws-syd"
         )
     return value
 
@@ -127,10 +194,12 @@ def _config_key(value: str) -> str:
 
 
 def _image_ref(value: str) -> str:
-    if not _IMAGE_REF.fullmatch(value) or value.endswith(":latest"):
+    match = _IMAGE_REF.fullmatch(value)
+    if match is None or len(match["repository"]) > 255 or value.endswith(":latest"):
         raise ValueError(
             f"{value!r} is not a pinned image reference; use repository:tag with a fixed tag "
-            "(never 'latest'), e.g. rancher/k3s:v1.34.6-k3s1"
+            "(never 'latest'), the repository as lowercase components of letters and digits joined "
+            "by '.', '_', '__' or '-' and separated by '/', e.g. rancher/k3s:v1.34.6-k3s1"
         )
     return value
 
@@ -163,6 +232,14 @@ _LOCATION = _matching(
 )
 _SEMVER = _matching(r"\d+\.\d+\.\d+", "is not an exact version; pin MAJOR.MINOR.PATCH, e.g. 1.30.3")
 _K8S_MINOR = _matching(r"1\.\d{2}", "is not a Kubernetes minor version; use e.g. '1.33'")
+# The partition as CIS's `waf` field has it: no '.', 2 characters at least.
+# Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 (VirtualServer spec.waf)
+_WAF_POLICY = _matching(
+    r"/[A-Za-z][A-Za-z0-9_-]+/[A-Za-z][A-Za-z0-9_.-]*",
+    "is not a WAF policy path CIS accepts; use /<partition>/<name>: a partition of 2 or more "
+    "letters, digits, '-' or '_' starting with a letter, and a name of letters, digits, '.', '-' "
+    "or '_' starting with a letter, e.g. /Common/bookinfo-waf",
+)
 _STACK_REF = _matching(
     r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}",
     "is not a stack reference; use org/project/stack, project/stack or stack",
@@ -173,9 +250,14 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Location = Annotated[str, _LOCATION]
 DnValue = Annotated[str, _DN_VALUE]
 UnitName = Annotated[str, AfterValidator(_unit_name)]
+AppName = Annotated[str, AfterValidator(_app_name)]
+ServiceName = Annotated[str, AfterValidator(_service_name)]
 Fqdn = Annotated[str, AfterValidator(_fqdn)]
+AppFqdn = Annotated[str, AfterValidator(_app_fqdn)]
 TrustDomain = Annotated[str, AfterValidator(_trust_domain)]
 BigipName = Annotated[str, AfterValidator(_bigip_name)]
+PartitionName = Annotated[str, AfterValidator(_partition)]
+WafPolicyPath = Annotated[str, _WAF_POLICY]
 ConfigKey = Annotated[str, AfterValidator(_config_key)]
 ImageRef = Annotated[str, AfterValidator(_image_ref)]
 SemVer = Annotated[str, _SEMVER]
@@ -391,9 +473,27 @@ class Nginx(Model):
 
 
 _NO_TRUST = (
-    "@trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; name the config key "
-    "that holds the BIG-IP's management certificate (or, in dev only, insecureSkipVerify: true)"
+    "@trustedCertFile: neither trustedCertFile nor insecureSkipVerify is set; commit the BIG-IP's "
+    "management certificate (PEM) and name its path here, e.g. trust/prod/bigip-aws-syd.pem (or, "
+    "in dev only, insecureSkipVerify: true)"
 )
+_TRUST_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.(pem|crt)")
+
+
+def _trust_file(value: str) -> str:
+    # The f5bigip provider reads this path when the engine configures it, also for a refresh or
+    # destroy that does not run the program; providers start in the project folder, so a path
+    # relative to it names the committed file on every checkout (README "The refresh model").
+    if len(value) > 200 or not _TRUST_FILE.fullmatch(value) or ".." in value.split("/"):
+        raise ValueError(
+            f"{value!r} is not a certificate file in the project; give the path of a committed "
+            "PEM file relative to the project folder (letters, digits, '.', '_', '-' and '/', "
+            "ending in .pem or .crt), e.g. trust/prod/bigip-aws-syd.pem"
+        )
+    return value
+
+
+TrustFile = Annotated[str, AfterValidator(_trust_file)]
 
 
 class BigipAccess(Model):
@@ -403,21 +503,32 @@ class BigipAccess(Model):
     management_port: Port = 443
     username: str = Field(default="admin", min_length=1, max_length=64)
     password_secret: ConfigKey
-    # The BIG-IP's management certificate (PEM, from a config key) that CIS and Pulumi trust.
-    trusted_cert_key: ConfigKey | None = None
+    # The BIG-IP's management certificate that CIS and Pulumi trust: a committed PEM file.
+    trusted_cert_file: TrustFile | None = None
     # Explicit opt-out of TLS verification; refused outside dev (see StackConfig checks).
     insecure_skip_verify: StrictBool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_trust(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "trustedCertKey" in data:
+            raise ValueError(
+                "@trustedCertKey: replaced by trustedCertFile; commit the certificate (the value "
+                "of that config key) as a PEM file and name its path in trustedCertFile, e.g. "
+                'trust/prod/bigip-aws-syd.pem (README "The refresh model")'
+            )
+        return data
+
     @model_validator(mode="after")
     def _tls_trust(self) -> BigipAccess:
-        if self.trusted_cert_key is None and not self.insecure_skip_verify:
+        if self.trusted_cert_file is None and not self.insecure_skip_verify:
             raise ValueError(_NO_TRUST)
         return self
 
 
 class Bigip(BigipAccess):
-    cis_partition: BigipName
-    pulumi_partition: BigipName
+    cis_partition: PartitionName
+    pulumi_partition: PartitionName
     vlan: BigipName
     self_ips: Annotated[
         tuple[IPv4Addr, ...], _non_empty("self IPs", "list the BIG-IP self IPs the cluster peers with")
@@ -445,7 +556,8 @@ class ForwardProxy(Model):
 class EgressAllow(Model):
     namespace: DnsLabel
     service_accounts: tuple[DnsLabel, ...] = ()
-    # A SNAT address of its own, so the firewall can tell this app apart.
+    # A SNAT address of its own, so the firewall can tell this app apart: no other namespace
+    # leaves with it, so it is in no other entry and not in the shared snatAddresses.
     snat_address: IPv4Addr | None = None
 
 
@@ -453,6 +565,7 @@ class Egress(Model):
     vip: IPv4Addr
     port: Port = 443
     forward_proxy: ForwardProxy
+    # The virtual server's SNAT pool, shared by the namespaces without a snatAddress of their own.
     snat_addresses: Annotated[
         tuple[IPv4Addr, ...], _non_empty("SNAT addresses", "list at least one egress address")
     ]
@@ -464,17 +577,30 @@ class Egress(Model):
     @model_validator(mode="after")
     def _allow_entries(self) -> Egress:
         seen: set[str] = set()
+        owners: dict[object, int] = {}
         for i, entry in enumerate(self.allow):
             if entry.namespace in seen:
                 raise ValueError(
                     f"@allow[{i}].namespace: {entry.namespace} is listed twice; merge the entries"
                 )
             seen.add(entry.namespace)
-            if entry.snat_address is not None and entry.snat_address not in self.snat_addresses:
+            address = entry.snat_address
+            if address is None:
+                continue
+            if address in self.snat_addresses:
                 raise ValueError(
-                    f"@allow[{i}].snatAddress: {entry.snat_address} is not in snatAddresses; "
-                    "add it there so it joins the SNAT pool"
+                    f"@allow[{i}].snatAddress: {address} is also in snatAddresses, the pool every "
+                    "namespace without its own address shares; remove it from snatAddresses so only "
+                    f"{entry.namespace} leaves with it"
                 )
+            if address in owners:
+                j = owners[address]
+                raise ValueError(
+                    f"@allow[{i}].snatAddress: {address} is already {self.allow[j].namespace}'s "
+                    f"(allow[{j}]); give each namespace an address of its own, or drop snatAddress "
+                    "to share snatAddresses"
+                )
+            owners[address] = i
         return self
 
 
@@ -484,14 +610,15 @@ class Egress(Model):
 
 AppKind = Literal["http-mesh", "http-nginx", "tcp", "udp"]
 _POLICY_PATH = r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$"
+_WAF_TEMPLATE = r"^POLICY_TEMPLATE_[A-Z0-9_]+$"
 
 
 class Waf(Model):
     """Either reference an existing policy (`policy`, a full path) or have one created from an
     F5 template in /Common (`template`), attached to the app's CIS VirtualServer."""
 
-    policy: str | None = Field(default=None, pattern=_POLICY_PATH)
-    template: str | None = Field(default=None, pattern=r"^POLICY_TEMPLATE_[A-Z0-9_]+$")
+    policy: WafPolicyPath | None = None
+    template: str | None = Field(default=None, pattern=_WAF_TEMPLATE)
     enforcement_mode: Literal["blocking", "transparent"] = "blocking"
 
     @model_validator(mode="after")
@@ -505,13 +632,13 @@ class Waf(Model):
 
 
 class App(Model):
-    name: DnsLabel
+    name: AppName
     kind: AppKind
-    fqdn: Fqdn | None = None
+    fqdn: AppFqdn | None = None
     vip: IPv4Addr
     port: Port
     namespace: DnsLabel
-    service: DnsLabel
+    service: ServiceName
     service_port: Port
     # BIG-IP Advanced WAF in front of the app (HTTP apps only); off unless set.
     waf: Waf | None = None
@@ -561,7 +688,7 @@ class Unit(Model):
 
 
 class DnsDevice(BigipAccess):
-    partition: BigipName = "cpaas-gslb"
+    partition: PartitionName = "cpaas-gslb"
     # The device's own self IP (iQuery, probing). F5 DNS needs a server object for itself in a
     # data center before it probes or talks iQuery; without selfIp that object must exist already.
     self_ip: IPv4Addr | None = None
@@ -597,7 +724,7 @@ class TopologyRecord(Model):
 
 
 class WideIp(Model):
-    app: DnsLabel
+    app: AppName
     lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = "global-availability"
     # Units serving this app, in failover order; empty means every unit that has the app.
     units: tuple[UnitName, ...] = ()
@@ -697,12 +824,56 @@ class StackConfig(Model):
         keys: list[str] = []
         if self.pki is not None and isinstance(self.pki.root, ImportedRoot):
             keys.append(self.pki.root.cert_key)
-        for unit in self.units:
-            if unit.bigip is not None and unit.bigip.trusted_cert_key is not None:
-                keys.append(unit.bigip.trusted_cert_key)
-        if self.gslb is not None and self.gslb.dns_device.trusted_cert_key is not None:
-            keys.append(self.gslb.dns_device.trusted_cert_key)
         return sorted(set(keys))
+
+    def trust_files(self) -> dict[str, str]:
+        """The committed certificate files the stack names: path -> the config path naming it."""
+        named: list[tuple[str, BigipAccess]] = [
+            (_p("units", i, "bigip", "trustedCertFile"), u.bigip) for i, u in enumerate(self.units) if u.bigip
+        ]
+        if self.gslb is not None:
+            named.append(("gslb.dnsDevice.trustedCertFile", self.gslb.dns_device))
+        files: dict[str, str] = {}
+        for where, access in named:
+            if access.trusted_cert_file is not None and not access.insecure_skip_verify:
+                files.setdefault(access.trusted_cert_file, where)
+        return files
+
+    def kubeconfig_keys(self) -> list[str]:
+        """The secret keys that hold kubeconfigs (set from a file, not typed)."""
+        return sorted(
+            {u.cluster.kubeconfig_secret for u in self.units if isinstance(u.cluster, KubeconfigCluster)}
+        )
+
+
+# The fields that name config keys, as secret_keys, plain_keys and kubeconfig_keys read them.
+_SECRET_FIELDS = ("passwordSecret", "kubeconfigSecret", "privateKeySecret")
+_CERT_FIELDS = ("certKey",)
+
+
+def named_keys(raw: Any) -> tuple[set[str], set[str], set[str]]:
+    """(secret, certificate, kubeconfig) keys a raw stack names, read without the models: what
+    a stack refers to while parts of it do not validate yet."""
+    secrets: set[str] = set()
+    certificates: set[str] = set()
+    kubeconfigs: set[str] = set()
+    pending = [raw]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending += node
+        if not isinstance(node, Mapping):
+            continue
+        for key, value in node.items():
+            if isinstance(value, str):
+                for fields, names in ((_SECRET_FIELDS, secrets), (_CERT_FIELDS, certificates)):
+                    if key in fields:
+                        names.add(value)
+                if key == "kubeconfigSecret":
+                    kubeconfigs.add(value)
+            else:
+                pending.append(value)
+    return secrets, certificates, kubeconfigs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,12 +892,38 @@ def _p(*parts: str | int) -> str:
 
 def _check_stack(stack: StackConfig) -> Iterator[Problem]:
     yield from _check_shape(stack)
+    yield from _check_renewal(stack)
     yield from _check_unique_units(stack)
     yield from _check_cidrs(stack)
     yield from _check_partitions(stack)
     yield from _check_vips(stack)
+    yield from _check_bgp_devices(stack)
+    yield from _check_nodes(stack)
     yield from _check_unit_rules(stack)
     yield from _check_gslb(stack)
+
+
+def renewal_window_hours(validity_hours: int) -> int:
+    """The last third of a certificate's life, in which an update renews it (pki.renewal_hours)."""
+    return validity_hours // 3
+
+
+_WEEK_HOURS = 7 * 24
+
+
+def _check_renewal(stack: StackConfig) -> Iterator[Problem]:
+    # Outside dev, the deploy workflow's weekly run must land inside every renewal window.
+    if stack.pki is None or stack.environment == "dev":
+        return
+    for field in ("intermediateValidityDays", "leafValidityDays"):
+        days: int = getattr(stack.pki, _snake(field))
+        window = renewal_window_hours(days * 24)
+        if window < _WEEK_HOURS:
+            yield (
+                _p("pki", field),
+                f"{days} days leaves a renewal window of {window // 24} days (the last third of "
+                "the life), shorter than the week between scheduled deploys; use 21 or more",
+            )
 
 
 def _check_shape(stack: StackConfig) -> Iterator[Problem]:
@@ -815,29 +1012,114 @@ def _check_partitions(stack: StackConfig) -> Iterator[Problem]:
                 owners[name.lower()] = where
 
 
-def _check_vips(stack: StackConfig) -> Iterator[Problem]:
-    # Units may share a BIG-IP (same management address): VIP:port must be unique per device.
-    taken: dict[tuple[str, str, int, str], str] = {}
+# A listener on a BIG-IP: (device, owning partition, config path, address, port, protocol).
+Listener = tuple[str, str, str, IPv4Address, int, str]
+
+
+def _listeners(stack: StackConfig) -> Iterator[Listener]:
     for i, unit in enumerate(stack.units):
         if unit.bigip is None:
             continue
         device = str(unit.bigip.management_address)
-        listeners: list[tuple[str, IPv4Address, int, str]] = []
         for j, app in enumerate(unit.apps):
             proto = "udp" if app.kind == "udp" else "tcp"
-            listeners.append((_p("units", i, "apps", j, "vip"), app.vip, app.port, proto))
+            yield device, unit.bigip.cis_partition, _p("units", i, "apps", j, "vip"), app.vip, app.port, proto
         if unit.egress is not None:
-            listeners.append((_p("units", i, "egress", "vip"), unit.egress.vip, unit.egress.port, "tcp"))
-        for where, vip, port, proto in listeners:
-            key = (device, str(vip), port, proto)
-            if key in taken:
-                yield (
-                    where,
-                    f"{vip}:{port}/{proto} is already used by {taken[key]} on BIG-IP {device}; "
-                    "give each virtual server its own address or port",
-                )
-            else:
-                taken[key] = where
+            where = _p("units", i, "egress", "vip")
+            yield device, unit.bigip.pulumi_partition, where, unit.egress.vip, unit.egress.port, "tcp"
+    if stack.gslb is not None:
+        dns = stack.gslb.dns_device
+        for k, address in enumerate(dns.listeners):
+            for proto in ("udp", "tcp"):
+                where = _p("gslb", "dnsDevice", "listeners", k)
+                yield str(dns.management_address), dns.partition, where, address, 53, proto
+
+
+def _check_vips(stack: StackConfig) -> Iterator[Problem]:
+    # Per BIG-IP (management address): a virtual address belongs to one partition, so CIS's and
+    # Pulumi's virtual servers (and other units' on a shared device) never share one, on any
+    # port; within a partition each address:port/protocol is used once.
+    owners: dict[tuple[str, str], tuple[str, str]] = {}
+    taken: dict[tuple[str, str, int, str], str] = {}
+    refused: set[str] = set()  # a DNS listener is two listeners (UDP, TCP) at one path
+    for device, partition, where, vip, port, proto in _listeners(stack):
+        owner, first = owners.setdefault((device, str(vip)), (partition, where))
+        if owner != partition:
+            if where in refused:
+                continue
+            refused.add(where)
+            yield (
+                where,
+                f"{vip} is already a virtual address of partition {owner} ({first}) on BIG-IP "
+                f"{device}; a virtual address belongs to one partition, give this virtual server "
+                "another address",
+            )
+            continue
+        key = (device, str(vip), port, proto)
+        if key in taken:
+            yield (
+                where,
+                f"{vip}:{port}/{proto} is already used by {taken[key]} on BIG-IP {device}; "
+                "give each virtual server its own address or port",
+            )
+        else:
+            taken[key] = where
+
+
+def _check_bgp_devices(stack: StackConfig) -> Iterator[Problem]:
+    # Each calico-bgp unit creates its own BGP instance in route domain 0 of its BIG-IP.
+    first: dict[str, tuple[int, str]] = {}
+    for i, unit in enumerate(stack.units):
+        if unit.bigip is None or not unit.uses_calico:
+            continue
+        device = str(unit.bigip.management_address)
+        if device in first:
+            k, name = first[device]
+            yield (
+                _p("units", i, "bigip", "managementAddress"),
+                f"{device} is also the BIG-IP of units[{k}] ({name}), and both units peer BGP with "
+                "Calico; a BIG-IP runs one BGP instance per route domain and cpaas does not "
+                "support shared BIG-IPs yet, give each calico-bgp unit its own BIG-IP",
+            )
+        else:
+            first[device] = (i, unit.name)
+
+
+def _check_nodes(stack: StackConfig) -> Iterator[Problem]:
+    # A node address belongs to one partition: CIS makes nodes of pod IPs (pool members) in its
+    # partition, Pulumi one of the forward proxy in its own.
+    proxies: dict[tuple[str, str], tuple[str, str]] = {}
+    for i, unit in enumerate(stack.units):
+        if unit.bigip is None or unit.egress is None:
+            continue
+        device, address = str(unit.bigip.management_address), unit.egress.forward_proxy.address
+        where = _p("units", i, "egress", "forwardProxy", "address")
+        in_pods = _pod_owner(stack, device, address)
+        partition, first = proxies.setdefault((device, str(address)), (unit.bigip.pulumi_partition, where))
+        if in_pods is not None:
+            pod_where, net, cis = in_pods
+            yield (
+                where,
+                f"{address} is inside {pod_where} {net}, whose pod IPs CIS makes nodes of in "
+                f"partition {cis} on BIG-IP {device}; a node address belongs to one partition, so "
+                "the forward proxy needs an address outside the pod CIDRs",
+            )
+        elif first != where:
+            yield (
+                where,
+                f"{address} is already a node of partition {partition} ({first}) on BIG-IP "
+                f"{device}; a node address belongs to one partition, use another forward proxy "
+                "address or another BIG-IP",
+            )
+
+
+def _pod_owner(stack: StackConfig, device: str, address: IPv4Address) -> tuple[str, IPv4Network, str] | None:
+    """(config path, pod CIDR, CIS partition) of the unit on `device` whose pods hold `address`."""
+    for i, unit in enumerate(stack.units):
+        bigip = unit.bigip
+        if bigip is not None and str(bigip.management_address) == device and address in unit.network.pod_cidr:
+            return _p("units", i, "network", "podCidr"), unit.network.pod_cidr, bigip.cis_partition
+    return None
 
 
 def _check_unit_rules(stack: StackConfig) -> Iterator[Problem]:
@@ -856,7 +1138,7 @@ def _check_one_unit(stack: StackConfig, i: int, unit: Unit) -> Iterator[Problem]
         yield (
             _p("units", i, "bigip", "insecureSkipVerify"),
             f"true in a {stack.environment} stack; TLS verification may only be skipped in dev, "
-            "set trustedCertKey instead",
+            "set trustedCertFile instead",
         )
     if unit.egress is not None and unit.bigip is None:
         yield (
@@ -991,7 +1273,7 @@ def _check_gslb(stack: StackConfig) -> Iterator[Problem]:
         yield (
             _p("gslb", "dnsDevice", "insecureSkipVerify"),
             f"true in a {stack.environment} stack; TLS verification may only be skipped in dev, "
-            "set trustedCertKey instead",
+            "set trustedCertFile instead",
         )
     seen_apps: dict[str, int] = {}
     for w, wide in enumerate(stack.gslb.wide_ips):
@@ -1086,9 +1368,11 @@ def _snake(camel: str) -> str:
 class ConfigError(Exception):
     """A stack config that cannot be used; `lines` are 'cpaas:<path>: <value and message>'."""
 
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], partial: bool = False):
         super().__init__("\n".join(lines))
         self.lines = lines
+        # The stack-wide cross-field rules did not run: they need every field to parse.
+        self.partial = partial
 
 
 # Discriminated unions put the tag in the error location; drop it where it follows the union field.
@@ -1111,14 +1395,75 @@ def _loc_path(loc: Iterable[Any]) -> str:
         if not tagged and not internal:
             # A key the user wrote oddly (spaces, newlines) is quoted so the line stays one line.
             odd = isinstance(part, str) and not _PLAIN_KEY.fullmatch(part)
-            parts.append(json.dumps(part) if odd else part)
+            long = isinstance(part, str) and len(part) > 60
+            parts.append(json.dumps(part[:60] + "..." if long else part) if odd or long else part)
         previous = part
     return _p(*parts) if parts else ""
+
+
+def shown(value: Any) -> str:
+    """A config value for a message, as the stack file writes it; long text cut to 60
+    characters with its size (a pasted 5 MB value is not echoed back)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value)
+    if len(text) <= 100:
+        return text
+    size = len(value) if isinstance(value, str) else len(text)
+    return f"{text[:60]}... ({f'{size / 1e6:.1f} MB' if size >= 1_000_000 else f'{size} characters'})"
 
 
 _RANGES = {
     "asn": "an ASN is 1-4294967295 (private: 64512-65534 or 4200000000-4294967294)",
     "port": "ports are 1-65535",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "below the minimum {}; use {} or more"),
+    "greater_than": ("gt", "not above {}; use more than {}"),
+    "less_than_equal": ("le", "above the maximum {}; use {} or less"),
+    "less_than": ("lt", "not below {}; use less than {}"),
+}
+_LIST = "is not a list; write a YAML list, e.g. [a, b] or one '- item' per line"
+_MAPPING = "is not a mapping; write its keys below it (see the README's config reference)"
+_WHOLE = "is not a whole number; write digits without quotes, e.g. 443"
+_NUMBER = "is not a number; write digits without quotes, e.g. 1.5"
+# Pydantic's error types, in words: what is allowed and the fix ({v}: the value, then ctx keys).
+_PHRASES = {
+    "string_type": "is not text; write it as a string (in quotes if YAML reads it otherwise)",
+    "string_unicode": "is not valid text; write it as a string",
+    "int_type": _WHOLE,
+    "int_parsing": _WHOLE,
+    "int_from_float": _WHOLE,
+    "bool_type": "is not true or false; write true or false without quotes",
+    "bool_parsing": "is not true or false; write true or false without quotes",
+    "float_type": _NUMBER,
+    "float_parsing": _NUMBER,
+    "finite_number": "is not a finite number; write digits, e.g. 1.5",
+    "tuple_type": _LIST,
+    "list_type": _LIST,
+    "set_type": _LIST,
+    "frozen_set_type": _LIST,
+    "iterable_type": _LIST,
+    "model_type": _MAPPING,
+    "model_attributes_type": _MAPPING,
+    "dict_type": _MAPPING,
+    "mapping_type": _MAPPING,
+    "literal_error": "is not allowed; use {expected}",
+    "string_too_short": "is too short; write at least {min_length} character(s)",
+    "string_too_long": "is too long; write at most {max_length} characters",
+    "too_short": "has too few items; give at least {min_length}",
+    "too_long": "has too many items; give at most {max_length}",
+    "ip_v4_address": "is not an IPv4 address; write four numbers 0-255 joined by '.', e.g. 10.0.0.1",
+}
+_PATTERN_HINTS = {
+    _DURATION: "a whole number of hours, days or weeks, e.g. 72h or 15d",
+    _QUANTITY: "a whole number of Mi, Gi or Ti, e.g. 50Gi",
+    _POLICY_PATH: "a full policy path /Partition/name, e.g. /Common/bookinfo-waf",
+    _WAF_TEMPLATE: "an F5 policy template name, e.g. POLICY_TEMPLATE_RAPID_DEPLOYMENT",
 }
 
 
@@ -1126,15 +1471,25 @@ def _describe_tag(err: Mapping[str, Any], field: str) -> str:
     ctx = err.get("ctx", {})
     kinds = _UNION_FIELDS.get(field, "the documented kinds")
     if err["type"] == "union_tag_invalid":
-        return f"{ctx.get('tag')!r} is not a known kind; use one of {kinds}"
+        return f"{shown(ctx.get('tag'))} is not a known kind; use one of {kinds}"
     key = str(ctx.get("discriminator", "")).strip("'")
     return f"required key {key} is missing; use one of {kinds}"
 
 
-def _describe(err: Mapping[str, Any], path: str) -> str:
+def _describe_bound(err: Mapping[str, Any], field: str) -> str:
+    value = shown(err.get("input"))
+    for key, text in _RANGES.items():
+        if field.endswith(key):
+            return f"{value} is out of range; {text}"
+    name, phrase = _BOUNDS[err["type"]]
+    bound = err.get("ctx", {}).get(name)
+    return f"{value} is {phrase.format(bound, bound)}"
+
+
+def explain(err: Mapping[str, Any], path: str = "") -> str:
+    """One pydantic error as what is wrong, what is allowed and the fix (never pydantic's words)."""
     kind = err["type"]
     value = err.get("input")
-    msg = str(err["msg"]).removeprefix("Value error, ")
     field = path.rsplit(".", 1)[-1].lower()
     if kind == "extra_forbidden":
         return "unknown key; remove it or check its spelling against the README's config reference"
@@ -1142,28 +1497,35 @@ def _describe(err: Mapping[str, Any], path: str) -> str:
         return "required key is missing; add it"
     if kind.startswith("union_tag_"):
         return _describe_tag(err, field)
-    if kind == "value_error":
-        return msg
+    if kind in ("value_error", "assertion_error"):
+        return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "ip_v4_network" and isinstance(value, str):
         try:
             fixed = IPv4Network(value, strict=False)
         except ValueError:
-            return f"{value!r} is not an IPv4 CIDR; use e.g. 10.42.0.0/16 (prefix 0-32)"
+            return f"{shown(value)} is not an IPv4 CIDR; use e.g. 10.42.0.0/16 (prefix 0-32)"
         return f"{value} has host bits set; use {fixed}"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        for key, text in _RANGES.items():
-            if field.endswith(key):
-                return f"{value} is out of range; {text}"
-        return f"{value} is out of range: {msg}"
-    shown = value if isinstance(value, (str, int, float, bool)) else None
-    return f"{shown!r} is not allowed: {msg}" if shown is not None else msg
+    if kind == "ip_v4_network":
+        return f"{shown(value)} is not an IPv4 CIDR; use e.g. 10.42.0.0/16 (prefix 0-32)"
+    if kind in _BOUNDS:
+        return _describe_bound(err, field)
+    if kind == "string_pattern_mismatch":
+        pattern = str(err.get("ctx", {}).get("pattern", ""))
+        hint = _PATTERN_HINTS.get(pattern, f"text matching {pattern}")
+        return f"{shown(value)} is not allowed here; write {hint}"
+    phrase = _PHRASES.get(kind, "is not allowed here; see the README's config reference for this key")
+    return f"{shown(value)} {phrase.format_map(dict(err.get('ctx') or {}))}"
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         path = _loc_path(err["loc"])
-        message = _describe(err, path)
+        message = explain(err, path)
+        value = err.get("input")
+        if isinstance(value, str) and len(value) > 100:
+            # Rules quote the value they refuse; a pasted blob is cut to its start and size.
+            message = message.replace(repr(value), shown(value)).replace(value, shown(value))
         if message.startswith("@"):
             # A model-level rule that names the field it is about, relative to the model.
             relative, _, message = message[1:].partition(": ")
@@ -1188,4 +1550,6 @@ def parse_stack(raw: Mapping[str, Any]) -> StackConfig:
     try:
         return StackConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        # The stack-wide rules report with an empty location; without them, they did not run.
+        partial = all(err["loc"] for err in exc.errors(include_url=False))
+        raise ConfigError(format_validation_error(exc), partial) from None

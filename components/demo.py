@@ -13,7 +13,8 @@ A workload whose app is not in the unit's config is skipped and listed in `skipp
 are not created here: Mesh creates the injected ones, the unit creates app namespaces; pass those
 (or their owners) in `after`.
 
-Images are pinned to what Istio 1.30.3's own samples pin (the Istio version of this project):
+Images are pinned in components/versions.py, to the tags Istio 1.30.3's own samples pin (bookinfo
+from Docker Hub, since registry.istio.io is being retired):
 Ref: https://github.com/istio/istio/blob/1.30.3/samples/bookinfo/platform/kube/bookinfo.yaml
 Ref: https://github.com/istio/istio/blob/1.30.3/samples/httpbin/httpbin.yaml
 Ref: https://github.com/istio/istio/blob/1.30.3/samples/curl/curl.yaml
@@ -30,12 +31,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config
+from components import config, versions
 
-# Istio 1.30 moved its sample images from docker.io/istio to registry.istio.io/release (#59364);
-# the same 1.20.3 tags exist under docker.io/istio.
-BOOKINFO_HUB = "registry.istio.io/release"
-BOOKINFO_TAG = "1.20.3"
 BOOKINFO_PORT = 9080
 # service -> versions deployed (reviews v2/v3 are the ones that call ratings).
 BOOKINFO_VERSIONS: dict[str, tuple[str, ...]] = {
@@ -44,11 +41,8 @@ BOOKINFO_VERSIONS: dict[str, tuple[str, ...]] = {
     "ratings": ("v1",),
     "reviews": ("v1", "v2", "v3"),
 }
-HTTPBIN_IMAGE = "docker.io/mccutchen/go-httpbin:v2.15.0"
 HTTPBIN_PORT = 8080
-MOSQUITTO_IMAGE = "docker.io/library/eclipse-mosquitto:2.0.22"
 MQTT_PORT = 1883
-CURL_IMAGE = "docker.io/curlimages/curl:8.16.0"
 TRAFFIC_GENERATOR = "traffic-generator"
 TRAFFIC_INTERVAL_SECONDS = 5
 
@@ -176,7 +170,7 @@ def service(name: str, namespace: str, app: str, *, port: int, target: str, port
 
 
 def bookinfo_image(svc: str, version: str) -> str:
-    return f"{BOOKINFO_HUB}/examples-bookinfo-{svc}-{version}:{BOOKINFO_TAG}"
+    return f"{versions.BOOKINFO_HUB}/examples-bookinfo-{svc}-{version}:{versions.BOOKINFO_TAG}"
 
 
 def bookinfo_service(svc: str, namespace: str) -> Manifest:
@@ -229,7 +223,7 @@ def httpbin_service(app: config.App) -> Manifest:
 def httpbin_deployment(namespace: str) -> Manifest:
     container: Manifest = {
         "name": "httpbin",
-        "image": HTTPBIN_IMAGE,
+        "image": versions.HTTPBIN_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "env": [{"name": "PORT", "value": str(HTTPBIN_PORT)}],
         "ports": [{"name": "http", "containerPort": HTTPBIN_PORT}],
@@ -263,7 +257,7 @@ def mosquitto_service(app: config.App) -> Manifest:
 def mosquitto_deployment(namespace: str) -> Manifest:
     container: Manifest = {
         "name": "mosquitto",
-        "image": MOSQUITTO_IMAGE,
+        "image": versions.MOSQUITTO_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "mqtt", "containerPort": MQTT_PORT}],
         # MQTT has no HTTP endpoint: ready once the listener accepts connections.
@@ -330,7 +324,7 @@ def traffic_generator_deployment(
         env.append({"name": "EGRESS_URL", "value": f"http://{check_egress_host(egress_host)}/"})
     container: Manifest = {
         "name": "curl",
-        "image": CURL_IMAGE,
+        "image": versions.CURL_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c", TRAFFIC_SCRIPT],
         "env": env,
@@ -416,11 +410,11 @@ class DemoWorkloads(pulumi.ComponentResource):
         self.workloads.append(f"{manifest['metadata']['namespace']}/{manifest['metadata']['name']}")
 
     def _bookinfo(self, ns: str) -> None:
-        for svc, versions in BOOKINFO_VERSIONS.items():
+        for svc, deployed in BOOKINFO_VERSIONS.items():
             role = f"bookinfo-{svc}"
             sa = self._service_account(role, service_account(f"bookinfo-{svc}", ns, svc))
             self._service(role, bookinfo_service(svc, ns))
-            for version in versions:
+            for version in deployed:
                 self._deployment(f"{role}-{version}", bookinfo_deployment(svc, ns, version), sa)
 
     def _traffic_generator(self, ns: str, egress_host: str | None, egress: config.Egress | None) -> None:

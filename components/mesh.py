@@ -16,12 +16,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import config, versions
-from components.pki import IssuedCa
+from components.pki import IssuedCa, cacerts_digest
 
 NAMESPACE = "istio-system"
 GATEWAY_NAMESPACE = "istio-ingress"
 GATEWAY_RELEASE = "istio-ingressgateway"
 TRACING_PROVIDER = "cpaas-tracing"
+# On istiod's pod template: a changed CA certificate or root rolls istiod, which reloads a new
+# intermediate by itself but keeps the old bundle when root-cert.pem changes (1.30.3
+# pilot/pkg/bootstrap/istio_ca.go, handleEvent). README "Renewal and rotation".
+CACERTS_DIGEST_ANNOTATION = "cpaas.io/cacerts-sha256"
 
 
 def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
@@ -45,7 +49,7 @@ def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
         ]
     return {
         "global": {
-            "hub": "docker.io/istio",
+            "hub": versions.ISTIO_HUB,
             "tag": mesh.istio_version,
             "meshID": cluster_name,
             "multiCluster": {"clusterName": cluster_name},
@@ -147,7 +151,10 @@ class Mesh(pulumi.ComponentResource):
             version=istiod_chart.version,
             repository_opts={"repo": istiod_chart.repo},
             namespace=NAMESPACE,
-            values=istiod_values(mesh, args.cluster_name),
+            values={
+                **istiod_values(mesh, args.cluster_name),
+                "podAnnotations": {CACERTS_DIGEST_ANNOTATION: cacerts_digest(args.ca)},
+            },
             atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[base, cacerts]),

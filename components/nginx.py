@@ -19,6 +19,20 @@ NAMESPACE = "nginx-ingress"
 RELEASE = "nginx-ingress"
 # fullname = release name, so the controller Service is "<release>-controller".
 SERVICE = f"{RELEASE}-controller"
+# pulumi-kubernetes waits for an Ingress (on create, update and refresh) until an address sits in
+# its .status.loadBalancer, and nothing writes one: NGINX could report one address per controller
+# (reportIngressStatus), while each app has its own BIG-IP virtual address, and dev has none.
+# Ref: https://github.com/pulumi/pulumi-kubernetes/blob/v4.32.0/provider/pkg/await/ingress.go
+# Ref: https://github.com/nginx/kubernetes-ingress/blob/v5.5.4/charts/nginx-ingress/values.yaml
+#   (controller.reportIngressStatus)
+INGRESS_ANNOTATIONS = {
+    "pulumi.com/skipAwait": "true",
+    "cpaas.io/skip-await-why": (
+        "nothing reports an address for this Ingress: NGINX's reportIngressStatus is off, as it would "
+        "report one address for the whole controller while each app has its own BIG-IP virtual "
+        "address (and dev has no BIG-IP)"
+    ),
+}
 
 
 def values(nginx: config.Nginx) -> dict[str, Any]:

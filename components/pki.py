@@ -7,6 +7,7 @@ Ref: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,9 @@ class CertSpec:
     issuer: str = ""
     uris: tuple[str, ...] = ()
     dns_names: tuple[str, ...] = ()
+    # The provider replaces the certificate (same key, same subject) on the first update inside
+    # the last `early_renewal_hours` of its life: see renewal_hours().
+    early_renewal_hours: int = 0
 
     @property
     def subject_rdns(self) -> tuple[str, ...]:
@@ -75,6 +79,17 @@ def _private_key(name: str, key: KeyArgs, opts: pulumi.ResourceOptions) -> tls.P
     )
 
 
+def renewal_hours(validity_hours: int) -> int:
+    """Renew when a third of the life remains: prod's 90-day leaves 30 days before they expire,
+    its 2-year intermediates 243 days before. The old copy stays valid through that third, and
+    the new one has the same key and subject, so both sides trust either copy meanwhile. Never
+    the whole life: terraform-provider-tls would then renew on every update.
+    Ref: hashicorp/terraform-provider-tls internal/provider/common_cert.go
+    (modifyPlanIfCertificateReadyForRenewal), attribute_plan_modifier_bool/default_value.go
+    """
+    return config.renewal_window_hours(validity_hours)
+
+
 def root_role() -> str:
     return "root"
 
@@ -97,6 +112,7 @@ def plan(pki: config.Pki, units: Sequence[UnitTrust]) -> list[CertSpec]:
                 max_path_length=1,
                 allowed_uses=CA_USES,
                 validity_hours=pki.root.validity_days * 24,
+                early_renewal_hours=renewal_hours(pki.root.validity_days * 24),
             )
         )
     for unit in units:
@@ -112,6 +128,7 @@ def plan(pki: config.Pki, units: Sequence[UnitTrust]) -> list[CertSpec]:
                 max_path_length=0,
                 allowed_uses=CA_USES,
                 validity_hours=pki.intermediate_validity_days * 24,
+                early_renewal_hours=renewal_hours(pki.intermediate_validity_days * 24),
                 issuer=root_role(),
                 # X509-SVID: a signing certificate may carry its trust domain's SPIFFE ID.
                 # Ref: https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md
@@ -155,6 +172,7 @@ def _leaves(pki: config.Pki, unit: UnitTrust) -> list[CertSpec]:
                 # Server to the mesh sidecars; client when it re-originates mTLS.
                 allowed_uses=(*LEAF_USES, "server_auth", "client_auth"),
                 validity_hours=hours,
+                early_renewal_hours=renewal_hours(hours),
                 issuer=intermediate_role(unit.unit),
                 uris=(egress_spiffe_id(unit.trust_domain),),
             )
@@ -170,6 +188,7 @@ def _leaves(pki: config.Pki, unit: UnitTrust) -> list[CertSpec]:
                 max_path_length=None,
                 allowed_uses=(*LEAF_USES, "server_auth"),
                 validity_hours=hours,
+                early_renewal_hours=renewal_hours(hours),
                 issuer=intermediate_role(unit.unit),
                 dns_names=(fqdn,),
             )
@@ -186,6 +205,13 @@ class IssuedCa:
     chain_pem: pulumi.Output[str]  # this CA's cert followed by the root (Istio cert-chain.pem)
     root_pem: pulumi.Output[str]
     subject_rdns: tuple[str, ...]  # known before deployment: CertSpec.subject_rdns
+
+
+def cacerts_digest(ca: IssuedCa) -> pulumi.Output[str]:
+    """sha256 of the CA's certificate and the root (cacerts' public files; never the key)."""
+    return pulumi.Output.all(ca.cert_pem, ca.root_pem).apply(
+        lambda pems: hashlib.sha256("".join(pems).encode()).hexdigest()
+    )
 
 
 @dataclass
@@ -226,6 +252,7 @@ class Pki(pulumi.ComponentResource):
                 max_path_length=spec.max_path_length,
                 allowed_uses=list(spec.allowed_uses),
                 validity_period_hours=spec.validity_hours,
+                early_renewal_hours=spec.early_renewal_hours,
                 set_subject_key_id=True,
                 opts=child,
             )
@@ -300,6 +327,7 @@ def _issue(
         max_path_length=spec.max_path_length,
         allowed_uses=list(spec.allowed_uses),
         validity_period_hours=spec.validity_hours,
+        early_renewal_hours=spec.early_renewal_hours,
         set_subject_key_id=True,
         opts=opts,
     )

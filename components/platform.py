@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -25,8 +26,8 @@ class DeployInputs:
 
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # The same plain values written to files, for providers that read a path (f5bigip's
-    # trusted_cert_path); keyed like `values`.
+    # The committed files the config names (trustedCertFile), by their path relative to the
+    # project, with their content (read_trust_files).
     files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
     def secret(self, key: str) -> pulumi.Output[str]:
@@ -39,10 +40,37 @@ class DeployInputs:
             raise KeyError(f"config key {config.CONFIG_NAMESPACE}:{key} was not provided")
         return self.values[key]
 
-    def file(self, key: str) -> pulumi.Input[str]:
-        if key not in self.files:
-            raise KeyError(f"no file was written for config key {config.CONFIG_NAMESPACE}:{key}")
-        return self.files[key]
+    def file(self, path: str) -> pulumi.Input[str]:
+        if path not in self.files:
+            raise KeyError(f"the content of {path} was not provided")
+        return self.files[path]
+
+
+def read_trust_files(stack: config.StackConfig, root: Path) -> dict[str, str]:
+    """The content of every certificate file the stack names, read from the project at `root`.
+    Raises ConfigError with one line per file that is missing or holds no PEM certificate."""
+    files: dict[str, str] = {}
+    problems: list[str] = []
+    for path, where in stack.trust_files().items():
+        try:
+            text = (root / path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            problems.append(
+                f"{config.CONFIG_NAMESPACE}:{where}: {path} cannot be read ({reason}); commit the "
+                "BIG-IP's management certificate (PEM) at that path in the project"
+            )
+            continue
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            problems.append(
+                f"{config.CONFIG_NAMESPACE}:{where}: {path} holds no PEM certificate; put the "
+                "BIG-IP's management certificate there (-----BEGIN CERTIFICATE-----)"
+            )
+            continue
+        files[path] = text
+    if problems:
+        raise config.ConfigError(problems)
+    return files
 
 
 def _unit_trust(unit: config.Unit) -> UnitTrust:
@@ -56,8 +84,13 @@ def _unit_trust(unit: config.Unit) -> UnitTrust:
     )
 
 
+def _trusted_file(access: config.BigipAccess | None) -> str | None:
+    return None if access is None or access.insecure_skip_verify else access.trusted_cert_file
+
+
 def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: DeployInputs) -> UnitArgs:
     cluster, bigip = unit.cluster, unit.bigip
+    trusted = _trusted_file(bigip)
     return UnitArgs(
         environment=stack.environment,
         unit=unit,
@@ -68,12 +101,9 @@ def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: D
             else None
         ),
         bigip_password=inputs.secret(bigip.password_secret) if bigip else None,
-        bigip_trusted_cert=(
-            inputs.value(bigip.trusted_cert_key) if bigip and bigip.trusted_cert_key else None
-        ),
-        bigip_trusted_cert_path=(
-            inputs.file(bigip.trusted_cert_key) if bigip and bigip.trusted_cert_key else None
-        ),
+        bigip_trusted_cert=inputs.file(trusted) if trusted else None,
+        # The provider reads the committed file itself, by this path relative to the project.
+        bigip_trusted_cert_path=trusted,
         egress_identity=pki.leaves.get(egress_role(unit.name)),
         app_certs={
             app.name: pki.leaves[app_role(unit.name, app.name)]
@@ -127,7 +157,7 @@ def _gslb(gslb: config.Gslb, units: Mapping[str, AtomicUnit], inputs: DeployInpu
             gslb=gslb,
             refs=refs,
             password=inputs.secret(device.password_secret),
-            trusted_cert_path=inputs.file(device.trusted_cert_key) if device.trusted_cert_key else None,
+            trusted_cert_path=_trusted_file(device),
         ),
     )
     return {

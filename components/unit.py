@@ -10,6 +10,7 @@ import pulumi
 from components import config, pki
 from components.bigip import persist
 from components.bigip.device import BigipDevice, DeviceArgs
+from components.bigip.drain import CisDrain, DrainArgs
 from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
 from components.bigip.persist import ConfigSave, SaveArgs
@@ -26,6 +27,7 @@ from components.namespaces import AppNamespaces, NamespacesArgs
 from components.nginx import NginxIngress, NginxIngressArgs
 from components.observability import Observability, ObservabilityArgs, effective_mesh
 from components.observability import enabled as observability_enabled
+from components.routes import InClusterRoutes, RoutesArgs
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,12 @@ class AtomicUnit(pulumi.ComponentResource):
             if bigip
             else None
         )
+        if bigip is None:
+            # Nothing in front of the cluster: route the HTTP apps inside it (README: "Reaching
+            # the dev apps").
+            route_after = (*after, mesh.istiod, *mesh.namespaces, *spaces.namespaces.values())
+            route_after = (*route_after, *((nginx.release,) if nginx else ()))
+            InClusterRoutes(f"{name}-routes", RoutesArgs(unit, route_after), k8s)
         if unit.demo_workloads:
             demo_after = (*after, mesh, spaces, *((nginx,) if nginx else ()))
             DemoWorkloads(f"{name}-demo", DemoArgs(unit, gateway.host if gateway else None, demo_after), k8s)
@@ -136,15 +144,20 @@ class AtomicUnit(pulumi.ComponentResource):
         # Every BIG-IP object waits for the save-on-destroy, so that one is deleted after them all.
         in_partition = (device.pulumi_partition, device.save_on_destroy)
         on_device = self._on(device.provider)
-        cis_after = (*after, device.cis_partition)
+        # CIS needs no partition made for it: AS3 creates its tenant (drain.py).
         cis = Cis(
-            f"{name}-cis", CisArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, cis_after), k8s
+            f"{name}-cis", CisArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, after), k8s
         )
         # What the CIS resources name on the BIG-IP (WAF policies, re-encrypt profiles) exists first.
         waf_args = WafArgs(unit, (device.save_on_destroy,))
         waf = WafPolicies(f"{name}-waf", waf_args, on_device) if templated_apps(unit) else None
-        reencrypt_args = ReencryptArgs(unit, args.ca.root_pem, (device.cis_partition, device.save_on_destroy))
+        reencrypt_args = ReencryptArgs(unit, args.ca.root_pem, (device.save_on_destroy,))
         reencrypt = ReencryptProfiles(f"{name}-reencrypt", reencrypt_args, on_device)
+        # Deleted after the CIS resources and before what their BIG-IP objects name, and CIS: its
+        # deletion waits until CIS has emptied its partition.
+        referenced = (cis.release, *reencrypt.objects, *(waf.objects if waf else ()))
+        drain_args = DrainArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, referenced)
+        drain = CisDrain(f"{name}-cis-drain", drain_args, self._on())
         ready = (
             *after,
             cis.crds,
@@ -152,6 +165,7 @@ class AtomicUnit(pulumi.ComponentResource):
             *mesh.namespaces,
             *spaces.namespaces.values(),
             *reencrypt.profiles,
+            drain.wait,
         )
         ready = (*ready, *((nginx.release,) if nginx else ()))
         ready = (*ready, *(waf.policies.values() if waf else ()))
@@ -175,7 +189,7 @@ class AtomicUnit(pulumi.ComponentResource):
         identity = args.egress_identity if egress else None
         uploaded = [args.ca.chain_pem, args.ca.root_pem, *((identity.cert_pem,) if identity else ())]
         trigger = pulumi.Output.all(saved_state, *uploaded).apply(persist.digest)
-        checks = (routing.checked,) if routing else ()
+        checks = (routing.check,) if routing else ()
         save_args = SaveArgs(tuple(o for group in objects for o in group), trigger, checks)
         ConfigSave(f"{name}-bigip-save", save_args, on_device)
         return egress
@@ -188,7 +202,10 @@ def skipped(unit: config.Unit) -> list[str]:
     """What this unit leaves out and why, for the render summary and the stack outputs."""
     out: list[str] = []
     if unit.bigip is None:
-        out.append("bigip: not configured, so CIS and every BIG-IP-side resource are skipped")
+        out.append(
+            "bigip: not configured, so CIS and every BIG-IP-side resource are skipped; HTTP apps are "
+            "routed inside the cluster (README: Reaching the dev apps)"
+        )
     elif unit.egress is None:
         out.append("egress: not configured, so no BIG-IP egress gateway")
     if not unit.nginx.enabled:

@@ -27,11 +27,44 @@ TIGERA_OPERATOR = Chart("tigera-operator", CALICO_VERSION, CALICO_REPO)
 CALICO_CRDS_V1 = Chart("crd.projectcalico.org.v1", CALICO_VERSION, CALICO_REPO)
 
 ISTIO_VERSION = "1.30.3"
-ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+# Istio leaves GCP: its charts leave istio-release.storage.googleapis.com in December 2026, and
+# every version's charts are already here (OCI copies: oci://ghcr.io/istio/release/charts).
+# Confirmed: the istio.io post "An update on our move to AWS" (2026-08-21) says all versions'
+# charts are there now:
+#   https://github.com/istio/istio.io/blob/0305f3f657119380cc2f31b35e76f6793e5a1458/content/en/blog/2026/retirement-of-gcp/index.md
+# Istio's publish job pushes OCI charts to ghcr.io/istio/release/charts (HELM_HUB_RELEASE):
+#   https://github.com/istio/release-builder/blob/f7799ccf7c839c69f419af4c26c690d4909a19a3/release/publish.sh
+# Not confirmed offline: that index.yaml there lists 1.30.3 (check on the first deploy).
+ISTIO_REPO = "https://blob.istio.io/istio-release/charts"
 # Ref: https://istio.io/latest/docs/setup/install/helm/
+# Images: Istio 1.30's charts default to registry.istio.io/release, which Istio retires in late
+# 2026; istiod's global.hub moves istiod, the sidecars and the gateway (injected) to Docker Hub.
+# Confirmed: https://github.com/istio/istio.io/blob/35ddf9a6bcd630e40cc61da02efb6d681bb5ab43/content/en/blog/2026/retirement-of-gcr.io-follow-up/index.md
+#   https://github.com/istio/istio/blob/1.30.3/manifests/charts/istio-control/istio-discovery/values.yaml
+#   (hub, global.hub)
+ISTIO_HUB = "docker.io/istio"
 ISTIO_BASE = Chart("base", ISTIO_VERSION, ISTIO_REPO)
 ISTIOD = Chart("istiod", ISTIO_VERSION, ISTIO_REPO)
 ISTIO_GATEWAY = Chart("gateway", ISTIO_VERSION, ISTIO_REPO)
+
+# --- demo workloads (components/demo.py) ---------------------------------------------------------
+# bookinfo 1.20.3, the tag Istio 1.30.3's samples pin. Istio 1.30's samples pull them from
+# registry.istio.io/release, which Istio retires in late 2026 and tells users to replace with
+# docker.io/istio, where Istio 1.29's samples pull the same tags from.
+# Confirmed: the tag in https://github.com/istio/istio/blob/1.30.3/samples/bookinfo/platform/kube/bookinfo.yaml,
+#   docker.io/istio with that tag in
+#   https://github.com/istio/istio/blob/1.29.6/samples/bookinfo/platform/kube/bookinfo.yaml,
+#   https://github.com/istio/istio.io/blob/35ddf9a6bcd630e40cc61da02efb6d681bb5ab43/content/en/blog/2026/retirement-of-gcr.io-follow-up/index.md
+# Not confirmed offline: a pull of each image from Docker Hub.
+BOOKINFO_HUB = ISTIO_HUB
+BOOKINFO_TAG = "1.20.3"
+# The images Istio 1.30.3's httpbin and curl samples pin.
+# Confirmed: https://github.com/istio/istio/blob/1.30.3/samples/httpbin/httpbin.yaml
+#   https://github.com/istio/istio/blob/1.30.3/samples/curl/curl.yaml
+HTTPBIN_IMAGE = "docker.io/mccutchen/go-httpbin:v2.15.0"
+CURL_IMAGE = "docker.io/curlimages/curl:8.16.0"
+# Confirmed: https://github.com/eclipse-mosquitto/mosquitto/blob/v2.0.22/docker/2.0-openssl/Dockerfile
+MOSQUITTO_IMAGE = "docker.io/library/eclipse-mosquitto:2.0.22"
 
 # NGINX Inc's controller, not the retired community ingress-nginx.
 # Ref: https://docs.nginx.com/nginx-ingress-controller/installation/installing-nic/installation-with-helm/
@@ -39,7 +72,15 @@ NGINX_INGRESS = Chart("oci://ghcr.io/nginx/charts/nginx-ingress", "2.6.4", "")
 NGINX_IMAGE_TAG = "5.5.4"
 
 # Ref: https://clouddocs.f5.com/containers/latest/userguide/kubernetes/#cis-installation
-CIS = Chart("f5-bigip-ctlr", "0.0.35", "https://f5networks.github.io/charts/stable")
+# Chart 0.0.33, not 0.0.35 (the version in the v2.20.4 source tree): F5's published index, the
+# repository's gh-pages branch (F5Networks/charts@33a5c27:stable/index.yaml, generated
+# 2024-10-24), lists f5-bigip-ctlr up to 0.0.33, with digest
+# 5f209a88887a4c22631b82bdf4c3105ae45e6a7e79039b138db46e9e645a0889; 0.0.35 is not in it.
+# Its values.yaml is byte-identical to v2.20.4's (../shared/schemas/cis/chart/values.yaml); its
+# templates differ only in probe periods (15 s/30 s; 0.0.35 has 120 s, k8s-bigip-ctlr #3895) and
+# in a ClusterRole that grants the same for what cpaas runs, plus reads of `policies` and
+# OpenShift's network config. Its bundled CRDs are older: cis.py skips them (skip_crds).
+CIS = Chart("f5-bigip-ctlr", "0.0.33", "https://f5networks.github.io/charts/stable")
 CIS_IMAGE = "f5networks/k8s-bigip-ctlr"
 CIS_VERSION = "2.20.4"
 

@@ -94,6 +94,7 @@ _SECRET_INPUTS: dict[str, tuple[str, ...]] = {
     "pulumi:providers:f5bigip": ("password",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
     "f5bigip:ssl/key:Key": ("content",),
+    "f5bigip:index/sslKeyCert:SslKeyCert": ("keyContent", "passphrase"),
     "tls:index/locallySignedCert:LocallySignedCert": ("caPrivateKeyPem",),
     "tls:index/selfSignedCert:SelfSignedCert": ("privateKeyPem",),
     "tls:index/certRequest:CertRequest": ("privateKeyPem",),

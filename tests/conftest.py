@@ -18,7 +18,10 @@ def schema_dir() -> Path:
     CPAAS_REQUIRE_SCHEMAS=1 (CI) a failure, so CI can never pass without validating."""
     path = resolve_schema_dir(None)
     if path is None or not (path / "MANIFEST.md").is_file():
-        message = f"no schema folder at {path} (set CPAAS_SCHEMAS or run `make schemas`)"
+        message = (
+            f"no schema folder at {path}: `make test` finds or fetches them; else set CPAAS_SCHEMAS "
+            "to a copy or run `make schemas`"
+        )
         if os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1":
             pytest.fail(message)
         pytest.skip(message)

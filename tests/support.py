@@ -8,19 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
 from components import config
 from components.platform import DeployInputs, build
-from tools import engine
+from tools import engine, stackfile
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def raw_stack(name: str) -> dict[str, Any]:
-    """The `cpaas:` keys of Pulumi.<name>.yaml, prefix stripped (a fresh deep copy each call)."""
-    doc = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text())
-    return copy.deepcopy({k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("cpaas:")})
+    """The structured `cpaas:` keys of Pulumi.<name>.yaml, prefix stripped, read by the one stack
+    file reader the render and deploy use (a fresh deep copy each call)."""
+    return copy.deepcopy(stackfile.raw_config(ROOT / f"Pulumi.{name}.yaml"))
 
 
 def stack(name: str) -> config.StackConfig:
@@ -32,7 +31,7 @@ def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
     return DeployInputs(
         secrets={k: pulumi.Output.secret(f"<secret {k}>") for k in stack_config.secret_keys()},
         values={k: engine.mock_pem("CERTIFICATE", k) for k in stack_config.plain_keys()},
-        files={k: f"/trust/{k}.pem" for k in stack_config.plain_keys()},
+        files={path: engine.mock_pem("CERTIFICATE", path) for path in stack_config.trust_files()},
     )
 
 

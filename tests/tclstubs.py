@@ -7,6 +7,7 @@ logged. A Tcl runtime error counts as a reset (the BIG-IP resets the connection)
 
 Stubs: `SSL::cert count|<index>`, `SSL::verify_result`, `X509::extensions`, `X509::issuer`,
 `class match|lookup|exists` (string data groups from a Python dict), `log`, `reject`, `snat`,
+`snatpool <name>` (an error for a pool not given to `IRule`),
 `IP::client_addr`, `TCP::client_port`. Anything else is an error. Tcl 8.5+ commands (dict,
 lassign, lmap, apply, try, ...) are removed from the interpreter, and `tcl84_violations` lints
 the syntax that cannot be removed (`{*}`, `in`/`ni`, `string cat`, `-stride`), since BIG-IP runs Tcl 8.4.
@@ -294,6 +295,12 @@ proc snat {addr} {
     ::__h::only_in snat {LB_SELECTED}
     lappend ::__h::snat $addr
 }
+proc snatpool {name args} {
+    ::__h::only_in snatpool {LB_SELECTED}
+    if {[llength $args] != 0} { error "snatpool: only \"snatpool <name>\" is stubbed" }
+    if {[lsearch -exact $::__h::snat_pools $name] < 0} { error "snatpool: no SNAT pool \"$name\"" }
+    lappend ::__h::snatpool $name
+}
 
 proc ::__h::records {dg} {
     set i [lsearch -exact $::__h::dg_names $dg]
@@ -355,6 +362,7 @@ class Outcome:
 
     rejected: bool
     snat_calls: tuple[str, ...]
+    snatpool_calls: tuple[str, ...]
     logs: tuple[str, ...]
     events: tuple[str, ...]  # the events whose handlers ran, in order
     error: str | None = None  # a Tcl runtime error: the BIG-IP resets the connection
@@ -368,13 +376,24 @@ class Outcome:
     def snat(self) -> str | None:
         return self.snat_calls[-1] if self.snat_calls else None
 
+    @property
+    def snatpool(self) -> str | None:
+        return self.snatpool_calls[-1] if self.snatpool_calls else None
+
 
 class IRule:
-    """An iRule text plus the string data groups it reads ({full path: {name: data}})."""
+    """An iRule text plus the string data groups it reads ({full path: {name: data}}) and the
+    SNAT pools that exist on the device ({full path: addresses})."""
 
-    def __init__(self, text: str, data_groups: Mapping[str, Mapping[str, str]]):
+    def __init__(
+        self,
+        text: str,
+        data_groups: Mapping[str, Mapping[str, str]],
+        snat_pools: Mapping[str, Sequence[str]] | None = None,
+    ):
         self.text = text
         self.data_groups = {name: dict(records) for name, records in data_groups.items()}
+        self.snat_pools = {name: tuple(members) for name, members in (snat_pools or {}).items()}
 
     def connect(
         self,
@@ -408,6 +427,7 @@ class IRule:
             named = issuer if (i == 0 and issuer is not None) else issuer_text(c, issuer_style)
             tcl.call("set", f"::__h::issuer(__h_cert{i})", named)
         tcl.call("set", "::__h::dg_names", tuple(self.data_groups))
+        tcl.call("set", "::__h::snat_pools", tuple(self.snat_pools))
         for i, records in enumerate(self.data_groups.values()):
             tcl.call("array", "set", f"::__h::dg{i}", tuple(x for kv in records.items() for x in kv))
         tcl.eval(self.text)
@@ -427,6 +447,7 @@ class IRule:
         return Outcome(
             rejected=tcl.getvar("::__h::rejected") in (1, "1"),
             snat_calls=tuple(str(s) for s in tcl.splitlist(tcl.getvar("::__h::snat"))),
+            snatpool_calls=tuple(str(s) for s in tcl.splitlist(tcl.getvar("::__h::snatpool"))),
             logs=tuple(str(s) for s in tcl.splitlist(tcl.getvar("::__h::log"))),
             events=tuple(ran),
             error=error,
@@ -442,6 +463,7 @@ def _interpreter() -> tkinter.Tk:
             tcl.call("rename", f"::{cmd}", f"::__h::tcl86_{cmd}")
     tcl.call("set", "::__h::rejected", 0)
     tcl.call("set", "::__h::snat", "")
+    tcl.call("set", "::__h::snatpool", "")
     tcl.call("set", "::__h::log", "")
     tcl.call("set", "::__h::event", "")
     return tcl

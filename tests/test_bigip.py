@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components import config, pki
-from components.bigip import egress, ingress, persist, routing
-from tests.support import ROOT, raw_stack, run_build, stack
+from components.bigip import drain, egress, ingress, persist, routing, tmsh_check
+from tests.support import raw_stack, run_build, stack
 from tools import engine
-from tools.validate import Validator, resolve_schema_dir
+from tools.validate import Validator
 
 UNIT = "onprem-syd"
 PARTITION = "/cpaas-onprem-syd/"
@@ -38,7 +39,7 @@ def test_each_unit_has_its_own_bigip_provider_verifying_tls_without_telemetry(pr
         assert p.inputs["validateCertsDisable"] == "false"
         assert p.inputs["teemDisable"] == "true"
         assert p.inputs["password"] == engine.SECRET
-        assert p.inputs["trustedCertPath"].startswith("/trust/bigipCert-")
+        assert p.inputs["trustedCertPath"] == f"trust/prod/bigip-{p.name.removesuffix('-bigip-provider')}.pem"
     for unit in ("aws-syd", "azure-mel", UNIT):
         provider = prod.get(f"{unit}-bigip-provider")
         for reg in _in_unit(prod, unit, "f5bigip:"):
@@ -76,7 +77,7 @@ def test_the_egress_virtual_server_depends_on_its_irule_data_group_profile_and_p
     assert (vs.inputs["destination"], vs.inputs["port"]) == ("10.30.17.100", 443)
     profile = prod.get(f"{UNIT}-egress-client-ssl")
     assert {d for d in profile.dependencies} >= {
-        prod.get(f"{UNIT}-egress-{r}").urn for r in ("identity-cert", "identity-key", "mesh-ca")
+        prod.get(f"{UNIT}-egress-{r}").urn for r in ("identity", "mesh-ca")
     }
 
 
@@ -86,19 +87,40 @@ def test_the_client_ssl_profile_requires_a_client_certificate_from_the_mesh_ca_o
     assert profile["authenticate"] == "always"
     assert profile["caFile"] == f"{PARTITION}mesh-ca-bundle.crt"
     assert profile["retainCertificate"] == "true"
-    assert profile["certKeyChain"]["key"] == f"{PARTITION}egress-identity.key"
+    assert profile["certKeyChain"]["key"] == f"{PARTITION}egress-gateway.key"
 
 
 def test_the_identity_key_is_only_ever_a_secret(prod: engine.Run) -> None:
-    assert prod.get(f"{UNIT}-egress-identity-key").inputs["content"] == engine.SECRET
+    assert prod.get(f"{UNIT}-egress-identity").inputs["keyContent"] == engine.SECRET
     assert "PRIVATE KEY" not in json.dumps([r.as_json() for r in prod.registrations])
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_the_egress_identity_key_and_certificate_are_uploaded_together_as_the_profile_names_them(
+    prod: engine.Run, unit: str
+) -> None:
+    """One SslKeyCert uploads both in one transaction, so a new key never meets the old
+    certificate; the provider creates them as /<partition>/<key_name> and /<partition>/<cert_name>."""
+    assert not _in_unit(prod, f"{unit}-egress", "f5bigip:ssl/key:Key")
+    [pair] = _in_unit(prod, f"{unit}-egress", "f5bigip:index/sslKeyCert:SslKeyCert")
+    assert pair.name == f"{unit}-egress-identity"
+    assert (pair.inputs["keyContent"], pair.inputs["certContent"]) == (engine.SECRET, engine.SECRET)
+    partition = pair.inputs["partition"]
+    assert partition == stack("prod").unit(unit).bigip.pulumi_partition  # type: ignore[union-attr]
+    profile = prod.get(f"{unit}-egress-client-ssl")
+    chain = profile.inputs["certKeyChain"]
+    assert chain["cert"] == f"/{partition}/{pair.inputs['certName']}"
+    assert chain["key"] == f"/{partition}/{pair.inputs['keyName']}"
+    assert pair.urn in profile.dependencies
+    assert pair.options["deleteBeforeReplace"] is True
 
 
 def test_every_named_bigip_object_is_deleted_before_it_is_replaced(prod: engine.Run) -> None:
     # The forward-proxy node is named by its address: a replacement has a new name, and the old
     # node must outlive the pool member that still uses it, so it is created first.
     node = f"{UNIT}-egress-forward-proxy-node"
-    for reg in _in_unit(prod, UNIT, "f5bigip:ltm/") + _in_unit(prod, UNIT, "f5bigip:ssl/"):
+    named = ("f5bigip:ltm/", "f5bigip:ssl/", "f5bigip:index/sslKeyCert:")
+    for reg in [r for prefix in named for r in _in_unit(prod, UNIT, prefix)]:
         assert reg.options["deleteBeforeReplace"] is (reg.name != node), reg.name
     assert prod.get(node).inputs["name"] == f"{PARTITION}{prod.get(node).inputs['address']}"
 
@@ -114,21 +136,57 @@ def test_the_pool_member_names_the_explicit_node_so_nothing_is_left_in_the_parti
     cleanup = prod.get(f"{UNIT}-egress-snat-translations-cleanup")
     assert cleanup.inputs["when"] == "destroy"
     snat = prod.get(f"{UNIT}-egress-snat-pool")
-    assert cleanup.inputs["commands"] == [f"delete ltm snat-translation {m}" for m in snat.inputs["members"]]
+    assert {f"delete ltm snat-translation {m}" for m in snat.inputs["members"]} <= set(
+        cleanup.inputs["commands"]
+    )
     assert cleanup.urn in snat.dependencies  # the pool goes first on destroy, then the translations
+
+
+SNAT_POOL = "f5bigip:ltm/snatPool:SnatPool"
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_a_per_app_snat_address_is_used_by_its_app_only_never_by_the_virtual_servers_snat_pool(
+    prod: engine.Run, unit: str
+) -> None:
+    """The virtual server's SNAT pool serves every namespace without an address of its own, so an
+    address in it can leave with any of them: a per-app address sits alone in its app's pool."""
+    egress_config = stack("prod").unit(unit).egress
+    assert egress_config is not None
+    per_app = {str(a.snat_address): a.namespace for a in egress_config.allow if a.snat_address is not None}
+    assert per_app, "the prod stack has per-app addresses to check"
+    pools = {r.inputs["name"]: r for r in _in_unit(prod, f"{unit}-egress", SNAT_POOL)}
+    shared = pools[prod.get(f"{unit}-egress-virtual-server").inputs["snatpool"]]
+    shared_addresses = {m.rsplit("/", 1)[1] for m in shared.inputs["members"]}
+    assert shared_addresses == {str(a) for a in egress_config.snat_addresses}
+    assert not shared_addresses & set(per_app)
+    data_group = prod.get(f"{unit}-egress-allow-list")
+    records = {r["name"]: r["data"] for r in data_group.inputs["records"]}
+    for address, namespace in per_app.items():
+        own = pools[records[namespace].split("|")[1]]
+        assert [m.rsplit("/", 1)[1] for m in own.inputs["members"]] == [address]
+        assert own.urn in data_group.dependencies  # the pool the record names exists first
+    members = [m for pool in pools.values() for m in pool.inputs["members"]]
+    assert len(members) == len(set(members)), "an address in two SNAT pools"
+    cleanup = prod.get(f"{unit}-egress-snat-translations-cleanup")
+    assert sorted(cleanup.inputs["commands"]) == sorted(f"delete ltm snat-translation {m}" for m in members)
+    for pool in pools.values():
+        assert cleanup.urn in pool.dependencies
 
 
 def test_the_allow_list_is_a_data_group_built_from_config_and_the_irule_names_it(prod: engine.Run) -> None:
     dg = prod.get(f"{UNIT}-egress-allow-list").inputs
     assert dg["type"] == "string"
-    assert dg["records"] == [{"data": "*|10.30.17.201", "name": "bookinfo"}]
+    assert dg["records"] == [{"data": "*|/cpaas-onprem-syd/egress-snat-bookinfo", "name": "bookinfo"}]
     rule = prod.get(f"{UNIT}-egress-irule").inputs["irule"]
     assert "/cpaas-onprem-syd/egress-allow" in rule
     assert "onprem-syd.cpaas.example-bank.com" in rule
     assert "@TRUST_DOMAIN@" not in rule and "@DATA_GROUP@" not in rule
 
 
-def test_the_egress_gateway_is_registered_in_the_mesh_with_istio_mutual(prod: engine.Run) -> None:
+def test_the_egress_gateway_is_registered_in_the_mesh_with_istio_mutual(
+    prod: engine.Run, schema_dir: Path
+) -> None:
     se = prod.get(f"{UNIT}-egress-service-entry").inputs
     assert se["spec"]["subjectAltNames"] == [pki.egress_spiffe_id("onprem-syd.cpaas.example-bank.com")]
     assert se["spec"]["location"] == "MESH_EXTERNAL"
@@ -136,9 +194,52 @@ def test_the_egress_gateway_is_registered_in_the_mesh_with_istio_mutual(prod: en
     assert se["spec"]["exportTo"] == ["bookinfo"]
     dr = prod.get(f"{UNIT}-egress-destination-rule").inputs
     assert dr["spec"]["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
-    validator = Validator(resolve_schema_dir(None))
+    validator = Validator(schema_dir)
     for reg in (prod.get(f"{UNIT}-egress-service-entry"), prod.get(f"{UNIT}-egress-destination-rule")):
         assert validator.k8s_object(dict(reg.inputs), "1.34", reg.name) == []
+    assert not validator.skipped and sum(validator.checked.values()) == 2  # validated, not skipped
+
+
+def test_pulumi_leaves_the_cis_partition_to_cis_and_as3(prod: engine.Run) -> None:
+    """AS3 creates and deletes its tenants itself (CIS posts them): a Pulumi-managed partition
+    fails to delete, and to refresh, once AS3 has removed it."""
+    partitions = {r.inputs["name"] for r in prod.by_type("f5bigip:index/partition:Partition")}
+    for unit in ("aws-syd", "azure-mel", UNIT):
+        bigip = stack("prod").unit(unit).bigip
+        assert bigip is not None
+        assert bigip.pulumi_partition in partitions
+        assert bigip.cis_partition not in partitions
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_removing_a_unit_drains_cis_before_deleting_what_cis_objects_reference(
+    prod: engine.Run, unit: str
+) -> None:
+    """Deletion runs in reverse dependency order: the CIS resources go first, then the drain waits
+    until CIS has emptied its partition on the device, then the re-encrypt profiles, the WAF
+    policies and the CIS release go."""
+    wait = prod.get(f"{unit}-cis-drain-wait")
+    assert wait.type == "command:local:Command"
+    assert "create" not in wait.inputs and wait.inputs["delete"] == drain.script()
+    referenced = [
+        *_in_unit(prod, f"{unit}-reencrypt", "f5bigip:"),
+        *_in_unit(prod, f"{unit}-waf", "f5bigip:"),
+        prod.get(f"{unit}-cis-release"),
+    ]
+    assert len(referenced) >= 2
+    for reg in referenced:
+        assert reg.urn in wait.dependencies, reg.name
+    crs = _in_unit(prod, f"{unit}-ingress", "kubernetes:cis.f5.com/v1:")
+    assert crs
+    for reg in crs:
+        assert wait.urn in reg.dependencies, reg.name
+    env = wait.inputs["environment"]
+    bigip = stack("prod").unit(unit).bigip
+    assert bigip is not None
+    assert env["CPAAS_CIS_PARTITION"] == bigip.cis_partition
+    assert env["CPAAS_BIGIP_URL"] == f"https://{bigip.management_address}:{bigip.management_port}"
+    assert env["CPAAS_BIGIP_PASSWORD"] == engine.SECRET
+    assert env["CPAAS_BIGIP_CA_PEM"].startswith("-----BEGIN CERTIFICATE-----")
 
 
 def test_ingress_has_a_cis_resource_per_app_in_the_right_namespace(prod: engine.Run) -> None:
@@ -234,7 +335,11 @@ def test_the_running_config_is_saved_after_every_change_and_after_the_last_delet
 
 def _triggers(raw: dict[str, Any], mocks: type[engine.StateMocks] = engine.StateMocks) -> dict[str, Any]:
     run = run_build(config.parse_stack(raw), "prod", mocks=mocks)
-    return {r.name: r.options["replacementTrigger"] for r in run.registrations if "-bigip-save-" in r.name}
+    return {
+        r.name: r.options["replacementTrigger"]
+        for r in run.by_type("f5bigip:index/command:Command")
+        if "-bigip-save-" in r.name
+    }
 
 
 def test_the_saves_run_again_when_a_units_bigip_config_changes_and_only_that_units() -> None:
@@ -266,48 +371,91 @@ def test_the_save_triggers_never_read_what_the_device_returns() -> None:
     assert _triggers(raw_stack("prod"), DeviceAddsState) == _triggers(raw_stack("prod"))
 
 
-_REFUSED_BGP = """
-import json
-from components import config
-from components.bigip import routing
-from tests.support import raw_stack, run_build
-from tools import engine
+class DeviceRefusesBgp(engine.StateMocks):
+    """onprem-syd's BIG-IP refuses the BGP update: its stored output holds a tmsh error."""
 
-registered = []
-
-class DeviceSaysNo(engine.StateMocks):
-    def new_resource(self, args):
-        registered.append(args.name)
+    def new_resource(self, args):  # type: ignore[no-untyped-def]
         id_, state = super().new_resource(args)
-        if args.name == "onprem-syd-bgp-apply":
+        if args.name == f"{UNIT}-bgp-apply":
             state["commandResults"] = ["", "", "Syntax Error: unknown property"]
         return id_, state
 
-try:
-    run_build(config.parse_stack(raw_stack("prod")), "prod", mocks=DeviceSaysNo)
-    failure = None
-except routing.TmshError as exc:
-    failure = type(exc).__name__
-print(json.dumps({"failure": failure, "registered": registered}))
-"""
 
-
-def test_the_save_waits_for_the_bgp_check_so_a_refused_update_is_not_saved() -> None:
-    # In its own interpreter: a whole build failing inside an apply can leave CPython 3.11's
-    # recursion-depth bookkeeping off in a deep (pytest) stack, which breaks later parsing.
-    done = subprocess.run(
-        [sys.executable, "-c", _REFUSED_BGP],
-        cwd=ROOT,
+def _run_step(reg: engine.Registration, script: str) -> subprocess.CompletedProcess[str]:
+    """Runs a registered local command's script as the step would: its interpreter, its environment."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **reg.inputs.get("environment", {})}
+    return subprocess.run(
+        [*reg.inputs["interpreter"], reg.inputs[script]],
+        env=env,
         capture_output=True,
         text=True,
-        timeout=120,
-        check=True,
+        timeout=60,
+        check=False,
     )
-    result = json.loads(done.stdout.splitlines()[-1])
-    assert result["failure"] == "TmshError"
-    registered = result["registered"]
-    assert f"{UNIT}-bgp-apply" in registered and "aws-syd-bigip-save-command" in registered
-    assert f"{UNIT}-bigip-save-command" not in registered
+
+
+def test_a_refused_bgp_update_fails_only_its_own_check_step_and_the_program_finishes() -> None:
+    """The program never raises on what a device answered (an exception in an apply cancels every
+    unit's update); the check is a step of its own, so only its dependents are skipped."""
+    run = run_build(stack("prod"), "prod", mocks=DeviceRefusesBgp)
+    apply, check = run.get(f"{UNIT}-bgp-apply"), run.get(f"{UNIT}-bgp-check")
+    assert check.type == "command:local:Command" and apply.urn in check.dependencies
+    env = check.inputs["environment"]
+    assert env["CPAAS_CHECK_OUTPUT_2"] == "Syntax Error: unknown property"
+    assert env["CPAAS_CHECK_URN"] == apply.urn
+    assert check.inputs["create"] == tmsh_check.script()
+    done = _run_step(check, "create")
+    assert done.returncode != 0
+    assert f"unit {UNIT}: BGP configuration failed on the BIG-IP: " in done.stderr
+    assert f"pulumi up --replace '{apply.urn}'" in done.stderr
+    for unit in ("aws-syd", "azure-mel", UNIT):
+        run.get(f"{unit}-bigip-save-command")  # every unit is registered as usual
+
+
+def test_an_accepted_bgp_update_passes_its_check_step() -> None:
+    class DeviceSaysYes(engine.StateMocks):
+        def new_resource(self, args):  # type: ignore[no-untyped-def]
+            id_, state = super().new_resource(args)
+            if args.name == f"{UNIT}-bgp-apply":
+                state["commandResults"] = ["", "", ""]
+            return id_, state
+
+    run = run_build(stack("prod"), "prod", mocks=DeviceSaysYes)
+    done = _run_step(run.get(f"{UNIT}-bgp-check"), "create")
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_save_waits_for_the_bgp_check_step_so_a_refused_update_is_never_saved(prod: engine.Run) -> None:
+    """A failed step's dependents are skipped (--continue-on-error) or never started: the save
+    depends on the check directly, and its inputs carry nothing from the device."""
+    save, check = prod.get(f"{UNIT}-bigip-save-command"), prod.get(f"{UNIT}-bgp-check")
+    assert check.urn in save.dependencies
+    assert save.inputs == {"commands": ["save sys config"], "when": "apply"}
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_the_save_sys_config_output_is_checked_by_a_step_of_its_own_with_the_same_script(
+    prod: engine.Run, unit: str
+) -> None:
+    save, check = prod.get(f"{unit}-bigip-save-command"), prod.get(f"{unit}-bigip-save-check")
+    assert check.type == "command:local:Command" and save.urn in check.dependencies
+    assert check.inputs["create"] == prod.get(f"{UNIT}-bgp-check").inputs["create"] == tmsh_check.script()
+    env = check.inputs["environment"]
+    assert (env["CPAAS_CHECK_COUNT"], env["CPAAS_CHECK_COMMAND_0"]) == ("1", "save sys config")
+    assert env["CPAAS_CHECK_URN"] == save.urn
+
+
+def test_a_refused_save_fails_its_check_step() -> None:
+    class SaveRefused(engine.StateMocks):
+        def new_resource(self, args):  # type: ignore[no-untyped-def]
+            id_, state = super().new_resource(args)
+            if args.name == f"{UNIT}-bigip-save-command":
+                state["commandResults"] = ["01070711:3: Caught configuration exception (0), unable to save"]
+            return id_, state
+
+    run = run_build(stack("prod"), "prod", mocks=SaveRefused)
+    done = _run_step(run.get(f"{UNIT}-bigip-save-check"), "create")
+    assert done.returncode != 0 and "save sys config" in done.stderr
 
 
 def test_the_code_digest_covers_the_bigip_code_and_irules() -> None:
@@ -323,9 +471,11 @@ def test_the_save_refuses_an_empty_object_list() -> None:
         engine.run(lambda: {"x": persist.ConfigSave("save", persist.SaveArgs((), "t")).urn})
 
 
-def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema() -> None:
+def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema(schema_dir: Path) -> None:
     declaration = routing.do_declaration(stack("prod").unit(UNIT))
-    assert Validator(resolve_schema_dir(None)).do(declaration, "bgp.do.json") == []
+    validator = Validator(schema_dir)
+    assert validator.do(declaration, "bgp.do.json") == []
+    assert not validator.skipped and validator.checked["do"] == 1  # validated, not skipped
 
 
 def test_the_dev_stack_has_no_bigip_resources() -> None:
@@ -351,38 +501,6 @@ def test_the_reencrypt_profile_sends_the_fqdn_and_verifies_the_gateway_against_t
     assert profile.inputs["untrustedCertResponseControl"] == "drop"
     vs = prod.get(f"{UNIT}-ingress-bookinfo-tlsprofile")
     assert profile.urn in prod.upstream(vs)
-
-
-def test_a_tmsh_error_in_the_bgp_commands_output_is_reported_as_a_failure() -> None:
-    commands = routing.tmsh_commands(stack("prod").unit(UNIT))
-    ok = ["", "", "", "Saving running configuration...\n  /config/bigip.conf\n"]
-    assert routing.tmsh_failures(commands, ok) == []
-    broken = ["", "", 'Syntax Error: "graceful-reset" unknown property', ""]
-    [failure] = routing.tmsh_failures(commands, broken)
-    assert "create net routing bgp" in failure and "Syntax Error" in failure
-    coded = ["01070734:3: Configuration error: invalid local-as", "", "", ""]
-    assert len(routing.tmsh_failures(commands, coded)) == 1
-    assert routing.tmsh_failures(commands, None) == []
-
-
-def test_fails_the_update_when_the_bigip_reports_a_tmsh_error() -> None:
-    class DeviceSaysNo(engine.StateMocks):
-        def new_resource(self, args):  # type: ignore[no-untyped-def]
-            id_, state = super().new_resource(args)
-            if args.typ == "f5bigip:index/command:Command" and args.inputs.get("when") == "apply":
-                state["commandResults"] = ["", "", "Syntax Error: unknown property", ""]
-            return id_, state
-
-    unit = stack("prod").unit(UNIT)
-    with pytest.raises(routing.TmshError, match="BGP configuration failed on the BIG-IP") as failed:
-        engine.run(
-            lambda: {"bgp": routing.BigipBgp("bgp", routing.BgpArgs(unit)).checked}, mocks=DeviceSaysNo()
-        )
-    # The command is stored with that output, so an unchanged `pulumi up` would not re-run it.
-    assert str(failed.value).endswith(
-        "Fix the cause, then run the commands again with: pulumi up --replace "
-        "'urn:pulumi:test::cpaas::cpaas:bigip:BigipBgp$f5bigip:index/command:Command::bgp-apply'"
-    )
 
 
 @pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])

@@ -17,8 +17,9 @@ import pulumi_tls as tls
 import pytest
 import yaml
 
-from components import calico, cis, cluster, config, mesh, nginx
+from components import calico, cis, cluster, config, mesh, nginx, versions
 from components.bigip.device import BigipDevice
+from components.bigip.drain import CisDrain
 from components.bigip.egress import EgressGateway
 from components.bigip.ingress import CisIngress
 from components.bigip.persist import ConfigSave
@@ -28,12 +29,14 @@ from components.bigip.waf import WafPolicies
 from components.calico import Calico
 from components.cis import Cis, CisArgs
 from components.cluster import Cluster, ClusterArgs
+from components.demo import DemoWorkloads
 from components.gslb import Gslb
 from components.mesh import Mesh
 from components.namespaces import AppNamespaces
 from components.nginx import NginxIngress
 from components.observability import Observability
 from components.pki import Pki
+from components.routes import InClusterRoutes
 from components.unit import AtomicUnit
 from tests.support import run_build, stack
 from tools import engine
@@ -43,7 +46,7 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 UNIT_TYPE = "cpaas:unit:AtomicUnit"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
-ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+ISTIO_REPO = versions.ISTIO_REPO
 TIGERA_REPO = "https://docs.tigera.io/calico/charts"
 F5_REPO = "https://f5networks.github.io/charts/stable"
 NGINX_OCI = "oci://ghcr.io/nginx/charts/nginx-ingress"
@@ -66,7 +69,10 @@ COMPONENTS = {
     "cpaas:bigip:BigipBgp": BigipBgp,
     "cpaas:bigip:WafPolicies": WafPolicies,
     "cpaas:bigip:ConfigSave": ConfigSave,
+    "cpaas:bigip:CisDrain": CisDrain,
     "cpaas:observability:Observability": Observability,
+    "cpaas:routes:InClusterRoutes": InClusterRoutes,
+    "cpaas:demo:DemoWorkloads": DemoWorkloads,
 }
 
 
@@ -125,9 +131,9 @@ def _bigip(**update: object) -> config.Bigip:
     fields: dict[str, object] = {
         "management_address": "192.0.2.10",
         "password_secret": "bigipPassword-t",
-        "trusted_cert_key": "bigipCert-t",
+        "trusted_cert_file": "trust/t/bigip.pem",
         "cis_partition": "t-cis",
-        "pulumi_partition": "t",
+        "pulumi_partition": "t-pulumi",
         "vlan": "internal",
         "self_ips": ["192.0.2.20", "192.0.2.21"],
         "asn": 65010,
@@ -142,9 +148,9 @@ def _bigip(**update: object) -> config.Bigip:
 
 
 def test_every_component_type_token_is_cpaas_module_type_and_matches_its_python_module(
-    prod: engine.Run,
+    prod: engine.Run, dev: engine.Run
 ) -> None:
-    tokens = {r.type for r in prod.registrations if r.type.startswith("cpaas:")}
+    tokens = {r.type for run in (prod, dev) for r in run.registrations if r.type.startswith("cpaas:")}
     assert tokens == set(COMPONENTS)
     for token in tokens:
         assert re.fullmatch(r"cpaas:[a-z]+:[A-Z][A-Za-z]+", token), token
@@ -295,7 +301,7 @@ EXPECTED_RELEASES = {
     "mesh-istiod": ("istiod", "istiod", "1.30.3", ISTIO_REPO),
     "mesh-gateway": ("istio-ingressgateway", "gateway", "1.30.3", ISTIO_REPO),
     "nginx-release": ("nginx-ingress", NGINX_OCI, "2.6.4", None),
-    "cis-release": ("f5-bigip-ctlr", "f5-bigip-ctlr", "0.0.35", F5_REPO),
+    "cis-release": ("f5-bigip-ctlr", "f5-bigip-ctlr", "0.0.33", F5_REPO),
     "observability-prometheus": ("kube-prometheus-stack", KPS_OCI, "88.5.3", None),
     "observability-jaeger": ("jaeger-collector", "jaeger", "4.11.1", JAEGER_REPO),
 }
@@ -366,9 +372,9 @@ def test_no_resource_input_carries_a_secret_placeholder_in_clear(prod: engine.Ru
 def test_the_cis_pod_meets_the_restricted_pod_security_standard_its_namespace_enforces(
     prod: engine.Run,
 ) -> None:
-    """f5-cis is labelled enforce=restricted. Chart 0.0.35 sets only runAsUser/runAsGroup/fsGroup on
-    the pod and copies `podSecurityContext` to the container, so without these values the API
-    server refuses the pod and the atomic release times out."""
+    """f5-cis is labelled enforce=restricted. Chart 0.0.33 (as 0.0.35) sets only runAsUser,
+    runAsGroup and fsGroup on the pod and copies `podSecurityContext` to the container, so without
+    these values the API server refuses the pod and the atomic release times out."""
     ns = prod.get("onprem-syd-cis-namespace").inputs
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     container = prod.get("onprem-syd-cis-release").inputs["values"].get("podSecurityContext", {})
@@ -596,7 +602,7 @@ def test_cis_values_verify_tls_with_the_trusted_certs_unless_insecure_is_chosen(
     assert secure["args"]["insecure"] is False
     assert secure["args"]["trusted_certs_cfgmap"] == "f5-cis/bigip-trusted-certs"
     assert secure["args"]["bigip_url"] == "https://192.0.2.10:443"
-    insecure = cis.values(_bigip(trusted_cert_key=None, insecure_skip_verify=True))
+    insecure = cis.values(_bigip(trusted_cert_file=None, insecure_skip_verify=True))
     assert insecure["args"]["insecure"] is True
     assert "trusted_certs_cfgmap" not in insecure["args"]
     assert secure["ingressClass"] == {"create": False}
@@ -604,7 +610,7 @@ def test_cis_values_verify_tls_with_the_trusted_certs_unless_insecure_is_chosen(
 
 
 def test_an_insecure_cis_makes_no_trusted_certs_config_map() -> None:
-    bigip = _bigip(trusted_cert_key=None, insecure_skip_verify=True)
+    bigip = _bigip(trusted_cert_file=None, insecure_skip_verify=True)
 
     def program() -> None:
         Cis("t-cis", CisArgs(bigip, pulumi.Output.secret("pw"), None))

@@ -40,8 +40,9 @@ FQDN_MSG = (
     "digits and '-' joined by '.', e.g. bookinfo.apps.example.com"
 )
 TRUST_DOMAIN_MSG = (
-    "is not a SPIFFE trust domain; use lowercase letters, digits, '.', '-' and "
-    "'_' only (no scheme, port or path), e.g. prod.cpaas.example.com"
+    "is not a SPIFFE trust domain Istio accepts; use lowercase DNS labels (1-63 letters, digits and "
+    "'-', starting and ending with a letter or digit) joined by '.', at most 255 characters, with no "
+    "scheme, port or path, e.g. prod.cpaas.example.com"
 )
 KNOWN_PROD_UNITS = "known units: aws-syd, azure-mel, onprem-syd"
 KUBECONFIG_CLUSTER = {"source": "kubeconfig", "kubeconfigSecret": "kc", "kubernetesVersion": "1.34"}
@@ -126,12 +127,26 @@ def test_prod_needs_exactly_its_bigip_passwords_and_kubeconfigs_as_secrets() -> 
     ]
 
 
-def test_prod_needs_exactly_its_bigip_certificates_as_plain_keys() -> None:
-    assert stack("prod").plain_keys() == [
-        "bigipCert-aws-syd",
-        "bigipCert-azure-mel",
-        "bigipCert-gslb",
-        "bigipCert-onprem-syd",
+def test_prod_names_its_bigip_certificates_as_committed_files_not_config_keys() -> None:
+    assert stack("prod").plain_keys() == []
+    assert stack("prod").trust_files() == {
+        "trust/prod/bigip-aws-syd.pem": "units[0].bigip.trustedCertFile",
+        "trust/prod/bigip-azure-mel.pem": "units[1].bigip.trustedCertFile",
+        "trust/prod/bigip-onprem-syd.pem": "units[2].bigip.trustedCertFile",
+        "trust/prod/bigip-gslb.pem": "gslb.dnsDevice.trustedCertFile",
+    }
+
+
+@pytest.mark.parametrize(
+    "value", ["/etc/bigip.pem", "../shared/bigip.pem", "trust/../x.pem", "trust/bigip.txt", "trust//b.pem"]
+)
+def test_fails_on_a_trusted_cert_file_outside_the_project_or_not_a_certificate_file(value: str) -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["bigip"]["trustedCertFile"] = value
+    assert errors(raw) == [
+        f"cpaas:units[0].bigip.trustedCertFile: {value!r} is not a certificate file in the project; "
+        "give the path of a committed PEM file relative to the project folder (letters, digits, "
+        "'.', '_', '-' and '/', ending in .pem or .crt), e.g. trust/prod/bigip-aws-syd.pem"
     ]
 
 
@@ -259,8 +274,9 @@ def test_fails_when_two_units_on_the_same_bigip_reuse_a_vip_and_port() -> None:
     raw["units"][1]["bigip"]["managementAddress"] = "10.10.16.10"
     raw["units"][1]["apps"][0]["vip"] = "10.10.17.10"
     assert errors(raw) == [
-        "cpaas:units[1].apps[0].vip: 10.10.17.10:443/tcp is already used by units[0].apps[0].vip "
-        "on BIG-IP 10.10.16.10; give each virtual server its own address or port"
+        "cpaas:units[1].apps[0].vip: 10.10.17.10 is already a virtual address of partition "
+        "cpaas-aws-syd-cis (units[0].apps[0].vip) on BIG-IP 10.10.16.10; a virtual address "
+        "belongs to one partition, give this virtual server another address"
     ]
 
 
@@ -277,8 +293,9 @@ def test_fails_when_the_egress_vip_reuses_an_app_vip_and_port() -> None:
     raw = raw_stack("prod")
     raw["units"][0]["egress"]["vip"] = "10.10.17.10"
     assert errors(raw) == [
-        "cpaas:units[0].egress.vip: 10.10.17.10:443/tcp is already used by units[0].apps[0].vip "
-        "on BIG-IP 10.10.16.10; give each virtual server its own address or port"
+        "cpaas:units[0].egress.vip: 10.10.17.10 is already a virtual address of partition "
+        "cpaas-aws-syd-cis (units[0].apps[0].vip) on BIG-IP 10.10.16.10; a virtual address "
+        "belongs to one partition, give this virtual server another address"
     ]
 
 
@@ -292,6 +309,84 @@ def test_the_same_vip_and_port_is_allowed_for_tcp_and_udp() -> None:
     raw = raw_stack("prod")
     raw["units"][0]["apps"].append(new_app(kind="udp", vip="10.10.17.12", port=1883))
     config.parse_stack(raw)
+
+
+# What one BIG-IP can hold: a virtual address and a node address each belong to one partition,
+# and there is one BGP instance per route domain (cpaas uses route domain 0 only).
+
+
+def test_fails_when_the_egress_vip_is_a_cis_virtual_address_even_on_another_port() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["vip"] = "10.10.17.12"  # mqtt's address, port 1883; egress is 443
+    assert errors(raw) == [
+        "cpaas:units[0].egress.vip: 10.10.17.12 is already a virtual address of partition "
+        "cpaas-aws-syd-cis (units[0].apps[2].vip) on BIG-IP 10.10.16.10; a virtual address "
+        "belongs to one partition, give this virtual server another address"
+    ]
+
+
+def test_fails_when_a_gslb_listener_is_a_virtual_address_of_a_unit_on_the_same_device() -> None:
+    raw = raw_stack("prod")
+    raw["gslb"]["dnsDevice"]["managementAddress"] = "10.30.16.10"
+    raw["gslb"]["dnsDevice"]["listeners"] = ["10.30.17.11"]
+    assert errors(raw) == [
+        "cpaas:gslb.dnsDevice.listeners[0]: 10.30.17.11 is already a virtual address of partition "
+        "cpaas-onprem-syd-cis (units[2].apps[1].vip) on BIG-IP 10.30.16.10; a virtual address "
+        "belongs to one partition, give this virtual server another address"
+    ]
+
+
+def calico_unit_on(raw: dict[str, Any], i: int, device: str) -> None:
+    """Turn prod's units[i] into a calico-bgp unit on the BIG-IP at `device`."""
+    unit = raw["units"][i]
+    unit["network"]["cni"] = {"type": "calico-bgp", "asn": 64512}
+    unit["bigip"]["bgpNeighbors"] = [str(IPv4Network(unit["network"]["nodeCidr"])[11])]
+    unit["bigip"]["managementAddress"] = device
+
+
+def test_fails_when_two_calico_bgp_units_share_a_bigip() -> None:
+    raw = raw_stack("prod")
+    calico_unit_on(raw, 1, "10.30.16.10")
+    assert errors(raw) == [
+        "cpaas:units[2].bigip.managementAddress: 10.30.16.10 is also the BIG-IP of units[1] "
+        "(azure-mel), and both units peer BGP with Calico; a BIG-IP runs one BGP instance per "
+        "route domain and cpaas does not support shared BIG-IPs yet, give each calico-bgp unit "
+        "its own BIG-IP"
+    ]
+
+
+def test_a_cloud_native_unit_may_share_the_bigip_of_a_calico_bgp_unit() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["bigip"]["managementAddress"] = "10.30.16.10"
+    config.parse_stack(raw)
+
+
+def test_fails_when_two_units_on_one_bigip_use_the_same_forward_proxy_node() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["bigip"]["managementAddress"] = "10.10.16.10"
+    raw["units"][1]["egress"]["forwardProxy"]["address"] = "10.10.18.10"
+    assert errors(raw) == [
+        "cpaas:units[1].egress.forwardProxy.address: 10.10.18.10 is already a node of partition "
+        "cpaas-aws-syd (units[0].egress.forwardProxy.address) on BIG-IP 10.10.16.10; a node "
+        "address belongs to one partition, use another forward proxy address or another BIG-IP"
+    ]
+
+
+def test_fails_when_the_forward_proxy_is_inside_a_pod_cidr_on_the_same_bigip() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["forwardProxy"]["address"] = "10.10.64.9"
+    raw["units"][1]["bigip"]["managementAddress"] = "10.10.16.10"
+    raw["units"][1]["egress"]["forwardProxy"]["address"] = "10.10.64.10"
+    assert errors(raw) == [
+        "cpaas:units[0].egress.forwardProxy.address: 10.10.64.9 is inside units[0].network.podCidr "
+        "10.10.64.0/18, whose pod IPs CIS makes nodes of in partition cpaas-aws-syd-cis on BIG-IP "
+        "10.10.16.10; a node address belongs to one partition, so the forward proxy needs an "
+        "address outside the pod CIDRs",
+        "cpaas:units[1].egress.forwardProxy.address: 10.10.64.10 is inside units[0].network.podCidr "
+        "10.10.64.0/18, whose pod IPs CIS makes nodes of in partition cpaas-aws-syd-cis on BIG-IP "
+        "10.10.16.10; a node address belongs to one partition, so the forward proxy needs an "
+        "address outside the pod CIDRs",
+    ]
 
 
 @pytest.mark.parametrize(("where", "field"), [("bigip", "asn"), ("cni", "asn")])
@@ -384,7 +479,8 @@ def test_fails_on_a_malformed_ip_address(value: str) -> None:
     raw = raw_stack("prod")
     raw["units"][1]["bigip"]["managementAddress"] = value
     assert errors(raw) == [
-        f"cpaas:units[1].bigip.managementAddress: {value!r} is not allowed: Input is not a valid IPv4 address"
+        f"cpaas:units[1].bigip.managementAddress: {value!r} is not an IPv4 address; "
+        "write four numbers 0-255 joined by '.', e.g. 10.0.0.1"
     ]
 
 
@@ -503,13 +599,37 @@ def test_fails_when_an_egress_allow_namespace_is_listed_twice() -> None:
     ]
 
 
-def test_fails_when_an_egress_allow_snat_address_is_not_in_the_snat_pool() -> None:
+def test_fails_when_a_per_app_snat_address_is_also_in_the_shared_snat_addresses() -> None:
+    """snatAddresses is the virtual server's pool, shared by every namespace without an address
+    of its own: a per-app address there could leave with any of them."""
     raw = raw_stack("prod")
-    raw["units"][0]["egress"]["allow"][0]["snatAddress"] = "10.10.17.202"
+    egress = raw["units"][0]["egress"]
+    egress["snatAddresses"] = [*egress["snatAddresses"], egress["allow"][0]["snatAddress"]]
+    address = egress["allow"][0]["snatAddress"]
     assert errors(raw) == [
-        "cpaas:units[0].egress.allow[0].snatAddress: 10.10.17.202 is not in snatAddresses; add it "
-        "there so it joins the SNAT pool"
+        f"cpaas:units[0].egress.allow[0].snatAddress: {address} is also in snatAddresses, the pool "
+        "every namespace without its own address shares; remove it from snatAddresses so only "
+        "bookinfo leaves with it"
     ]
+
+
+def test_fails_when_two_namespaces_share_a_per_app_snat_address() -> None:
+    raw = raw_stack("prod")
+    raw["units"][0]["mesh"]["injectedNamespaces"].append("payments")
+    egress = raw["units"][0]["egress"]
+    egress["allow"].append({"namespace": "payments", "snatAddress": egress["allow"][0]["snatAddress"]})
+    address = egress["allow"][0]["snatAddress"]
+    assert errors(raw) == [
+        f"cpaas:units[0].egress.allow[1].snatAddress: {address} is already bookinfo's (allow[0]); "
+        "give each namespace an address of its own, or drop snatAddress to share snatAddresses"
+    ]
+
+
+def test_a_per_app_snat_address_needs_no_entry_in_the_shared_snat_addresses() -> None:
+    unit = stack("prod").unit("onprem-syd")
+    assert unit.egress is not None
+    own = [a.snat_address for a in unit.egress.allow if a.snat_address is not None]
+    assert own and not set(own) & set(unit.egress.snat_addresses)
 
 
 def test_fails_when_a_unit_has_egress_but_no_bigip() -> None:
@@ -530,11 +650,11 @@ def test_fails_when_a_unit_has_egress_but_no_bigip() -> None:
 
 def test_fails_when_a_bigip_has_neither_a_trusted_cert_nor_insecure_skip_verify() -> None:
     raw = raw_stack("prod")
-    del raw["units"][0]["bigip"]["trustedCertKey"]
+    del raw["units"][0]["bigip"]["trustedCertFile"]
     assert errors(raw) == [
-        "cpaas:units[0].bigip.trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; "
-        "name the config key that holds the BIG-IP's management certificate "
-        "(or, in dev only, insecureSkipVerify: true)"
+        "cpaas:units[0].bigip.trustedCertFile: neither trustedCertFile nor insecureSkipVerify is set; "
+        "commit the BIG-IP's management certificate (PEM) and name its path here, e.g. "
+        "trust/prod/bigip-aws-syd.pem (or, in dev only, insecureSkipVerify: true)"
     ]
 
 
@@ -543,7 +663,7 @@ def test_fails_when_a_prod_bigip_skips_tls_verification() -> None:
     raw["units"][0]["bigip"]["insecureSkipVerify"] = True
     assert errors(raw) == [
         "cpaas:units[0].bigip.insecureSkipVerify: true in a prod stack; TLS verification may only be "
-        "skipped in dev, set trustedCertKey instead"
+        "skipped in dev, set trustedCertFile instead"
     ]
 
 
@@ -559,11 +679,11 @@ def test_a_dev_bigip_may_skip_tls_verification() -> None:
 
 def test_fails_when_the_gslb_device_has_neither_a_trusted_cert_nor_insecure_skip_verify() -> None:
     raw = raw_stack("prod")
-    del raw["gslb"]["dnsDevice"]["trustedCertKey"]
+    del raw["gslb"]["dnsDevice"]["trustedCertFile"]
     assert errors(raw) == [
-        "cpaas:gslb.dnsDevice.trustedCertKey: neither trustedCertKey nor insecureSkipVerify is set; "
-        "name the config key that holds the BIG-IP's management certificate "
-        "(or, in dev only, insecureSkipVerify: true)"
+        "cpaas:gslb.dnsDevice.trustedCertFile: neither trustedCertFile nor insecureSkipVerify is set; "
+        "commit the BIG-IP's management certificate (PEM) and name its path here, e.g. "
+        "trust/prod/bigip-aws-syd.pem (or, in dev only, insecureSkipVerify: true)"
     ]
 
 
@@ -572,7 +692,7 @@ def test_fails_when_the_prod_gslb_device_skips_tls_verification() -> None:
     raw["gslb"]["dnsDevice"]["insecureSkipVerify"] = True
     assert errors(raw) == [
         "cpaas:gslb.dnsDevice.insecureSkipVerify: true in a prod stack; TLS verification may only be "
-        "skipped in dev, set trustedCertKey instead"
+        "skipped in dev, set trustedCertFile instead"
     ]
 
 
@@ -727,6 +847,27 @@ def test_fails_when_intermediate_validity_exceeds_root_validity() -> None:
     ]
 
 
+def test_fails_outside_dev_when_a_renewal_window_is_shorter_than_a_week() -> None:
+    """Certificates are renewed by an update in the last third of their life (pki.renewal_hours);
+    the deploy workflow runs weekly."""
+    raw = raw_stack("prod")
+    raw["pki"]["leafValidityDays"] = 12
+    raw["pki"]["intermediateValidityDays"] = 18
+    assert errors(raw) == [
+        "cpaas:pki.intermediateValidityDays: 18 days leaves a renewal window of 6 days (the last "
+        "third of the life), shorter than the week between scheduled deploys; use 21 or more",
+        "cpaas:pki.leafValidityDays: 12 days leaves a renewal window of 4 days (the last third of "
+        "the life), shorter than the week between scheduled deploys; use 21 or more",
+    ]
+
+
+def test_a_dev_stack_may_use_short_lived_certificates() -> None:
+    raw = raw_stack("dev")
+    raw["pki"]["leafValidityDays"] = 1
+    raw["pki"]["intermediateValidityDays"] = 7
+    config.parse_stack(raw)
+
+
 def test_fails_when_the_units_list_is_empty() -> None:
     raw = raw_stack("dev")
     raw["units"] = []
@@ -753,7 +894,8 @@ def test_fails_on_the_only_self_ip_with_its_own_error_and_no_spurious_empty_list
     raw = raw_stack("prod")
     raw["units"][0]["bigip"]["selfIps"] = ["10.10.16.300"]
     assert errors(raw) == [
-        "cpaas:units[0].bigip.selfIps[0]: '10.10.16.300' is not allowed: Input is not a valid IPv4 address"
+        "cpaas:units[0].bigip.selfIps[0]: '10.10.16.300' is not an IPv4 address; "
+        "write four numbers 0-255 joined by '.', e.g. 10.0.0.1"
     ]
 
 
@@ -792,7 +934,7 @@ def test_fails_with_every_independent_field_error_on_its_own_line() -> None:
         "units[1].network.podCidr",
         "gslb.wideIps[1].lbMode",
     ])  # fmt: skip
-    assert "cpaas:environment: 'staging' is not allowed: Input should be 'dev', 'test' or 'prod'" in lines
+    assert "cpaas:environment: 'staging' is not allowed; use 'dev', 'test' or 'prod'" in lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -889,7 +1031,7 @@ def test_constructing_a_model_with_an_unknown_key_raises() -> None:
 dns_labels = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 fqdn_labels = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?\Z")
 fqdns = st.lists(fqdn_labels, min_size=2, max_size=5).filter(lambda ls: not ls[-1].isdigit()).map(".".join)
-trust_domains = st.lists(st.from_regex(r"\A[a-z0-9_-]{1,30}\Z"), min_size=1, max_size=5).map(".".join)
+trust_domains = st.lists(fqdn_labels, min_size=1, max_size=5).map(".".join)
 UPPER_OR_ODD = string.ascii_uppercase + "!@#$%^&*()+=/:; ~,?'\"é"
 
 

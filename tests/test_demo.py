@@ -11,7 +11,7 @@ from typing import Any
 import pulumi_kubernetes as k8s
 import pytest
 
-from components import config, demo
+from components import config, demo, versions
 from components.demo import DemoArgs, DemoWorkloads
 from tests.support import stack
 from tools import engine
@@ -227,13 +227,14 @@ def test_every_image_is_pinned_to_an_exact_tag_and_none_is_latest(prod: engine.R
         assert PINNED.match(image), image
         assert not image.endswith(":latest"), image
         config._image_ref(image)  # the stack's own pinned-image rule agrees
+    bookinfo = f"{versions.BOOKINFO_HUB}/examples-bookinfo"
     assert images == {
-        *(f"registry.istio.io/release/examples-bookinfo-{s}-v1:1.20.3" for s in BOOKINFO),
-        "registry.istio.io/release/examples-bookinfo-reviews-v2:1.20.3",
-        "registry.istio.io/release/examples-bookinfo-reviews-v3:1.20.3",
-        "docker.io/mccutchen/go-httpbin:v2.15.0",
-        "docker.io/library/eclipse-mosquitto:2.0.22",
-        "docker.io/curlimages/curl:8.16.0",
+        *(f"{bookinfo}-{s}-v1:{versions.BOOKINFO_TAG}" for s in BOOKINFO),
+        f"{bookinfo}-reviews-v2:{versions.BOOKINFO_TAG}",
+        f"{bookinfo}-reviews-v3:{versions.BOOKINFO_TAG}",
+        versions.HTTPBIN_IMAGE,
+        versions.MOSQUITTO_IMAGE,
+        versions.CURL_IMAGE,
     }
 
 
@@ -250,7 +251,7 @@ def test_every_deployment_has_requests_limits_a_non_root_user_and_no_api_token(p
             assert sc["allowPrivilegeEscalation"] is False, name
             assert sc["capabilities"] == {"drop": ["ALL"]}, name
             # Images whose USER is root or a name need a numeric uid for runAsNonRoot to pass.
-            if not c["image"].startswith("registry.istio.io/release/examples-bookinfo-"):
+            if not c["image"].startswith(f"{versions.BOOKINFO_HUB}/examples-bookinfo-"):
                 assert sc["runAsUser"] > 0, name
     for sa in prod.by_type(SERVICE_ACCOUNT):
         assert sa.inputs["automountServiceAccountToken"] is False
@@ -383,8 +384,8 @@ def test_fails_validation_for_a_deployment_whose_probe_port_is_not_a_port(valida
 
 def test_the_pure_builders_match_what_the_component_registers(prod: engine.Run) -> None:
     deployments = _deployments(prod)
-    for svc, versions in demo.BOOKINFO_VERSIONS.items():
-        for version in versions:
+    for svc, deployed in demo.BOOKINFO_VERSIONS.items():
+        for version in deployed:
             built = demo.bookinfo_deployment(svc, "bookinfo", version)
             assert deployments[f"{svc}-{version}"].inputs["spec"] == built["spec"]
     assert deployments["httpbin"].inputs["spec"] == demo.httpbin_deployment("httpbin")["spec"]

@@ -416,7 +416,7 @@ def test_the_as3_resource_depends_on_no_unit_resource_and_uses_the_dns_device_pr
     assert provider.inputs["validateCertsDisable"] == "false"
     assert provider.inputs["teemDisable"] == "true"
     assert provider.inputs["password"] == engine.SECRET
-    assert provider.inputs["trustedCertPath"] == "/trust/bigipCert-gslb.pem"
+    assert provider.inputs["trustedCertPath"] == "trust/prod/bigip-gslb.pem"
     units = {r.urn for r in prod_run.by_type(UNIT_TYPE)}
     assert not _under_a_unit(prod_run, provider.urn) and provider.parent not in units
 

@@ -19,6 +19,7 @@ import io
 import ipaddress
 import re
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +48,12 @@ LINE = re.compile(
     # Odd keys are quoted (JSON) so the line stays one line.
     r'^cpaas:(?P<path>[A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\."(?:[^"\\\n]|\\.)*"|\[\d+\])*): '
     r"(?P<message>\S.*)$"
+)
+
+# Pydantic's own phrases: a message says what is allowed and the fix instead.
+PYDANTIC = re.compile(
+    r"Input should|Field required|Extra inputs|Value error|valid (tuple|list|dictionary|integer|string)"
+    r"|Unable to extract|String should|Tuple should|does not match any of the expected"
 )
 
 PARSE = settings(
@@ -424,9 +431,11 @@ def dangling(data: st.DataObject, doc: dict[str, Any]) -> Expect:
             if isinstance(app, dict) and app.get("kind") == "http-nginx":
                 injected = as_list(sub(unit, "mesh", "injectedNamespaces"))
                 options += [(("units", i, "apps", j, "namespace"), ns) for ns in injected[:1]]
+        shared = as_list(sub(unit, "egress", "snatAddresses"))
         for k, _ in enumerate(as_list(sub(unit, "egress", "allow"))):
             options.append((("units", i, "egress", "allow", k, "namespace"), "outside-the-mesh"))
-            options.append((("units", i, "egress", "allow", k, "snatAddress"), "192.0.2.1"))
+            # A per-app address is its app's alone: one of the shared addresses is refused.
+            options += [(("units", i, "egress", "allow", k, "snatAddress"), a) for a in shared[:1]]
         for k, _ in enumerate(as_list(sub(unit, "bigip", "bgpNeighbors"))):
             options.append((("units", i, "bigip", "bgpNeighbors", k), "192.0.2.1"))
     option = choose(data, options, "reference")
@@ -574,6 +583,7 @@ def parse_errors(doc: dict[str, Any]) -> list[str] | None:
         assert exc.lines, "a ConfigError without lines"
         for line in exc.lines:
             assert LINE.match(line), f"not one `cpaas:<path>: <message>` line: {line!r}"
+            assert not PYDANTIC.search(line), f"pydantic's words instead of what is allowed: {line!r}"
         return exc.lines
     return None
 
@@ -634,13 +644,13 @@ def stack_text(doc: dict[str, Any]) -> str:
     return yaml.safe_dump({"config": {f"cpaas:{k}": v for k, v in doc.items()}}, sort_keys=False)
 
 
-def render_stack_file(text: str) -> tuple[int, str, str, list[str]]:
+def render_stack_file(text: str | bytes) -> tuple[int, str, str, list[str]]:
     """Render `text` as Pulumi.fuzz.yaml in a scratch project (default output folder);
     (exit code, stdout, stderr, every file in the project afterwards)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "Pulumi.yaml").write_text((render.ROOT / "Pulumi.yaml").read_text())
-        (root / "Pulumi.fuzz.yaml").write_text(text)
+        (root / "Pulumi.fuzz.yaml").write_bytes(text if isinstance(text, bytes) else text.encode())
         out, err = io.StringIO(), io.StringIO()
         with (
             mock.patch.object(render, "ROOT", root),
@@ -781,3 +791,172 @@ def test_a_ratio_for_a_unit_without_the_app_is_refused_instead_of_crashing_the_r
     code, _, err, files = render_stack_file(stack_text(doc))
     assert_refused_cleanly(code, err, files)
     assert "cpaas:gslb.wideIps[2].ratios.onprem-syd: " in err
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack file itself (issue 13 item 2): exit 2, one line, no traceback, nothing written, fast
+# ---------------------------------------------------------------------------------------------
+
+PROD_TEXT = (render.ROOT / "Pulumi.prod.yaml").read_text()
+
+
+def refused_quickly(text: str | bytes) -> list[str]:
+    started = time.perf_counter()
+    code, _, err, files = render_stack_file(text)
+    assert time.perf_counter() - started < 3, "refusing a bad file must be fast"
+    assert_refused_cleanly(code, err, files)
+    return err.splitlines()[:-1]
+
+
+def test_fails_a_file_that_is_not_utf_8_naming_the_line_and_byte() -> None:
+    at = PROD_TEXT.index("Platform Root CA")
+    data = PROD_TEXT.replace("Platform Root CA", "Platform Root CA \xe9").encode("latin-1")
+    line = PROD_TEXT.count("\n", 0, at) + 1
+    byte = len(PROD_TEXT[:at].encode()) + len("Platform Root CA ")
+    assert refused_quickly(data) == [
+        f"Pulumi.fuzz.yaml: line {line}, byte {byte}: 0xe9 is not UTF-8; save the file as UTF-8"
+    ]
+
+
+def test_fails_every_duplicate_key_as_pulumi_does_instead_of_keeping_the_last() -> None:
+    text = PROD_TEXT.replace(
+        "  cpaas:environment: prod\n", "  cpaas:environment: prod\n  cpaas:environment: dev\n"
+    )
+    text = text.replace("    - name: aws-syd\n", "    - name: aws-syd\n      name: aws-mel\n")
+    lines = refused_quickly(text)
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(
+        "key 'cpaas:environment' is already defined at line "
+        f"{PROD_TEXT.count(chr(10), 0, PROD_TEXT.index('  cpaas:environment')) + 1}; "
+        "Pulumi refuses duplicate keys, keep one"
+    )
+    assert "key 'name' is already defined" in lines[1]
+
+
+def test_fails_an_alias_expansion_bomb_in_a_few_hundred_bytes_at_once() -> None:
+    levels = ["  cpaas:environment: dev", '  l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    text = "config:\n" + "\n".join(levels) + "\n  cpaas:units: *l8\n"
+    assert len(text) < 600
+    [line] = refused_quickly(text)
+    assert "the document expands to more than 100000 values" in line, line
+
+
+def test_fails_nesting_deeper_than_any_stack_needs_without_crashing() -> None:
+    text = "config:\n  cpaas:units: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    [line] = refused_quickly(text)
+    assert line == "Pulumi.fuzz.yaml: line 2: nested deeper than 64 levels; a stack file needs about 10"
+
+
+def test_fails_a_5_mb_file_in_one_short_line() -> None:
+    text = PROD_TEXT.replace("Platform Root CA", "x" * 5_000_000)
+    [line] = refused_quickly(text)
+    assert line == "Pulumi.fuzz.yaml: 5.0 MB; a stack file is at most 1 MiB, check what was pasted into it"
+
+
+def test_a_long_value_is_cut_in_the_message_to_its_start_and_size() -> None:
+    doc = copy.deepcopy(BASES["prod"])
+    doc["units"][0]["region"] = "x" * 300_000
+    [line] = refused_quickly(stack_text(doc))
+    assert line == (
+        "cpaas:units[0].region: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... "
+        "(300000 characters) is not a DNS-1123 label; use 1-63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit"
+    )
+
+
+def test_fails_a_misspelt_namespace_naming_the_key_to_write() -> None:
+    text = PROD_TEXT.replace("  cpaas:addressPlan:", "  cpas:addressPlan:")
+    assert refused_quickly(text) == [
+        "cpas:addressPlan: namespace cpas is not cpaas, so nothing reads this key; write cpaas:addressPlan"
+    ]
+
+
+def test_fails_a_key_pulumi_cannot_parse_as_it_would() -> None:
+    text = PROD_TEXT.replace("  cpaas:addressPlan:", "  addressPlan:")
+    assert refused_quickly(text) == [
+        "addressPlan: not a config key; Pulumi needs <namespace>:<name>, e.g. cpaas:addressPlan"
+    ]
+
+
+@pytest.mark.parametrize("word", ["yes", "on", "no", "off", "y"])
+def test_yaml_1_1_booleans_are_text_as_the_pulumi_cli_reads_them(word: str) -> None:
+    # yaml.v3 (the CLI's YAML) reads them as text, so deploy refuses them: so must the render.
+    text = PROD_TEXT.replace("nodeToNodeMesh: true\n", f"nodeToNodeMesh: {word}\n")
+    assert text != PROD_TEXT
+    [line] = refused_quickly(text)
+    assert line.endswith(f"nodeToNodeMesh: '{word}' is not true or false; write true or false without quotes")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("units",), None, "null is not a list; write a YAML list, e.g. [a, b] or one '- item' per line"),
+        (("units", 0, "apps", 0, "port"), "443", "'443' is not a whole number; write digits without quotes"),
+        (("environment",), "staging", "'staging' is not allowed; use 'dev', 'test' or 'prod'"),
+        (("pki",), [], "a list is not a mapping; write its keys below it"),
+        (("units", 0, "name"), 7, "7 is not text; write it as a string"),
+        (("addressPlan", "bigipAsns"), [64513, 64600, 64700], "a list has too many items; give at most 2"),
+        (("units", 0, "observability", "prometheusRetention"), "15 days", "write a whole number of hours"),
+        (("pki", "root", "commonName"), "", "'' is too short; write at least 1 character(s)"),
+        (
+            ("units", 0, "cluster"),
+            {"kubernetesVersion": "1.34"},
+            "required key source is missing; use one of",
+        ),
+    ],
+    ids=[
+        "null-list",
+        "quoted-int",
+        "literal",
+        "list-for-mapping",
+        "int-for-text",
+        "tuple-length",
+        "pattern",
+        "empty-text",
+        "no-union-tag",
+    ],
+)
+def test_a_pydantic_error_is_told_as_what_is_allowed_and_the_fix(
+    path: Path_, value: Any, message: str
+) -> None:
+    doc = copy.deepcopy(BASES["prod"])
+    put(doc, path, value)
+    errors = parse_errors(doc)
+    assert errors is not None
+    assert [line for line in errors if line.startswith(f"cpaas:{dotted(path)}: ") and message in line], errors
+
+
+def test_an_integral_float_reads_as_the_whole_number_pulumi_passes_the_program() -> None:
+    # Go's JSON writes 90.0 as 90, so deploy reads an int: the render must accept it too.
+    text = PROD_TEXT.replace("leafValidityDays: 90\n", "leafValidityDays: 90.0\n")
+    assert text != PROD_TEXT
+    code, _, err, _ = render_stack_file(text)
+    assert code == 0, err
+
+
+@settings(PARSE, max_examples=40)
+@given(data=st.data(), count=st.integers(1, 3))
+def test_the_keys_a_raw_stack_names_are_the_ones_its_model_names(data: st.DataObject, count: int) -> None:
+    # While a stack does not parse, the reader finds its secret and certificate keys this way.
+    _, doc, _ = mutated(data, ["reshape"] * count)
+    with lax_warnings_ignored():
+        try:
+            model = config.parse_stack(doc)
+        except config.ConfigError:
+            return
+    assert config.named_keys(doc) == (
+        set(model.secret_keys()),
+        set(model.plain_keys()),
+        set(model.kubeconfig_keys()),
+    )
+
+
+def test_thousands_of_wrong_items_are_shown_as_the_first_hundred_and_a_count() -> None:
+    text = "config:\n  cpaas:environment: dev\n  cpaas:units: [" + ", ".join(["1"] * 5000) + "]\n"
+    code, _, err, files = render_stack_file(text)
+    assert code == 2 and files == ["Pulumi.fuzz.yaml", "Pulumi.yaml"]
+    lines = err.splitlines()
+    assert len(lines) == 102
+    assert lines[100] == "... and 4900 more like these"
+    assert lines[-1].startswith("render: stack fuzz has 5000 config error(s)")

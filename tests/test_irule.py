@@ -26,6 +26,15 @@ ALLOW = (
     config.EgressAllow(namespace="reports", snat_address="10.30.17.202"),
 )
 CLIENT = ("10.244.3.9", 51515)
+
+
+def snat_pool(namespace: str) -> str:
+    """The per-app SNAT pool a namespace with its own address gets (egress.Names.app_snat_pool)."""
+    return f"/cpaas-onprem-syd/egress-snat-{namespace}"
+
+
+# The SNAT pools on the device: one per per-app address, holding that address alone.
+SNAT_POOLS = {snat_pool(a.namespace): (str(a.snat_address),) for a in ALLOW if a.snat_address is not None}
 HAS_OPENSSL = shutil.which("openssl") is not None
 
 
@@ -47,7 +56,8 @@ def pki() -> Pki:
 
 @pytest.fixture(scope="module")
 def irule() -> tclstubs.IRule:
-    return tclstubs.IRule(irules.egress_authz(TD, DG, ISSUER), {DG: dict(irules.data_group_records(ALLOW))})
+    records = dict(irules.data_group_records(ALLOW, snat_pool))
+    return tclstubs.IRule(irules.egress_authz(TD, DG, ISSUER), {DG: records}, snat_pools=SNAT_POOLS)
 
 
 def spiffe(namespace: str, account: str, trust_domain: str = TD) -> str:
@@ -88,16 +98,18 @@ def connect(irule: tclstubs.IRule, cert: x509.Certificate | None, **kwargs: obje
 def assert_allowed(outcome: tclstubs.Outcome, identity: str, snat: str | None = None) -> None:
     assert outcome.allowed, outcome.logs
     assert outcome.events == tclstubs.DEFAULT_EVENTS
-    assert outcome.snat_calls == ((snat,) if snat else ())
+    # Never an address of the iRule's choosing: the app's own SNAT pool, or the virtual server's.
+    assert outcome.snat_calls == ()
+    assert outcome.snatpool_calls == ((snat,) if snat else ())
     assert outcome.logs == (
-        f"egress-authz allow id={identity} snat={snat or 'snatpool'} client={CLIENT[0]}:{CLIENT[1]}",
+        f"egress-authz allow id={identity} snat={snat or 'virtual-server'} client={CLIENT[0]}:{CLIENT[1]}",
     )
 
 
 def assert_refused(outcome: tclstubs.Outcome, reason: str, identity: str = "-") -> None:
     assert outcome.rejected and not outcome.allowed
     assert "LB_SELECTED" not in outcome.events, "a refused handshake must not reach load balancing"
-    assert outcome.snat_calls == ()
+    assert outcome.snat_calls == () and outcome.snatpool_calls == ()
     assert outcome.logs == (
         f'egress-authz deny id={identity} reason="{reason}" client={CLIENT[0]}:{CLIENT[1]}',
     )
@@ -142,19 +154,39 @@ def test_dns_ip_and_email_entries_beside_the_one_uri_are_allowed_in_any_order(pk
 @pytest.mark.parametrize("account", ["api", "worker"])
 def test_a_restricted_namespace_admits_its_listed_service_accounts_with_their_snat(pki, irule, account):
     assert_allowed(
-        connect(irule, workload(pki, "payments", account)), spiffe("payments", account), snat="10.30.17.201"
+        connect(irule, workload(pki, "payments", account)),
+        spiffe("payments", account),
+        snat=snat_pool("payments"),
     )
 
 
-def test_a_per_app_snat_address_is_applied_in_lb_selected(pki, irule):
+def test_a_per_app_snat_pool_holding_only_that_apps_address_is_applied_in_lb_selected(pki, irule):
     outcome = connect(irule, workload(pki, "reports", "default"))
-    assert outcome.snat == "10.30.17.202"
-    assert_allowed(outcome, spiffe("reports", "default"), snat="10.30.17.202")
+    assert outcome.snatpool == snat_pool("reports")
+    assert SNAT_POOLS[outcome.snatpool] == ("10.30.17.202",)
+    assert_allowed(outcome, spiffe("reports", "default"), snat=snat_pool("reports"))
 
 
 def test_without_a_snat_address_the_virtual_servers_snat_pool_applies(pki, irule):
     outcome = connect(irule, workload(pki, "bookinfo", "details"))
-    assert outcome.allowed and outcome.snat_calls == ()
+    assert outcome.allowed and outcome.snat_calls == () and outcome.snatpool_calls == ()
+
+
+def test_no_two_apps_ever_leave_with_the_same_per_app_address(pki, irule):
+    seen: dict[str, str] = {}
+    for entry in ALLOW:
+        outcome = connect(irule, workload(pki, entry.namespace, "api"))
+        for pool in outcome.snatpool_calls:
+            for address in SNAT_POOLS[pool]:
+                assert seen.setdefault(address, entry.namespace) == entry.namespace
+
+
+def test_fails_closed_when_the_records_snat_pool_does_not_exist(pki):
+    missing = tclstubs.IRule(
+        irules.egress_authz(TD, DG, ISSUER), {DG: {"reports": f"*|{snat_pool('reports')}"}}, snat_pools={}
+    )
+    outcome = missing.connect(workload(pki, "reports", "default"))
+    assert outcome.error and "reports" in outcome.error and not outcome.allowed
 
 
 @pytest.mark.parametrize("use_openssl", [True, False], ids=["openssl-text", "cryptography-text"])
@@ -299,7 +331,9 @@ def test_fails_closed_without_a_client_certificate(irule):
 @pytest.mark.parametrize("events", [("CLIENT_ACCEPTED", "LB_SELECTED"), ("LB_SELECTED",)])
 def test_fails_closed_when_lb_selected_runs_without_the_handshake_event(irule, events):
     outcome = connect(irule, None, events=events)
-    assert outcome.rejected and outcome.events == events and outcome.snat_calls == ()
+    assert (
+        outcome.rejected and outcome.events == events and outcome.snat_calls == outcome.snatpool_calls == ()
+    )
     assert outcome.logs == (
         f'egress-authz deny id=- reason="no authorisation decision" client={CLIENT[0]}:{CLIENT[1]}',
     )
@@ -308,7 +342,7 @@ def test_fails_closed_when_lb_selected_runs_without_the_handshake_event(irule, e
 def test_fails_closed_in_lb_selected_after_a_refused_handshake(pki, irule):
     outcome = connect(irule, workload(pki, "reports", "x", "other.example"), stop_on_reject=False)
     assert outcome.events == tclstubs.DEFAULT_EVENTS
-    assert outcome.rejected and outcome.snat_calls == ()
+    assert outcome.rejected and outcome.snat_calls == outcome.snatpool_calls == ()
     assert [line.split(" reason=")[1].split('"')[1] for line in outcome.logs] == [
         "foreign trust domain",
         "no authorisation decision",
@@ -429,10 +463,14 @@ def test_a_policy_change_changes_the_data_group_not_the_irule(pki):
     text = irules.egress_authz(TD, DG, ISSUER)
     assert not any(a.namespace in text for a in ALLOW)
     cert = workload(pki, "payments", "batch")
-    before = tclstubs.IRule(text, {DG: dict(irules.data_group_records(ALLOW))})
-    after = tclstubs.IRule(text, {DG: {"payments": "api batch|10.30.17.203"}})
+    before = tclstubs.IRule(
+        text, {DG: dict(irules.data_group_records(ALLOW, snat_pool))}, snat_pools=SNAT_POOLS
+    )
+    after = tclstubs.IRule(
+        text, {DG: {"payments": f"api batch|{snat_pool('payments')}"}}, snat_pools=SNAT_POOLS
+    )
     assert not connect(before, cert).allowed
-    assert connect(after, cert).snat == "10.30.17.203"
+    assert connect(after, cert).snatpool == snat_pool("payments")
 
 
 @pytest.mark.parametrize(
@@ -526,11 +564,11 @@ def test_fails_to_render_when_a_placeholder_is_left():
 
 def test_data_group_records_are_sorted_with_star_and_empty_snat_defaults():
     entries = [*ALLOW, ("api-gw", ("edge",), None)]
-    assert irules.data_group_records(entries) == [
+    assert irules.data_group_records(entries, snat_pool) == [
         ("api-gw", "edge|"),
         ("bookinfo", "*|"),
-        ("payments", "api worker|10.30.17.201"),
-        ("reports", "*|10.30.17.202"),
+        ("payments", f"api worker|{snat_pool('payments')}"),
+        ("reports", f"*|{snat_pool('reports')}"),
     ]
 
 
@@ -548,7 +586,13 @@ def test_data_group_records_are_sorted_with_star_and_empty_snat_defaults():
 )
 def test_fails_to_build_data_group_records_that_would_break_the_format(entries):
     with pytest.raises(ValueError):
-        irules.data_group_records(entries)
+        irules.data_group_records(entries, snat_pool)
+
+
+@pytest.mark.parametrize("pool", ["egress-snat-x", "/p/x|y", "/p/x y", "/p/[x]", ""])
+def test_fails_to_build_a_data_group_record_naming_a_snat_pool_that_is_not_a_plain_full_path(pool):
+    with pytest.raises(ValueError, match="SNAT pool"):
+        irules.data_group_records([("reports", (), "10.30.17.202")], lambda _namespace: pool)
 
 
 # ---------------------------------------------------------------------------------------------

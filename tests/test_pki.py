@@ -9,6 +9,7 @@ engine (`tools/engine.py`) and its tls resource inputs are compared with the pla
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import VerificationError
 
-from components import config, pki
+from components import config, mesh, pki
 from tests import pkitools as t
 from tools import engine
 
@@ -433,6 +434,7 @@ def test_root_cert_inputs_match_the_plan(generated_run: engine.Run) -> None:
             "organizationalUnit": spec.organizational_unit,
         },
         "validityPeriodHours": spec.validity_hours,
+        "earlyRenewalHours": spec.early_renewal_hours,
     }
     assert generated_run.get("pki-root-key").urn in root.dependencies
 
@@ -460,6 +462,7 @@ def test_intermediate_csr_and_signed_cert_inputs_match_the_plan(generated_run: e
             "maxPathLength": 0,
             "setSubjectKeyId": True,
             "validityPeriodHours": spec.validity_hours,
+            "earlyRenewalHours": spec.early_renewal_hours,
         }
         assert generated_run.get("pki-root").urn in cert.dependencies
         assert csr.urn in cert.dependencies
@@ -533,3 +536,127 @@ def test_imported_root_registers_no_root_resources_and_signs_with_the_imported_c
 def test_fails_an_imported_root_without_its_key() -> None:
     with pytest.raises(ValueError, match="imported_root_cert and imported_root_key"):
         run_pki(model(imported=True), imported_root_cert=IMPORTED_CERT)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Renewal: early, with the old and the new copy trusted alike
+# ---------------------------------------------------------------------------------------------
+
+UNIT_WITH_LEAVES = pki.UnitTrust(
+    "alpha", "alpha.bank.example", egress=True, apps=(("web", "web.apps.bank.example"),)
+)
+
+
+def test_every_certificate_of_the_plan_is_renewed_when_a_third_of_its_life_remains() -> None:
+    specs = pki.plan(model(), (UNIT_WITH_LEAVES,))
+    assert {s.role for s in specs} == {
+        pki.root_role(),
+        pki.intermediate_role("alpha"),
+        pki.egress_role("alpha"),
+        pki.app_role("alpha", "web"),
+    }
+    for spec in specs:
+        assert spec.early_renewal_hours == spec.validity_hours // 3, spec.role
+    # Prod's leaves (90 days) are renewed 30 days before they expire.
+    assert {s.early_renewal_hours for s in specs if not s.is_ca} == {30 * 24}
+
+
+@pytest.mark.parametrize("days", [1, 2, 7, 30, 90, 825, 3650, 7300])
+def test_a_renewal_window_never_spans_the_whole_life(days: int) -> None:
+    """terraform-provider-tls marks a certificate ready for renewal on every plan when
+    early_renewal_hours >= validity_period_hours (attribute_plan_modifier_bool/default_value.go),
+    so each update would replace it."""
+    assert 0 < pki.renewal_hours(days * 24) < days * 24
+
+
+def test_component_gives_every_certificate_its_renewal_window() -> None:
+    run = engine.run(lambda: {"pki": pki.Pki("pki", pki.PkiArgs(model(), (UNIT_WITH_LEAVES,))).root_cert_pem})
+    specs = {f"pki-{s.role}" if s.issuer else "pki-root": s for s in pki.plan(model(), (UNIT_WITH_LEAVES,))}
+    certs = run.by_type(SELF_SIGNED) + run.by_type(LOCALLY_SIGNED)
+    assert {r.name for r in certs} == set(specs)
+    for reg in certs:
+        assert reg.inputs["earlyRenewalHours"] == specs[reg.name].early_renewal_hours, reg.name
+
+
+def renewed(old: t.Issued, issuer: t.Issued | None) -> t.Issued:
+    """What a renewal issues: the same spec re-signed over the same key (the tls PrivateKey and
+    CertRequest are not replaced; only the certificate resource is)."""
+    assert old.spec is not None
+    return t.issue(old.spec, issuer, key=old.key)
+
+
+def at_renewal_point(spec: pki.CertSpec) -> dt.datetime:
+    """When a certificate issued now-ago enters its renewal window today."""
+    return dt.datetime.now(t.UTC) - dt.timedelta(hours=spec.validity_hours - spec.early_renewal_hours)
+
+
+def test_a_renewed_intermediate_and_its_old_copy_each_verify_leaves_the_other_signed(
+    org: dict[str, t.Issued],
+) -> None:
+    """Between the update and istiod reloading cacerts, sidecars present leaves chained to the old
+    copy while the BIG-IP's mesh CA file holds the new one, and the other way round."""
+    root = org[pki.root_role()]
+    spec = intermediate(org, "alpha").spec
+    assert spec is not None
+    old = t.issue(spec, root, now=at_renewal_point(spec))
+    new = renewed(old, root)
+    assert old.cert.not_valid_after_utc - dt.datetime.now(t.UTC) > dt.timedelta(
+        hours=spec.early_renewal_hours - 1
+    )
+    # The egress iRule binds the trust domain to the issuer name: a renewal keeps it.
+    assert new.cert.subject == old.cert.subject
+    assert new.extension(x509.SubjectKeyIdentifier).value == old.extension(x509.SubjectKeyIdentifier).value
+    for signer, other in ((old, new), (new, old)):
+        leaf = workload(signer, UNITS[0])
+        assert leaf.cert.issuer == new.cert.subject
+        assert t.verify_chain(leaf, [other], root)[1] == other.cert
+        assert t.verify_chain(leaf, [signer], root)[1] == signer.cert
+
+
+def test_a_renewed_root_and_its_old_copy_each_verify_chains_through_the_other(
+    org: dict[str, t.Issued],
+) -> None:
+    spec = org[pki.root_role()].spec
+    assert spec is not None
+    old = t.issue(spec, None, now=at_renewal_point(spec))
+    new = renewed(old, None)
+    ca_spec = intermediate(org, "alpha").spec
+    assert ca_spec is not None
+    for signer, other in ((old, new), (new, old)):
+        ca = t.issue(ca_spec, signer)
+        leaf = workload(ca, UNITS[0])
+        assert t.verify_chain(leaf, [ca], other)[-1] == other.cert
+
+
+def istiod_pod_annotations(ca: pki.IssuedCa) -> Any:
+    def program() -> None:
+        mesh.Mesh("m", mesh.MeshArgs(config.Mesh(trust_domain="alpha.bank.example"), ca, "alpha"))
+
+    return engine.run(program).get("m-istiod").inputs["values"].get("podAnnotations")
+
+
+def plain_ca(cert: str, root: str, key: str = "key") -> pki.IssuedCa:
+    return pki.IssuedCa(
+        cert_pem=pulumi.Output.from_input(cert),
+        key_pem=pulumi.Output.secret(key),
+        chain_pem=pulumi.Output.from_input(cert + root),
+        root_pem=pulumi.Output.from_input(root),
+        subject_rdns=("O=Example Bank", "OU=alpha", "CN=alpha mesh intermediate CA"),
+    )
+
+
+def test_istiod_is_rolled_when_its_ca_certificate_or_the_root_changes() -> None:
+    """istiod 1.30.3 reloads a new intermediate from the mounted cacerts, but refuses a changed
+    root-cert.pem unless ISTIO_MULTIROOT_MESH is on, and then keeps signing with the old copy
+    until it restarts (pilot/pkg/bootstrap/istio_ca.go, handleEvent). The pod template carries a
+    digest of the public cacerts files, so the Helm upgrade rolls istiod whenever they change."""
+    first = istiod_pod_annotations(plain_ca("int-1", "root-1"))
+    assert first == {mesh_digest_key(): hashlib.sha256(b"int-1root-1").hexdigest()}
+    assert istiod_pod_annotations(plain_ca("int-2", "root-1")) != first
+    assert istiod_pod_annotations(plain_ca("int-1", "root-2")) != first
+    # The key is a secret and never goes into the digest (it changes only with the certificate).
+    assert istiod_pod_annotations(plain_ca("int-1", "root-1", key="other")) == first
+
+
+def mesh_digest_key() -> str:
+    return mesh.CACERTS_DIGEST_ANNOTATION

@@ -78,13 +78,21 @@ class Wired:
     def egress_server(self, unit: str) -> tuple[str, str, str]:
         """(identity + chain the profile sends, identity key, the profile's client CA bundle)."""
         mesh_ca = self.seen[f"{unit}-egress-mesh-ca"]["content"]
-        cert = self.seen[f"{unit}-egress-identity-cert"]["content"]
-        return cert + mesh_ca, self.seen[f"{unit}-egress-identity-key"]["content"], mesh_ca
+        pair = self.seen[f"{unit}-egress-identity"]
+        return pair["certContent"] + mesh_ca, pair["keyContent"], mesh_ca
 
     def irule(self, unit: str) -> tclstubs.IRule:
         group = self.seen[f"{unit}-egress-allow-list"]
         records = {r["name"]: r["data"] for r in group["records"]}
-        return tclstubs.IRule(self.seen[f"{unit}-egress-irule"]["irule"], {group["name"]: records})
+        # The SNAT pools as rendered for this unit: the iRule may name only these.
+        pools = {
+            inputs["name"]: inputs["members"]
+            for role, inputs in self.seen.items()
+            if role.startswith(f"{unit}-egress-snat-pool") and "members" in inputs
+        }
+        return tclstubs.IRule(
+            self.seen[f"{unit}-egress-irule"]["irule"], {group["name"]: records}, snat_pools=pools
+        )
 
     def gateway(self, unit: str, app: str) -> tuple[str, str]:
         data = self.seen[f"{unit}-ingress-{app}-tls"]["stringData"]
@@ -164,7 +172,10 @@ def test_a_bookinfo_workload_and_the_bigip_egress_identity_complete_mtls_and_the
     # Its issuer is the unit's own mesh CA, in the X509::issuer text of TMOS 13+ and of older versions.
     for style in ("openssl", "rfc2253"):
         outcome = wired.irule(UNIT).connect(result.server_saw, client=POD, issuer_style=style)
-        assert outcome.error is None and outcome.allowed and outcome.snat == "10.30.17.201"
+        assert outcome.error is None and outcome.allowed
+        # bookinfo's own address, through a pool that holds it alone.
+        assert outcome.snatpool is not None
+        assert wired.irule(UNIT).snat_pools[outcome.snatpool] == ("/cpaas-onprem-syd/10.30.17.201",)
 
 
 def test_the_egress_refuses_a_workload_without_a_certificate_or_from_a_foreign_ca(wired) -> None:

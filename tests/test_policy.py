@@ -84,8 +84,11 @@ def test_fails_plaintext_secret_inputs(prod_resources: list[rules.Resource]) -> 
     ]
     provider = _one(prod_resources, "aws-syd-bigip-provider")
     assert rules.no_plaintext_secrets(_with(provider, password="hunter2"))
-    key = _one(prod_resources, "onprem-syd-egress-identity-key")
-    assert rules.no_plaintext_secrets(_with(key, content="-----BEGIN EC PRIVATE KEY-----"))
+    pair = _one(prod_resources, "onprem-syd-egress-identity")
+    assert rules.no_plaintext_secrets(pair) == []
+    assert rules.no_plaintext_secrets(_with(pair, keyContent="-----BEGIN EC PRIVATE KEY-----")) == [
+        "keyContent is in plaintext; pass it as a Pulumi secret"
+    ]
     k8s = _one(prod_resources, "aws-syd-cluster-k8s")
     assert rules.no_plaintext_secrets(_with(k8s, kubeconfig="apiVersion: v1"))
 

@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from components import config
 from tests import support
@@ -114,7 +116,7 @@ def test_one_replication_of_onprem_syd_validates_with_disjoint_ranges_a_fresh_as
     )
     assert new.mesh.trust_domain == "onprem-mel.cpaas.example-bank.com"
     assert new.bigip.password_secret == "bigipPassword-onprem-mel"
-    assert new.bigip.trusted_cert_key == "bigipCert-onprem-mel"
+    assert new.bigip.trusted_cert_file == "trust/prod/bigip-onprem-mel.pem"
     assert isinstance(new.cluster, config.KubeconfigCluster)
     assert new.cluster.kubeconfig_secret == "kubeconfig-onprem-mel"
 
@@ -168,7 +170,7 @@ def test_the_output_names_what_was_allocated_and_the_config_keys_to_set(
     assert "GSLB: joins bookinfo, mqtt (ratio 1)" in out
     assert "pulumi config set --secret -s prod cpaas:bigipPassword-aws-mel\n" in out
     assert "pulumi config set --secret -s prod cpaas:kubeconfig-aws-mel < kubeconfig\n" in out
-    assert "pulumi config set -s prod cpaas:bigipCert-aws-mel < bigip.pem\n" in out
+    assert "commit the BIG-IP's management certificate (PEM) as trust/prod/bigip-aws-mel.pem\n" in out
 
 
 def test_a_stack_reference_source_points_at_a_placeholder_stack_and_says_so(
@@ -233,33 +235,8 @@ def test_derive_takes_a_stack_config_or_the_raw_keys_and_apply_gives_a_valid_sta
 
 
 # ---------------------------------------------------------------------------------------------
-# --to, and repeated calls
+# Repeated calls
 # ---------------------------------------------------------------------------------------------
-
-
-def test_to_creates_the_target_as_a_copy_the_first_time_and_appends_after(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    prod = (project / "Pulumi.prod.yaml").read_bytes()
-    code, out, err = _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel", "--to", "lab")
-    assert code == 0, err
-    assert "to Pulumi.lab.yaml (new, a copy of Pulumi.prod.yaml)" in out
-    assert "pulumi config set --secret -s lab cpaas:bigipPassword-aws-mel" in out
-    assert (project / "Pulumi.prod.yaml").read_bytes() == prod
-    lab = (project / "Pulumi.lab.yaml").read_text()
-    head = prod.decode().partition("  cpaas:gslb:\n")[0]
-    assert lab.startswith(head)
-
-    code, out, err = _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--to", "lab")
-    assert code == 0, err
-    assert "new, a copy" not in out
-    assert (project / "Pulumi.prod.yaml").read_bytes() == prod
-    stack = _stack(project, "lab")
-    assert [u.name for u in stack.units] == ["aws-syd", "azure-mel", "onprem-syd", "aws-mel", "onprem-mel"]
-    assert str(stack.unit("aws-mel").network.node_cidr) == "10.1.0.0/20"
-    assert str(stack.unit("onprem-mel").network.node_cidr) == "10.2.0.0/20"
-    assert str(stack.unit("onprem-mel").network.service_cidr) == "172.17.0.0/16"
-    assert len(_stack(project).units) == 3
 
 
 def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_validates_and_renders(
@@ -302,6 +279,237 @@ def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_validates_and_r
 
 
 # ---------------------------------------------------------------------------------------------
+# --to: the new unit's own stack (README "Scaling past one stack"), and every stack's addresses
+# ---------------------------------------------------------------------------------------------
+
+ORG = ("--org", "example-bank")
+PLAN_KEYS = ["cpaas:environment", "cpaas:pki", "cpaas:addressPlan", "cpaas:units"]
+COMMAND = re.compile(r"^    pulumi config set( --secret)? -s (\S+) cpaas:(\S+)", re.M)
+
+
+def _unit_stack_file(root: Path, stack: str, unit: dict[str, Any]) -> None:
+    """A unit stack sharing prod's address plan that no GSLB lists (made by hand, not by --to)."""
+    prod = support.raw_stack("prod")
+    keys = {"environment": "prod", "pki": prod["pki"], "addressPlan": prod["addressPlan"], "units": [unit]}
+    doc = {"config": {f"cpaas:{k}": v for k, v in keys.items()}}
+    (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@pytest.fixture
+def lab(project: Path) -> config.Unit:
+    """Pulumi.lab.yaml: unit onprem-mel in prod's first free block, 10.1.0.0/16, ASN 64514."""
+    unit = replicate.derive(support.raw_stack("prod"), "onprem-syd", "onprem-mel")["unit"]
+    _unit_stack_file(project, "lab", unit)
+    return _stack(project, "lab").unit("onprem-mel")
+
+
+def _blocks(unit: config.Unit) -> tuple[IPv4Network, IPv4Network, int | None]:
+    site = unit.network.node_cidr.supernet(new_prefix=16)
+    return site, unit.network.service_cidr, unit.bigip.asn if unit.bigip else None
+
+
+def test_to_makes_a_stack_holding_only_the_new_unit_with_no_salt_and_no_ciphertexts(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod_path = project / "Pulumi.prod.yaml"
+    prod_path.write_text(
+        "secretsprovider: awskms://alias/cpaas?region=ap-southeast-2\n"
+        "encryptedkey: AQICAHhbm90LXJlYWw=\n"
+        "encryptionsalt: v1:c2FsdA==:v1:bm90LXJlYWw=\n"
+        + prod_path.read_text()
+        + "  cpaas:bigipPassword-aws-syd:\n    secure: v1:bm90LXJlYWw=:v1:Y2lwaGVy\n"
+    )
+    code, out, err = _replicate(
+        capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--to", "prod-mel", *ORG
+    )
+    assert code == 0, err
+    text = (project / "Pulumi.prod-mel.yaml").read_text()
+    doc = yaml.safe_load(text)
+    assert list(doc) == ["config"]
+    assert list(doc["config"]) == PLAN_KEYS
+    for copied in ("secure", "v1:", "encryptionsalt", "encryptedkey", "secretsprovider", "aws-syd"):
+        assert copied not in text, copied
+
+    prod, new = _stack(project), _stack(project, "prod-mel")
+    assert [u.name for u in new.units] == ["onprem-mel"] and new.gslb is None
+    assert new.environment == prod.environment and new.address_plan == prod.address_plan
+    # One org root for every unit: the unit stack imports it, it never generates its own.
+    assert prod.pki is not None and new.pki is not None
+    assert isinstance(new.pki.root, config.ImportedRoot)
+    assert new.pki.model_dump(exclude={"root"}) == prod.pki.model_dump(exclude={"root"})
+
+    ref = "example-bank/cpaas/prod-mel"
+    assert (
+        f"    pulumi stack init {ref} --secrets-provider 'awskms://alias/cpaas?region=ap-southeast-2'\n"
+        in out
+    )
+    commands = {key: bool(secret) for secret, stack, key in COMMAND.findall(out) if stack == ref}
+    assert commands == {**dict.fromkeys(new.secret_keys(), True), **dict.fromkeys(new.plain_keys(), False)}
+    assert f"pulumi config set --secret -s {ref} cpaas:kubeconfig-onprem-mel < kubeconfig\n" in out
+    assert "pulumi stack output -s prod rootCertPem" in out  # where the generated root is
+    assert "commit the BIG-IP's management certificate (PEM) as trust/prod/bigip-onprem-mel.pem" in out
+
+
+def test_to_from_the_single_stack_shape_lists_the_new_stack_under_the_sources_gslb(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / "Pulumi.prod.yaml").read_text()
+    units = _stack(project).units
+    code, out, err = _replicate(
+        capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--to", "prod-mel", *ORG
+    )
+    assert code == 0, err
+    after = (project / "Pulumi.prod.yaml").read_text()
+    assert after.startswith(before.partition("  cpaas:gslb:\n")[0])  # comments and units kept
+    assert after.endswith("    unitStacks:\n      onprem-mel: example-bank/cpaas/prod-mel\n")
+
+    prod = _stack(project)
+    assert prod.units == units and prod.gslb is not None
+    assert dict(prod.gslb.unit_stacks) == {"onprem-mel": "example-bank/cpaas/prod-mel"}
+    wide = {w.app: w for w in prod.gslb.wide_ips}
+    assert wide["bookinfo"].units == ("onprem-syd", "aws-syd", "azure-mel", "onprem-mel")
+    assert wide["mqtt"].ratios["onprem-mel"] == 2
+    assert "GSLB: Pulumi.prod.yaml lists onprem-mel in gslb.unitStacks as example-bank/cpaas/prod-mel" in out
+
+
+def test_to_from_a_unit_stack_edits_the_gslb_stack_that_lists_the_source_unit(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--to", "prod-mel", *ORG)[0] == 0
+    )
+    mel = (project / "Pulumi.prod-mel.yaml").read_bytes()
+    # No --org: the GSLB stack's entry for onprem-mel names the organization.
+    code, _, err = _replicate(
+        capsys, "--stack", "prod-mel", "--unit", "onprem-mel", "--name", "onprem-per", "--to", "prod-per"
+    )
+    assert code == 0, err
+    assert (project / "Pulumi.prod-mel.yaml").read_bytes() == mel
+    gslb = _stack(project).gslb
+    assert gslb is not None
+    assert dict(gslb.unit_stacks) == {
+        "onprem-mel": "example-bank/cpaas/prod-mel",
+        "onprem-per": "example-bank/cpaas/prod-per",
+    }
+    assert gslb.wide_ips[0].units[-2:] == ("onprem-mel", "onprem-per")
+
+    # Without --to the unit joins its source's stack, which the GSLB stack already names.
+    code, _, err = _replicate(capsys, "--stack", "prod-mel", "--unit", "onprem-mel", "--name", "onprem-bne")
+    assert code == 0, err
+    assert [u.name for u in _stack(project, "prod-mel").units] == ["onprem-mel", "onprem-bne"]
+    gslb = _stack(project).gslb
+    assert gslb is not None and gslb.unit_stacks["onprem-bne"] == "example-bank/cpaas/prod-mel"
+
+
+def test_two_to_runs_into_two_new_stacks_never_get_the_same_block_asn_or_partition(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = [
+        ("--unit", "onprem-syd", "--name", "onprem-mel", "--to", "prod-mel", *ORG),
+        ("--unit", "aws-syd", "--name", "aws-per", "--to", "prod-per"),
+        ("--stack", "prod-mel", "--unit", "onprem-mel", "--name", "onprem-bne", "--to", "prod-bne"),
+    ]
+    for args in runs:
+        code, _, err = _replicate(capsys, *args)
+        assert code == 0, err
+    units = [u for name in ("prod", "prod-mel", "prod-per", "prod-bne") for u in _stack(project, name).units]
+    assert len(units) == 6
+    sites, services, asns = zip(*map(_blocks, units), strict=True)
+    assert len(set(sites)) == len(set(services)) == len(set(asns)) == 6
+    partitions = [p for u in units if u.bigip for p in (u.bigip.cis_partition, u.bigip.pulumi_partition)]
+    assert len(set(partitions)) == len(partitions)
+
+
+def test_allocation_sees_every_stack_file_sharing_the_address_plan(
+    project: Path, capsys: pytest.CaptureFixture[str], lab: config.Unit
+) -> None:
+    assert _blocks(lab) == (IPv4Network("10.1.0.0/16"), IPv4Network("172.16.0.0/16"), 64514)
+    code, _, err = _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")
+    assert code == 0, err
+    new = _stack(project).unit("aws-mel")
+    assert _blocks(new) == (IPv4Network("10.2.0.0/16"), IPv4Network("172.17.0.0/16"), 64515)
+
+
+def test_a_stack_with_another_address_plan_is_not_in_the_way(
+    project: Path, capsys: pytest.CaptureFixture[str], lab: config.Unit
+) -> None:
+    path = project / "Pulumi.lab.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "trustDomainSuffix: cpaas.example-bank.com", "trustDomainSuffix: lab.example"
+        )
+    )
+    assert _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")[0] == 0
+    assert _blocks(_stack(project).unit("aws-mel"))[0] == IPv4Network("10.1.0.0/16")
+
+
+@pytest.mark.parametrize("to", [(), ("--to", "prod-mel", *ORG)], ids=["into-the-source", "to-a-new-stack"])
+def test_fails_a_name_a_unit_of_another_stack_has_with_exit_2_and_nothing_written(
+    project: Path, capsys: pytest.CaptureFixture[str], lab: config.Unit, to: tuple[str, ...]
+) -> None:
+    before = _files(project)
+    code, out, err = _replicate(capsys, "--unit", "aws-syd", "--name", "onprem-mel", *to)
+    assert code == 2 and out == ""
+    assert err == (
+        "replicate: --name onprem-mel: unit onprem-mel is in Pulumi.lab.yaml already; choose another name\n"
+    )
+    assert _files(project) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "renames"),
+    [
+        # Creates Pulumi.prod-per.yaml, fails on prod; removes the new file.
+        (("--unit", "onprem-syd", "--name", "onprem-per", "--to", "prod-per"), 2),
+        # Replaces Pulumi.prod-mel.yaml, fails on prod; renames the old prod-mel back.
+        (("--stack", "prod-mel", "--unit", "onprem-mel", "--name", "onprem-per"), 3),
+    ],
+    ids=["new-stack", "existing-stacks"],
+)
+def test_a_failed_rename_leaves_every_stack_file_as_it_was(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    renames: int,
+) -> None:
+    import os
+
+    assert (
+        _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel", "--to", "prod-mel", *ORG)[0] == 0
+    )
+    real, calls = os.replace, []
+
+    def flaky(src: Any, dst: Any) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    before = _files(project)
+    monkeypatch.setattr(os, "replace", flaky)
+    code, out, err = _replicate(capsys, *args)
+    assert len(calls) == renames
+    assert code == 1 and out == ""
+    assert "No space left on device" in err and "nothing changed" in err
+    assert _files(project) == before  # byte-identical, no new file, no temporary file
+
+
+def test_the_new_unit_stack_and_the_gslb_stack_render_with_no_violations(
+    project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, schema_dir: Path
+) -> None:
+    assert _replicate(capsys, "--unit", "azure-mel", "--name", "azure-syd", "--to", "prod-syd", *ORG)[0] == 0
+    for stack in ("prod-syd", "prod"):
+        out = tmp_path / f"render-{stack}"
+        code = render.main(["--stack", stack, "--out", str(out), "--schemas", str(schema_dir), "--policy"])
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        assert "; 0 violation(s)" in printed
+        assert re.search(r"^policy: \d+ rules, 0 violation\(s\)$", printed, re.M), printed
+    assert (tmp_path / "render-prod-syd" / "k8s" / "azure-syd").is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
 # Refusals
 # ---------------------------------------------------------------------------------------------
 
@@ -339,7 +547,7 @@ def test_fails_the_unit_after_the_plan_is_full_with_exit_2_and_the_file_byte_ide
         (["--unit", "nope", "--name", "x"], "--unit nope: no such unit in the stack; its units: aws-syd"),
         (
             ["--unit", "aws-syd", "--name", "azure-mel"],
-            "--name azure-mel: a unit of that name already exists",
+            "--name azure-mel: unit azure-mel is in Pulumi.prod.yaml already; choose another name",
         ),
         (["--unit", "aws-syd", "--name", "Bad_Name"], "'Bad_Name' is not a DNS-1123 label"),
         (["--unit", "aws-syd", "--name", "a-very-long-unit-name-x"], "unit names are at most 20"),
@@ -348,6 +556,11 @@ def test_fails_the_unit_after_the_plan_is_full_with_exit_2_and_the_file_byte_ide
         (["--stack", "dev", "--unit", "dev", "--name", "x"], "has no cpaas:addressPlan"),
         (["--stack", "nope", "--unit", "a", "--name", "x"], "no such stack file; known stacks: dev, prod"),
         (["--unit", "aws-syd"], "the following arguments are required: --name"),
+        (["--unit", "aws-syd", "--name", "x", "--to", "prod"], "--to prod: that is the source stack"),
+        (["--unit", "aws-syd", "--name", "x", "--to", "dev"], "--to dev: Pulumi.dev.yaml exists"),
+        (["--unit", "aws-syd", "--name", "x", "--to", "a/b"], "--to 'a/b': not a Pulumi stack name"),
+        (["--unit", "aws-syd", "--name", "x", "--to", "prod-x"], "pass --org ORG"),
+        (["--unit", "aws-syd", "--name", "x", "--org", "example-bank"], "--org needs --to"),
     ],
     ids=[
         "unknown-unit",
@@ -359,6 +572,11 @@ def test_fails_the_unit_after_the_plan_is_full_with_exit_2_and_the_file_byte_ide
         "no-address-plan",
         "unknown-stack",
         "missing-argument",
+        "to-the-source",
+        "to-an-existing-stack",
+        "to-a-bad-stack-name",
+        "to-without-an-organization",
+        "org-without-to",
     ],
 )
 def test_fails_a_bad_argument_with_exit_2_one_line_and_nothing_written(
@@ -381,7 +599,59 @@ def test_fails_a_name_whose_partition_another_owner_already_has(
     code, _, err = _replicate(capsys, "--unit", "aws-syd", "--name", "gslb")
     assert code == 2
     assert err == (
-        "replicate: --name gslb: partition cpaas-gslb is already used in the stack; "
-        "choose another name [Pulumi.prod.yaml]\n"
+        "replicate: --name gslb: partition cpaas-gslb is in Pulumi.prod.yaml already; choose another name\n"
     )
     assert _files(project) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# A stack file the one reader refuses (tools.stackfile, as the render and deploy)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda text: text.replace("Example Bank Platform", "Example Bank Plat\xe9form").encode("latin-1"),
+            "Pulumi.prod.yaml: line 13, byte 615: 0xe9 is not UTF-8; save the file as UTF-8",
+        ),
+        (
+            lambda text: text.replace(
+                "  cpaas:addressPlan:\n", "  cpaas:environment: dev\n  cpaas:addressPlan:\n"
+            ),
+            "Pulumi.prod.yaml: line 19: key 'cpaas:environment' is already defined at line 7; "
+            "Pulumi refuses duplicate keys, keep one",
+        ),
+        (
+            lambda text: text + "  cpaas:bigipPassword-aws-syd: hunter2\n",
+            "cpaas:bigipPassword-aws-syd: a secret given as plain text; set it encrypted: "
+            "pulumi config set --secret -s prod cpaas:bigipPassword-aws-syd",
+        ),
+    ],
+    ids=["not-utf-8", "duplicate-key", "secret-in-plain-text"],
+)
+def test_fails_a_stack_file_the_render_refuses_with_exit_2_its_lines_and_nothing_written(
+    project: Path, capsys: pytest.CaptureFixture[str], edit: Any, message: str
+) -> None:
+    path = project / "Pulumi.prod.yaml"
+    changed = edit(path.read_text())
+    path.write_bytes(changed if isinstance(changed, bytes) else changed.encode())
+    before = _files(project)
+    code, out, err = _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")
+    assert code == 2
+    assert out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    assert lines == [
+        f"replicate: {message}",
+        "replicate: Pulumi.prod.yaml has 1 config error(s); nothing written",
+    ]
+    assert _files(project) == before
+
+
+def test_fails_a_bad_cloud_in_words_not_pydantics(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _replicate(capsys, "--unit", "aws-syd", "--name", "x", "--cloud", "mars")
+    assert code == 2
+    assert err == (
+        "replicate: --cloud 'mars': 'mars' is not allowed; use 'local', 'aws', 'azure', 'gcp' or 'onprem'\n"
+    )

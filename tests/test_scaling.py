@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from components import config
@@ -9,8 +12,7 @@ from tests.support import raw_stack, run_build
 from tools import bench, engine, render
 
 
-def _chain(stack: config.StackConfig) -> list[engine.Registration]:
-    run = run_build(stack, "prod")
+def _chain(run: engine.Run) -> list[engine.Registration]:
     return render.longest_chain(render.stable_order(run.registrations))
 
 
@@ -19,16 +21,21 @@ def sixteen() -> config.StackConfig:
     return bench.grown_stack(raw_stack("prod"), 16)
 
 
+@pytest.fixture(scope="module")
+def sixteen_run(sixteen: config.StackConfig) -> engine.Run:
+    return run_build(sixteen, "prod")
+
+
 def test_the_longest_chain_of_a_16_unit_stack_is_no_longer_than_a_3_unit_ones(
-    sixteen: config.StackConfig,
+    sixteen: config.StackConfig, sixteen_run: engine.Run
 ) -> None:
-    three = _chain(config.parse_stack(raw_stack("prod")))
+    three = _chain(run_build(config.parse_stack(raw_stack("prod")), "prod"))
     assert len(sixteen.units) == 16
-    assert len(_chain(sixteen)) <= len(three)
+    assert len(_chain(sixteen_run)) <= len(three)
 
 
-def test_no_resource_of_one_unit_depends_on_another_unit(sixteen: config.StackConfig) -> None:
-    run = run_build(sixteen, "prod")
+def test_no_resource_of_one_unit_depends_on_another_unit(sixteen_run: engine.Run) -> None:
+    run = sixteen_run
     by_urn = run.by_urn()
     unit_of = {r.urn: render.unit_of(r, by_urn) for r in run.registrations}
     for reg in run.registrations:
@@ -68,13 +75,36 @@ def test_the_bench_replay_passes_every_property_a_typed_class_declares() -> None
     assert {"values", "status", "chart"} <= set(declared["kubernetes:helm.sh/v3:Release"])
 
 
-def test_the_bench_prints_a_row_per_size_and_the_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_bench_prints_a_row_per_size_the_ratios_and_its_progress(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert bench.main(["--sizes", "1", "--repeat", "1"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
     assert lines[0].split() == [
-        "units", "resources", "evaluate_s", "validate_s", "total_s", "peak_MiB", "bare_s", "replay_s",
-        "replay/bare", "evaluate/bare", "evaluate/replay",
+        "units", "resources", "evaluate_s", "validate_s", "validate_ms/res", "total_s", "peak_MiB", "bare_s",
+        "replay_s", "replay/bare", "evaluate/bare", "evaluate/replay",
     ]  # fmt: skip
     row = lines[1].split()
     assert row[0] == "1" and int(row[1]) > 50 and all(float(x) > 0 for x in row[2:])
+    resources, validate_s, per_resource_ms = int(row[1]), float(row[3]), float(row[4])
+    assert per_resource_ms == pytest.approx(
+        validate_s / resources * 1000, abs=0.0005 / resources * 1000 + 0.001
+    )
     assert lines[2].startswith("at 1 units: evaluation is ") and "target <= 1.5x" in lines[2]
+    assert f"validation {row[4]} ms per resource (target <= 0.4 ms)" in lines[2]
+    assert "bench: 1 unit(s): validating" in err and "bench: warm-up" in err
+
+
+def test_validating_a_16_unit_render_again_costs_at_most_0_4_ms_per_resource(
+    sixteen: config.StackConfig, sixteen_run: engine.Run, schema_dir: Path
+) -> None:
+    """Schemas are compiled once per process; what a render then pays is the check itself."""
+    run = sixteen_run
+    rendered = render.render_files(run, sixteen, [])
+    first = render.validate(rendered, sixteen, schema_dir)
+    started = time.perf_counter()
+    again = render.validate(rendered, sixteen, schema_dir)
+    per_resource_ms = (time.perf_counter() - started) / len(run.registrations) * 1000
+    assert again == first and first[0] == [] and sum(first[2].values()) > 500
+    assert per_resource_ms <= 0.4, f"validation took {per_resource_ms:.3f} ms per resource"

@@ -137,7 +137,10 @@ def evaluate(name: str) -> Evaluated:
             k: f"-----BEGIN CERTIFICATE-----\nplain {k}\n-----END CERTIFICATE-----\n"
             for k in stack_config.plain_keys()
         },
-        files={k: f"/trust/{k}.pem" for k in stack_config.plain_keys()},
+        files={
+            path: f"-----BEGIN CERTIFICATE-----\nplain {path}\n-----END CERTIFICATE-----\n"
+            for path in stack_config.trust_files()
+        },
     )
     raw_outputs: dict[str, Any] = {}
 

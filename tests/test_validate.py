@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import functools
 import hashlib
 import http.server
+import io
+import json
 import re
 import shutil
 import threading
@@ -15,10 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import kubernetes_validate.utils as kv_utils
 import pytest
 import yaml
 
-from tools import schemas, validate
+from components import config
+from tests.support import raw_stack
+from tools import bench, fastschema, render, schemas, validate
 from tools.validate import Validator, Violation, f5_format_checker, resolve_schema_dir
 
 K8S = "1.33"
@@ -407,9 +414,9 @@ def test_a_family_whose_file_is_missing_is_skipped_but_an_unknown_group_still_fa
     assert v.skipped == {"calico-crds"}
 
 
-def test_the_crd_index_is_built_once_lazily_and_each_document_parsed_at_most_once(
-    schema_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def yaml_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
+    """Sizes of the YAML texts parsed from here on, in a fresh process with an empty disk cache."""
     loads: list[int] = []
     real_load = yaml.load
 
@@ -418,6 +425,15 @@ def test_the_crd_index_is_built_once_lazily_and_each_document_parsed_at_most_onc
         return real_load(stream, Loader=Loader)
 
     monkeypatch.setattr(validate.yaml, "load", counting_load)
+    monkeypatch.setenv(fastschema.CACHE_ENV, str(tmp_path / "prepared"))
+    fastschema.clear()
+    return loads
+
+
+def test_the_crd_index_is_built_once_per_process_lazily_and_each_document_parsed_at_most_once(
+    schema_dir: Path, yaml_loads: list[int]
+) -> None:
+    loads = yaml_loads
     v = Validator(schema_dir)
     assert v._crd_index is None
     started = time.perf_counter()
@@ -433,6 +449,44 @@ def test_the_crd_index_is_built_once_lazily_and_each_document_parsed_at_most_onc
     assert len(loads) == 3  # BGPPeer, Installation and IPPool documents; nothing else parsed
     assert sum(loads) < 3_046_956  # never the whole operator-crds.yaml
     assert first_lookup < 1.0, f"first CRD lookup took {first_lookup:.2f} s"
+    again = Validator(schema_dir)  # a second render in the same process
+    for o in (installation, ippool_v1, BGP_PEER):
+        assert again.k8s_object(o, K8S, "o.yaml") == []
+    assert again._crd_index is index and len(loads) == 3
+
+
+def test_a_new_process_takes_prepared_crd_schemas_from_the_disk_cache_and_parses_no_crd(
+    schema_dir: Path, yaml_loads: list[int], tmp_path: Path
+) -> None:
+    bad_peer = {**BGP_PEER, "spec": {"peerIP": "192.0.2.1", "asNumber": "x"}}
+    first = [Validator(schema_dir).k8s_object(o, K8S, "o.yaml") for o in (BGP_PEER, PEER_AUTH, bad_peer)]
+    assert len(yaml_loads) == 2 and len(list((tmp_path / "prepared").glob("*.json"))) == 2
+    fastschema.clear()  # what a new process starts with
+    again = [Validator(schema_dir).k8s_object(o, K8S, "o.yaml") for o in (BGP_PEER, PEER_AUTH)]
+    assert again == first[:2] == [[], []] and len(yaml_loads) == 2
+    # Explaining a rejection needs the document itself.
+    assert Validator(schema_dir).k8s_object(bad_peer, K8S, "o.yaml") == first[2] != []
+    assert len(yaml_loads) == 3
+
+
+def test_the_disk_cache_follows_the_crd_document_and_survives_broken_or_unwritable_entries(
+    widget_dir: Path, yaml_loads: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    widget = obj("cis.f5.com/v1", "Widget", {})
+    widget["metadata"]["name"] = "eleven-long"
+    assert paths(Validator(widget_dir).k8s_object(widget, K8S, "w.yaml")) == ["metadata.name"]
+    crds = widget_dir / "cis" / "crds.yaml"
+    crds.write_text(crds.read_text().replace("maxLength: 10", "maxLength: 11"))
+    fastschema.clear()
+    assert Validator(widget_dir).k8s_object(widget, K8S, "w.yaml") == []
+    for entry in (tmp_path / "prepared").glob("*.json"):
+        entry.write_text('{"text": 1')
+    fastschema.clear()
+    assert Validator(widget_dir).k8s_object(widget, K8S, "w.yaml") == []
+    monkeypatch.setenv(fastschema.CACHE_ENV, str(crds))  # a file: nothing can be written there
+    fastschema.clear()
+    v = Validator(widget_dir)
+    assert v.k8s_object(widget, K8S, "w.yaml") == [] and v.notes == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,6 +660,308 @@ def test_f5_formats_accept_and_reject_as_documented(fmt: str, good: list[str], b
     assert [g for g in good if not checker.conforms(g, fmt)] == []
     assert [b for b in bad if checker.conforms(b, fmt)] == []
     assert checker.conforms(42, fmt)  # formats only constrain strings
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled validators against the reference (jsonschema and kubernetes-validate alone)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kv_files_in_memory() -> Iterator[None]:
+    """kubernetes-validate reads and parses its schema files again for every object; the reference
+    runs below get the same parsed files from memory (the schemas it validates with are unchanged)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kv_utils, "schema_contents", functools.cache(kv_utils.schema_contents))
+        yield
+
+
+def _rendered(name: str) -> tuple[config.StackConfig, render.Rendered]:
+    if name == "16 units":
+        stack = bench.grown_stack(raw_stack("prod"), 16)
+        run = bench.run_stack(stack)
+    else:
+        stack, run, _notes = render.evaluate(name)
+    return stack, render.render_files(run, stack, [])
+
+
+Answer = tuple[str, list[Violation]]
+
+
+def _answers(v: Validator, stack: config.StackConfig, rendered: render.Rendered) -> list[Answer]:
+    """What render.validate asks, object by object."""
+    versions = {u.name: u.cluster.kubernetes_version for u in stack.units}
+    default = max(versions.values())
+    out = [(path, v.k8s_object(o, versions.get(unit, default), path)) for path, unit, o in rendered.k8s]
+    out += [(path, v.helm_values(chart, values, path)) for path, _unit, chart, values in rendered.helm]
+    out += [
+        (path, (v.do if kind == "do" else v.as3)(body, path)) for path, kind, body in rendered.declarations
+    ]
+    return out
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "16 units"])
+def test_compiled_and_reference_validators_agree_on_every_rendered_object(
+    name: str, schema_dir: Path, kv_files_in_memory: None
+) -> None:
+    stack, rendered = _rendered(name)
+    new, reference = Validator(schema_dir), Validator(schema_dir, reference=True)
+    assert _answers(new, stack, rendered) == _answers(reference, stack, rendered)
+    assert (new.checked, new.skipped) == (reference.checked, reference.skipped)
+    assert sum(new.checked.values()) >= len(rendered.k8s) > 30
+    # Every schema had a compiled validator, and it accepted exactly what jsonschema accepted.
+    assert new.disagreements == []
+    assert [n for n in new.notes if "jsonschema only" in n] == []
+
+
+def _nodes(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield path, doc
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for key, value in items:
+        yield from _nodes(value, (*path, key))
+
+
+def _spread(paths: list[tuple[Any, ...]], n: int) -> list[tuple[Any, ...]]:
+    """n paths spread over the document (first, last and evenly between)."""
+    if len(paths) <= n:
+        return paths
+    return [paths[round(i * (len(paths) - 1) / (n - 1))] for i in range(n)]
+
+
+def _with(doc: Any, path: tuple[Any, ...], value: Any = None, delete: bool = False) -> Any:
+    out = copy.deepcopy(doc)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out
+
+
+_WRONG_TYPE: dict[type, Any] = {str: 12345, int: "12345", float: "1.5", bool: "true", type(None): {"x": 1}}
+
+
+def _broken(doc: Any, per_kind: int = 4) -> Iterator[Any]:
+    """Deliberately broken copies of doc: unknown fields, wrong types, missing fields, values that
+    no pattern, enum or format takes, negative numbers; a few of each, spread over the document."""
+    nodes = list(_nodes(doc))
+    objects = [p for p, node in nodes if isinstance(node, dict)]
+    leaves = [(p, node) for p, node in nodes if p and not isinstance(node, dict | list)]
+    keys = [p for p, _node in nodes if p and isinstance(p[-1], str)]
+    strings = [p for p, node in leaves if isinstance(node, str)]
+    numbers = [p for p, node in leaves if isinstance(node, int | float) and not isinstance(node, bool)]
+    for p in _spread(objects, per_kind):
+        yield _with(doc, (*p, "cpaasUnknownField"), 1)
+    for p in _spread([p for p, _node in leaves], per_kind):
+        yield _with(doc, p, _WRONG_TYPE[type(dict(leaves)[p])])
+    for p in _spread(keys, per_kind):
+        yield _with(doc, p, delete=True)
+    for p in _spread(strings, per_kind):
+        yield _with(doc, p, "Not valid!\n")
+    for p in _spread(numbers, per_kind):
+        yield _with(doc, p, -1)
+
+
+@pytest.fixture(scope="module")
+def prod_render() -> tuple[config.StackConfig, render.Rendered]:
+    return _rendered("prod")
+
+
+def _one_per_schema(rendered: render.Rendered) -> render.Rendered:
+    """One rendered object of each kind, chart values and declaration kind."""
+    seen: set[Any] = set()
+    out = render.Rendered()
+    for entry in rendered.k8s:
+        if (key := (entry[2].get("apiVersion"), entry[2].get("kind"))) not in seen:
+            seen.add(key)
+            out.k8s.append(entry)
+    for helm in rendered.helm:
+        # Only charts with a values.schema.json; the others are checked by top-level key alone.
+        if helm[2] not in seen and validate.CHARTS[helm[2]].schema is not None:
+            seen.add(helm[2])
+            out.helm.append(helm)
+    for declaration in rendered.declarations:
+        if declaration[1] not in seen:
+            seen.add(declaration[1])
+            out.declarations.append(declaration)
+    return out
+
+
+@pytest.mark.parametrize("family", ["k8s", "helm", "declarations"])
+def test_compiled_and_reference_validators_agree_on_a_corpus_of_broken_objects(
+    family: str,
+    schema_dir: Path,
+    prod_render: tuple[config.StackConfig, render.Rendered],
+    kv_files_in_memory: None,
+) -> None:
+    stack, rendered = prod_render
+    samples = _one_per_schema(rendered)
+    corpus = render.Rendered()
+    if family == "k8s":
+        corpus.k8s = [
+            (f"{path}#{i}", unit, bad) for path, unit, o in samples.k8s for i, bad in enumerate(_broken(o))
+        ]
+    elif family == "helm":
+        corpus.helm = [
+            (f"{path}#{i}", unit, chart, bad)
+            for path, unit, chart, values in samples.helm
+            for i, bad in enumerate(_broken(values, per_kind=3))
+        ]
+        enums = [{"kind": "sideways"}, {"logLevel": "chatty"}, {"image": {"pullPolicy": "Sometimes"}}]
+        corpus.helm += [
+            (f"enum#{i}", "", "nginx-ingress", {"controller": bad}) for i, bad in enumerate(enums)
+        ]
+    else:
+        corpus.declarations = [
+            (f"{path}#{i}", kind, bad)
+            for path, kind, body in samples.declarations
+            for i, bad in enumerate(_broken(body, per_kind=2))
+        ]
+    new, reference = Validator(schema_dir), Validator(schema_dir, reference=True)
+    got, want = _answers(new, stack, corpus), _answers(reference, stack, corpus)
+    assert got == want
+    assert new.disagreements == []
+    messages = " ".join(v.message for _path, found in want for v in found)
+    rejected = sum(1 for _path, found in want if found)
+    assert rejected >= 8, f"only {rejected} of {len(want)} broken objects were rejected"
+    expected = {
+        "k8s": [
+            "was unexpected",
+            "is not of type",
+            "is a required property",
+            "does not match",
+            "is not one of",
+        ],
+        "helm": ["was unexpected", "is not of type", "is not one of"],
+        "declarations": ["was unexpected", "is not of type", "is a required property"],
+    }[family]
+    assert [m for m in expected if m not in messages] == []
+
+
+def _check_one_of_each(v: Validator) -> None:
+    for o in (DEPLOYMENT, BGP_PEER, PEER_AUTH, CIS_VS):
+        assert v.k8s_object(o, K8S, "o.yaml") == []
+    assert v.helm_values("gateway", {"replicaCount": 2}, "g.yaml") == []
+    assert v.helm_values("nginx-ingress", {"controller": {"replicaCount": 2}}, "n.yaml") == []
+    assert v.helm_values("istiod", {"pilot": {}}, "i.yaml") != []
+    assert v.as3(ADC, "a.json") == [] and v.do(DEVICE, "d.json") == []
+
+
+def test_a_second_validator_in_the_process_reads_no_schema_file_again(
+    schema_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _check_one_of_each(Validator(schema_dir))
+    opened: list[str] = []
+    real_open = io.open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", spy)
+    monkeypatch.setattr(builtins, "open", spy)
+    _check_one_of_each(Validator(schema_dir))
+    kv_schemas = str(Path(kubernetes_validate.__file__).parent)
+    assert [f for f in opened if f.startswith((str(schema_dir), kv_schemas))] == []
+
+
+# Python `re` (what jsonschema runs) and ECMA-262 (jsonschema-rs's dialect) disagree on these.
+# The ones where ECMA accepts more (\S and \s) would let a wrong value through a compiled validator.
+DIALECT: dict[str, tuple[str, str]] = {
+    "digits": (r"^\d+$", "\u0663"),  # Python's \d takes any Unicode digit
+    "nonSpace": (r"^\S+$", "a\x1cb"),  # Python's \s takes \x1c-\x1f, ECMA's does not
+    "space": (r"^\s*$", "\ufeff"),  # ECMA's \s takes U+FEFF, Python's does not
+    "word": (r"^\w+$", "\u00e9t\u00e9"),  # Python's \w is Unicode
+    "anchored": (r"^ab$", "ab\n"),  # Python's $ also matches before a final newline
+    "folded": (r"(?i)^k$", "\u212a"),  # Kelvin sign folds to k in Python
+    "dot": (r"^a.b$", "a\rb"),  # ECMA's . refuses \r
+}
+
+
+def test_patterns_keep_python_regex_semantics_where_ecma_262_differs(tmp_path: Path) -> None:
+    properties = {name: {"type": "string", "pattern": pattern} for name, (pattern, _v) in DIALECT.items()}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "dialects.cis.f5.com"},
+        "spec": {
+            "group": "cis.f5.com",
+            "names": {"kind": "Dialect", "plural": "dialects"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                        "type": "object", "properties": properties
+                    }}}},
+                }
+            ],
+        },
+    }  # fmt: skip
+    (tmp_path / "cis").mkdir()
+    (tmp_path / "cis" / "crds.yaml").write_text(yaml.safe_dump(crd))
+    new, reference = Validator(tmp_path), Validator(tmp_path, reference=True)
+    answers = []
+    for name, (pattern, value) in DIALECT.items():
+        o = obj("cis.f5.com/v1", "Dialect", {name: value})
+        want = [] if re.search(pattern, value) else [f"spec.{name}"]
+        answers.append(
+            (name, paths(new.k8s_object(o, K8S, "d.yaml")), paths(reference.k8s_object(o, K8S, "d.yaml")))
+        )
+        assert answers[-1] == (name, want, want)
+    assert [name for name, got, _ref in answers if got] == ["nonSpace", "space"]
+    assert new.disagreements == [] and new.notes == []
+
+
+def test_objects_that_are_not_plain_json_are_judged_by_jsonschema_alone(validator: Validator) -> None:
+    """jsonschema-rs would read a tuple as an array and fail on a non-string key."""
+    bad = copy.deepcopy(BGP_CONFIG)
+    bad["spec"]["serviceClusterIPs"] = ({"cidr": "10.96.0.0/12"},)
+    assert paths(validator.k8s_object(bad, K8S, "bgp.yaml")) == ["spec.serviceClusterIPs"]
+    odd_key = {"controller": {"replicaCount": 2, "service": {"annotations": {1: "x"}}}}
+    fresh = Validator(validator.schema_dir)
+    reference = Validator(validator.schema_dir, reference=True)
+    assert fresh.helm_values("nginx-ingress", odd_key, "n.yaml") == reference.helm_values(
+        "nginx-ingress", odd_key, "n.yaml"
+    )
+    assert fresh.disagreements == []  # jsonschema-rs was not asked
+
+
+# patternProperties keep jsonschema-rs's regex (tools/fastschema.py). These match no more keys in
+# ECMA-262 than in Python, and each sits beside additionalProperties: false.
+REVIEWED_PATTERN_PROPERTIES = {
+    r"^.*$",
+    r"^[^\x00-\x20:\x7f-\xff]{1,254}$",
+    r"^field(3[0-2]|[1-2][0-9]|[1-9])$",
+}
+
+
+def test_every_pattern_properties_regex_in_the_schemas_is_a_reviewed_one(schema_dir: Path) -> None:
+    found: dict[str, Any] = {}
+    for path in sorted(schema_dir.rglob("*.json")):
+        for _path, node in _nodes(json.loads(path.read_text())):
+            if isinstance(node, dict) and isinstance(node.get("patternProperties"), dict):
+                found.update(dict.fromkeys(node["patternProperties"], node.get("additionalProperties")))
+    assert set(found) == REVIEWED_PATTERN_PROPERTIES
+    assert set(found.values()) == {False}
+    assert [p.name for p in schema_dir.rglob("*.yaml") if "patternProperties" in p.read_text()] == []
+
+
+def test_where_the_compiled_validator_alone_rejects_jsonschemas_answer_stands_and_is_recorded(
+    validator: Validator,
+) -> None:
+    """patternProperties keep jsonschema-rs's regex: `^.*$` does not match a key ending in a
+    newline there, so it falls to additionalProperties: false, where Python's `$` lets it match."""
+    fresh = Validator(validator.schema_dir)
+    values = {"controller": {"hostPort": {"http\n": 80}}}
+    assert fresh.helm_values("nginx-ingress", values, "nginx.yaml") == []
+    assert fresh.disagreements == [
+        "nginx.yaml: jsonschema-rs rejects, jsonschema accepts (chart nginx-ingress values.schema.json)"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,12 +43,17 @@ def _app(**update: Any) -> config.App:
     return config.App.model_validate(fields)
 
 
-def test_a_templated_app_gets_one_waf_policy_named_after_its_unit_and_app_in_common(prod: engine.Run) -> None:
+def test_a_templated_app_gets_one_waf_policy_named_after_its_unit_app_and_template_in_common(
+    prod: engine.Run,
+) -> None:
     policies = {r.name: r.inputs for r in prod.by_type(WAF_TYPE)}
-    assert set(policies) == {"aws-syd-waf-bookinfo", "onprem-syd-waf-bookinfo"}
+    assert set(policies) == {
+        "aws-syd-waf-bookinfo-rapid-deployment",
+        "onprem-syd-waf-bookinfo-rapid-deployment",
+    }
     for unit in ("aws-syd", "onprem-syd"):
-        inputs = policies[f"{unit}-waf-bookinfo"]
-        assert inputs["name"] == f"cpaas-{unit}-bookinfo-waf"
+        inputs = policies[f"{unit}-waf-bookinfo-rapid-deployment"]
+        assert inputs["name"] == f"cpaas-{unit}-bookinfo-waf-rapid-deployment"
         assert inputs["partition"] == "Common"
         assert inputs["templateName"] == "POLICY_TEMPLATE_RAPID_DEPLOYMENT"
         assert inputs["enforcementMode"] == "blocking"
@@ -61,7 +66,7 @@ def test_each_waf_policy_uses_its_units_bigip_provider_and_sits_in_the_waf_compo
 ) -> None:
     by_urn = prod.by_urn()
     for reg in prod.by_type(WAF_TYPE):
-        unit = reg.name.removesuffix("-waf-bookinfo")
+        unit = reg.name.removesuffix("-waf-bookinfo-rapid-deployment")
         provider = prod.get(f"{unit}-bigip-provider")
         assert reg.provider.startswith(provider.urn + "::"), reg.name
         parent = by_urn[reg.parent]
@@ -79,9 +84,33 @@ def test_every_waf_policy_is_deleted_before_it_is_replaced(prod: engine.Run) -> 
 def test_the_cis_virtual_server_names_the_created_policy_and_waits_for_it(prod: engine.Run) -> None:
     for unit in ("aws-syd", "onprem-syd"):
         vs = prod.get(f"{unit}-ingress-bookinfo-virtualserver")
-        policy = prod.get(f"{unit}-waf-bookinfo")
+        policy = prod.get(f"{unit}-waf-bookinfo-rapid-deployment")
         assert vs.inputs["spec"]["waf"] == f"/{policy.inputs['partition']}/{policy.inputs['name']}"
         assert policy.urn in vs.dependencies
+
+
+def test_a_template_change_makes_a_new_policy_beside_the_old_one_and_the_virtual_server_moves_to_it(
+    prod: engine.Run,
+) -> None:
+    """The provider reads another template back (terraform-provider-bigip issue 871), so the
+    template is ignored on an existing policy, and `--replace` would put the old one back too: a
+    new template is a new resource, with a new name so it is created before the old is deleted."""
+    raw = raw_stack("prod")
+    raw["units"][2]["apps"][0]["waf"]["template"] = "POLICY_TEMPLATE_FUNDAMENTAL"
+    changed = run_build(config.parse_stack(raw), "prod")
+    [old] = [r for r in prod.by_type(WAF_TYPE) if r.name.startswith("onprem-syd-")]
+    [new] = [r for r in changed.by_type(WAF_TYPE) if r.name.startswith("onprem-syd-")]
+    assert new.urn != old.urn  # no old state, so ignoreChanges has no old template to restore
+    assert new.options["ignoreChanges"] == old.options["ignoreChanges"] == ["templateName"]
+    assert new.inputs["templateName"] == "POLICY_TEMPLATE_FUNDAMENTAL"
+    assert new.inputs["name"] != old.inputs["name"]  # both exist until the old one is deleted
+    vs = changed.get("onprem-syd-ingress-bookinfo-virtualserver")
+    assert vs.inputs["spec"]["waf"] == f"/Common/{new.inputs['name']}"
+    assert new.urn in vs.dependencies
+    # The other units keep their policies.
+    assert {r.urn for r in changed.by_type(WAF_TYPE)} - {new.urn} == {
+        r.urn for r in prod.by_type(WAF_TYPE) if r.urn != old.urn
+    }
 
 
 def test_an_app_naming_an_existing_policy_gets_no_waf_policy_only_the_reference(prod: engine.Run) -> None:
@@ -117,11 +146,11 @@ def test_an_nginx_app_can_have_a_templated_policy_in_transparent_mode() -> None:
     assert httpbin["name"] == "httpbin"
     httpbin["waf"] = {"template": "POLICY_TEMPLATE_FUNDAMENTAL", "enforcementMode": "transparent"}
     run = run_build(config.parse_stack(raw), "prod")
-    policy = run.get("azure-mel-waf-httpbin")
+    policy = run.get("azure-mel-waf-httpbin-fundamental")
     assert policy.inputs["templateName"] == "POLICY_TEMPLATE_FUNDAMENTAL"
     assert policy.inputs["enforcementMode"] == "transparent"
     vs = run.get("azure-mel-ingress-httpbin-virtualserver")
-    assert vs.inputs["spec"]["waf"] == "/Common/cpaas-azure-mel-httpbin-waf"
+    assert vs.inputs["spec"]["waf"] == "/Common/cpaas-azure-mel-httpbin-waf-fundamental"
     assert policy.urn in vs.dependencies
 
 
@@ -129,14 +158,14 @@ def test_policy_inputs_are_a_pure_function_of_unit_and_app() -> None:
     app = _app(waf={"template": "POLICY_TEMPLATE_RAPID_DEPLOYMENT", "enforcement_mode": "transparent"})
     inputs = waf.policy_inputs("u1", app)
     assert inputs == {
-        "name": "cpaas-u1-shop-waf",
+        "name": "cpaas-u1-shop-waf-rapid-deployment",
         "partition": "Common",
         "template_name": "POLICY_TEMPLATE_RAPID_DEPLOYMENT",
         "enforcement_mode": "transparent",
         "application_language": "utf-8",
         "description": "cpaas: WAF for shop (shop.example.com) in unit u1; managed by Pulumi",
     }
-    assert ingress.waf_policy_path("u1", app) == "/Common/cpaas-u1-shop-waf"
+    assert ingress.waf_policy_path("u1", app) == "/Common/cpaas-u1-shop-waf-rapid-deployment"
 
 
 def test_only_apps_with_a_template_are_templated() -> None:
@@ -165,7 +194,7 @@ def test_the_component_waits_for_what_it_is_given() -> None:
 
     run = engine.run(program, stack="test", mocks=engine.StateMocks())
     gate = run.get("gate")
-    policy = run.get("u-waf-bookinfo")
+    policy = run.get("u-waf-bookinfo-rapid-deployment")
     assert gate.urn in policy.dependencies
     assert policy.options["deleteBeforeReplace"] is True
 

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components import pki
+from tests.support import stack
 from tools.validate import resolve_schema_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,8 +236,17 @@ def test_pull_request_renders_every_stack_against_the_base() -> None:
     text = "\n".join(str(s.get("run", "")) for s in job["steps"])
     assert "git worktree add --detach base HEAD^1" in text
     assert next(s for s in job["steps"] if action(s) == "actions/checkout")["with"]["fetch-depth"] == 2
-    assert "diff -ruN" in text
-    assert '>> "$GITHUB_STEP_SUMMARY"' in text
+    # The same tool `make diff` runs: the renders, the diff and the summary are one code path.
+    runs = {s.get("name"): " ".join(str(s.get("run", "")).split()) for s in job["steps"]}
+    dir_ = '--stack "$STACK" --dir "$RUNNER_TEMP/render"'
+    assert runs["Render the PR"] == f".venv/bin/python -m tools.prdiff render --side head {dir_}"
+    assert (
+        runs["Render the base branch"]
+        == f".venv/bin/python -m tools.prdiff render --side base --tree base {dir_}"
+    )
+    assert runs["Diff against the base and write the job summary"] == (
+        f'.venv/bin/python -m tools.prdiff report {dir_} >> "$GITHUB_STEP_SUMMARY"'
+    )
     upload = next(s for s in job["steps"] if action(s) == "actions/upload-artifact")
     assert upload["with"]["name"] == "render-${{ matrix.stack }}"
     assert upload["if"] == "${{ !cancelled() }}"
@@ -259,7 +270,7 @@ def test_pull_request_previews_prod_and_comments() -> None:
 
 def test_merge_to_main_runs_up_behind_an_environment() -> None:
     doc = load(DEPLOY)
-    assert doc["on"] == {"push": {"branches": ["main"]}}
+    assert doc["on"]["push"] == {"branches": ["main"]}
     assert set(doc["jobs"]) == {"up"}
     job = doc["jobs"]["up"]
     assert job["environment"] == "${{ matrix.stack }}"
@@ -269,6 +280,45 @@ def test_merge_to_main_runs_up_behind_an_environment() -> None:
     assert w["command"] == "up"
     assert w["stack-name"] == "${{ matrix.stack }}"
     assert str(w["pulumi-version"]) == pulumi_sdk_version()
+
+
+def test_deploy_also_runs_weekly_so_each_prod_certificate_meets_three_runs_in_its_renewal_window() -> None:
+    """A certificate is renewed by an update inside the last third of its life (pki.renewal_hours);
+    merges alone may not come that often. The weekly run waits for the same approval."""
+    on = load(DEPLOY)["on"]
+    assert set(on) == {"push", "schedule"}
+    [entry] = on["schedule"]
+    minute, hour, day, month, weekday = entry["cron"].split()
+    assert (day, month) == ("*", "*") and weekday in set("0123456") and minute.isdigit() and hour.isdigit()
+    prod = stack("prod").pki
+    assert prod is not None
+    specs = pki.plan(prod, [pki.UnitTrust("u", "u.example", egress=True, apps=(("a", "a.example"),))])
+    assert min(s.early_renewal_hours for s in specs) >= 3 * 7 * 24
+
+
+def test_deploy_keeps_updating_the_other_units_when_one_fails() -> None:
+    """`make up` passes --continue-on-error so one unit's failure leaves the others' updates
+    running; CI must do the same. pulumi/actions v7.0.0 takes it as its `continue-on-error`
+    input (action.yml; src/config.ts passes it to the Automation API's up, which adds the flag).
+    The step-level `continue-on-error` of GitHub Actions is another thing (a failed update would
+    turn green), so it must not be set."""
+    step = pulumi_step(load(DEPLOY)["jobs"]["up"])
+    assert step["with"].get("continue-on-error") is True
+    assert "continue-on-error" not in step
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pulumi up --stack $(STACK) --continue-on-error" in makefile
+
+
+def test_make_diff_runs_the_pr_jobs_steps_locally() -> None:
+    """`make diff STACK=... BASE=REV` renders REV (a temporary git worktree) and the working tree
+    with tools.prdiff, as the render job does, and prints the same report (tests/test_prdiff.py)."""
+    makefile = (ROOT / "Makefile").read_text()
+    target = re.search(r"^diff: (.*)\n((?:\t.*\n)+)", makefile, re.M)
+    assert target, "no diff target in the Makefile"
+    assert "## " in target[1]
+    assert target[2].strip() == "$(PY) -m tools.prdiff local --stack $(STACK) --base $(BASE)"
+    assert re.search(r"^BASE \?= HEAD$", makefile, re.M)
+    assert re.search(r"^\.PHONY:.* diff( |$)", makefile, re.M)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +378,7 @@ def test_render_job_scripts_write_the_summary_the_diff_and_the_artifact(tmp_path
         assert result.returncode == 0, f"{name}:\n{result.stdout}{result.stderr}"
     text = summary.read_text()
     assert text.startswith("# Render of `dev`: exit 0 (base branch: exit 0)\n")
-    assert "# Render of stack `dev`" in text  # the render's own summary.md
+    assert "\n# Render of stack `dev`\n\n**Verdict: passes (exit 0).** " in text  # the render's summary.md
     assert "## Rendered files: changes against the base branch" in text
     diff = (temp / "render" / "render-dev.diff").read_text()
     assert re.search(r"^-\s+replicaCount: 2$", diff, re.M), diff[:2000]

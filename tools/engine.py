@@ -132,6 +132,10 @@ class StateMocks(pmocks.Mocks):
             state["certRequestPem"] = mock_pem("CERTIFICATE REQUEST", seed)
         elif args.typ == "command:local:Command":
             state["stdout"] = pmocks.rpc.wrap_rpc_secret(f"mock stdout of {args.name}")
+        elif args.typ == "kubernetes:helm.sh/v3:Release":
+            # What the provider reports after the first install (its setReleaseAttributes).
+            keys = ("name", "namespace", "chart", "version")
+            state["status"] = {**{k: args.inputs.get(k) for k in keys}, "revision": 1, "status": "deployed"}
         return f"{args.name}-id", state
 
 

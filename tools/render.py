@@ -2,9 +2,13 @@
 
     python -m tools.render --stack prod [--out DIR] [--schemas DIR] [--no-validate] [--policy]
 
-Writes resources.json, k8s/<unit>/*.yaml, helm/<unit>/<release>.yaml, summary.md, graph.mmd
-and validates what it wrote against the upstream schemas. Exit 0 clean, 1 violations (or a
-required schema family missing), 2 bad stack config (nothing written).
+Writes resources.json, k8s/<unit>/*.yaml, helm/<unit>/<release>.yaml, bigip/..., summary.md
+(verdict first, then one overview per unit: tools.review), graph.mmd and graph/<unit>.mmd, and
+validates what it wrote against the upstream schemas. The stack file is read and checked
+by tools.stackfile, as __main__.py's config is. The output folder gets a manifest
+(.cpaas-render.json) of the files written; the next render removes those and nothing else, and
+a non-empty folder without one is refused. Exit 0 clean, 1 schema or policy violations (or a
+required schema family missing), 2 bad stack config or arguments (nothing written).
 """
 
 from __future__ import annotations
@@ -12,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -27,97 +30,47 @@ from components import config
 from components.bigip import routing
 from components.gslb import OUTPUT_NAME, UnitRef
 from components.platform import DeployInputs, build
-from tools import engine
+from tools import engine, review, stackfile
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_TYPE = "cpaas:unit:AtomicUnit"
 HELM_TYPE = "kubernetes:helm.sh/v3:Release"
-AS3_TYPE = "f5bigip:index/as3:As3"
+AS3_TYPE = review.AS3_TYPE
 NOT_K8S_OBJECTS = {HELM_TYPE, "kubernetes:yaml/v2:ConfigFile", "kubernetes:helm.sh/v4:Chart"}
 
 
-class StackFileError(Exception):
-    """The stack file cannot be read or names unknown keys; lines carry config paths."""
-
-    def __init__(self, lines: list[str]):
-        super().__init__("\n".join(lines))
-        self.lines = lines
+# The stack file is read and checked by tools.stackfile, as __main__.py reads its config.
+StackFileError = stackfile.StackFileError
 
 
-@dataclass
-class StackFile:
-    name: str
-    project: str
-    raw: dict[str, Any]  # structured cpaas: keys, prefix stripped
-    secure: set[str]  # cpaas: keys given as `secure:` values
-    plain: dict[str, str]  # other cpaas: scalar keys
-
-
-def read_stack_file(stack: str, root: Path | None = None) -> StackFile:
-    root = root or ROOT
-    project_file = root / "Pulumi.yaml"
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-        raise StackFileError([f"{stack_file.name}: no such stack file; known stacks: {', '.join(known)}"])
-    try:
-        project = yaml.safe_load(project_file.read_text())["name"]
-        doc = yaml.safe_load(stack_file.read_text()) or {}
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        # One line: YAML errors span several with a caret drawing.
-        raise StackFileError([f"{stack_file.name}: cannot read: {' '.join(str(exc).split())}"]) from None
-    if not isinstance(doc, dict):
-        raise StackFileError([f"{stack_file.name}: a stack file is a mapping with a 'config' key"])
-    entries = doc.get("config") or {}
-    if not isinstance(entries, dict):
-        raise StackFileError([f"{stack_file.name}: 'config' must be a mapping"])
-    structured = set(config.config_keys())
-    raw: dict[str, Any] = {}
-    secure: set[str] = set()
-    plain: dict[str, str] = {}
-    for full_key, value in entries.items():
-        namespace, _, key = str(full_key).partition(":")
-        if namespace != config.CONFIG_NAMESPACE:
-            continue  # other providers' config (aws:region, ...) is not ours to check
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secure.add(key)
-        elif key in structured:
-            raw[key] = value
-        else:
-            plain[key] = str(value)
-    return StackFile(stack, project, raw, secure, plain)
-
-
-def deploy_inputs(stack: config.StackConfig, sf: StackFile) -> tuple[DeployInputs, list[str]]:
+def deploy_inputs(checked: stackfile.Checked) -> tuple[DeployInputs, list[str]]:
     """Placeholders for deploy-time values; secrets stay secret (marked as such)."""
     import pulumi
 
+    stack = checked.stack
     notes: list[str] = []
     secrets: dict[str, Any] = {}
     for key in stack.secret_keys():
-        if key not in sf.secure:
+        if key not in checked.secrets:
             notes.append(
                 f"secret `cpaas:{key}` is not in the stack file (set it with `pulumi config set --secret`)"
             )
         secrets[key] = pulumi.Output.secret(f"<secret {key}>")
     values: dict[str, Any] = {}
     for key in stack.plain_keys():
-        if key in sf.plain:
-            values[key] = sf.plain[key]
+        if key in checked.values:
+            values[key] = checked.values[key]
         else:
             notes.append(f"`cpaas:{key}` is not in the stack file (set it with `pulumi config set`)")
             values[key] = engine.mock_pem("CERTIFICATE", key)
-    unknown = set(sf.plain) - set(stack.plain_keys())
-    unknown |= sf.secure - set(stack.secret_keys())
-    if unknown:
-        allowed = ", ".join(config.config_keys() + stack.secret_keys() + stack.plain_keys())
-        raise StackFileError(
-            [
-                f"cpaas:{k}: unknown config key; nothing in the stack refers to it (known: {allowed})"
-                for k in sorted(unknown)
-            ]
-        )
-    files = {key: f"<file holding cpaas:{key}>" for key in values}
+    # Committed certificate files (trustedCertFile), as __main__.py reads them.
+    files: dict[str, Any] = {}
+    for path in stack.trust_files():
+        if (ROOT / path).is_file():
+            files[path] = (ROOT / path).read_text(encoding="utf-8")
+        else:
+            notes.append(f"`{path}` is not in the project (commit the BIG-IP's management certificate there)")
+            files[path] = engine.mock_pem("CERTIFICATE", path)
     return DeployInputs(secrets=secrets, values=values, files=files), notes
 
 
@@ -134,6 +87,7 @@ class Rendered:
         default_factory=list
     )  # file, unit, chart, values
     declarations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # file, as3|do, body
+    facts: review.Facts | None = None  # what summary.md is written from (again, with the verdict)
 
 
 def stable_order(regs: list[engine.Registration]) -> list[engine.Registration]:
@@ -166,7 +120,7 @@ def unit_of(reg: engine.Registration, by_urn: Mapping[str, engine.Registration])
         if cur.type == UNIT_TYPE:
             return cur.name
         cur = by_urn.get(cur.parent)
-    return "_stack"
+    return review.STACK
 
 
 def k8s_object(reg: engine.Registration) -> dict[str, Any] | None:
@@ -184,13 +138,31 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
 
 
+def resource_entry(reg: engine.Registration) -> dict[str, Any]:
+    """A resources.json entry. The AS3 declaration, a JSON string input, is shown parsed so that a
+    one-address change diffs as one line; the provider gets `json.dumps(it, sort_keys=True)`."""
+    entry = reg.as_json()
+    text = reg.inputs.get("as3Json") if reg.type == AS3_TYPE else None
+    if isinstance(text, str):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return entry
+        if isinstance(body, dict) and json.dumps(body, sort_keys=True) == text:
+            entry["inputs"] = {**reg.inputs, "as3Json": body}
+    return entry
+
+
 def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -> Rendered:
     out = Rendered()
     regs = stable_order(run.registrations)
     by_urn = {r.urn: r for r in regs}
-    out.files["resources.json"] = json.dumps([r.as_json() for r in regs], indent=2, sort_keys=True) + "\n"
+    units = {r.urn: unit_of(r, by_urn) for r in regs}
+    out.files["resources.json"] = (
+        json.dumps([resource_entry(r) for r in regs], indent=2, sort_keys=True) + "\n"
+    )
     for reg in regs:
-        unit = unit_of(reg, by_urn)
+        unit = units[reg.urn]
         obj = k8s_object(reg)
         if obj is not None:
             meta = obj.get("metadata") or {}
@@ -222,8 +194,12 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
     for path, declaration in do_declarations(stack).items():
         out.files[path] = json.dumps(declaration, indent=2, sort_keys=True) + "\n"
         out.declarations.append((path, "do", declaration))
-    out.files["summary.md"] = summary(run, regs, by_urn, stack, notes)
-    out.files["graph.mmd"] = graph(regs, by_urn)
+    graphs = review.graphs(regs, by_urn, units, stack, run.outputs)
+    out.files.update(graphs)
+    out.facts = review.Facts(
+        stack, run.outputs, regs, units, longest_chain(regs), notes, review.over_limits(graphs)
+    )
+    out.files["summary.md"] = review.summary(out.facts, None)
     return out
 
 
@@ -286,62 +262,6 @@ def longest_chain(regs: list[engine.Registration]) -> list[engine.Registration]:
     return list(reversed(chain))
 
 
-def summary(
-    run: engine.Run,
-    regs: list[engine.Registration],
-    by_urn: Mapping[str, engine.Registration],
-    stack: config.StackConfig,
-    notes: list[str],
-) -> str:
-    per_unit: dict[str, Counter[str]] = defaultdict(Counter)
-    for reg in regs:
-        per_unit[unit_of(reg, by_urn)][reg.type] += 1
-    lines = [
-        f"# Render of stack `{stack.environment}`",
-        "",
-        f"{len(regs)} resources in {len(stack.units)} unit(s).",
-        "",
-    ]
-    for unit in [*(u.name for u in stack.units), "_stack"]:
-        counts = per_unit.get(unit, Counter())
-        title = "stack-wide (PKI, GSLB)" if unit == "_stack" else f"unit `{unit}`"
-        lines += [f"## {title}: {sum(counts.values())} resources", "", "| type | count |", "|---|---|"]
-        lines += [f"| `{t}` | {n} |" for t, n in sorted(counts.items())]
-        lines.append("")
-        if unit != "_stack":
-            for item in (run.outputs.get("units") or {}).get(unit, {}).get("skipped", []):
-                lines.append(f"- skipped: {item}")
-            lines.append("")
-    chain = longest_chain(regs)
-    lines += [f"## Longest dependency chain: {len(chain)} resources", ""]
-    lines += [f"{i + 1}. `{r.type}` {r.name}" for i, r in enumerate(chain)]
-    lines.append("")
-    if notes:
-        lines += ["## Deploy-time values (placeholders in this render)", ""]
-        lines += [f"- {n}" for n in notes]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def graph(regs: list[engine.Registration], by_urn: Mapping[str, engine.Registration]) -> str:
-    ids = {r.urn: f"r{i}" for i, r in enumerate(regs)}
-    lines = ["flowchart LR"]
-    groups: dict[str, list[engine.Registration]] = defaultdict(list)
-    for reg in regs:
-        groups[unit_of(reg, by_urn)].append(reg)
-    for unit in sorted(groups):
-        lines.append(f"  subgraph {_slug(unit) or 'stack'}[{unit}]")
-        for reg in groups[unit]:
-            short = reg.type.rsplit(":", 1)[-1]
-            lines.append(f'    {ids[reg.urn]}["{reg.name}<br/><i>{short}</i>"]')
-        lines.append("  end")
-    for reg in regs:
-        for dep in reg.dependencies:
-            if dep in ids:
-                lines.append(f"  {ids[dep]} --> {ids[reg.urn]}")
-    return "\n".join(lines) + "\n"
-
-
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
@@ -383,9 +303,8 @@ def stack_outputs(stack: config.StackConfig, root: Path | None = None) -> dict[s
     for unit_name, stack_name in (stack.gslb.unit_stacks if stack.gslb else {}).items():
         local = stack_name.rsplit("/", 1)[-1]
         try:
-            other = config.parse_stack(read_stack_file(local, root).raw)
-            unit = other.unit(unit_name)
-        except (StackFileError, config.ConfigError, KeyError):
+            unit = stackfile.read(stackfile.stack_path(local, root), local).stack.unit(unit_name)
+        except (StackFileError, KeyError):
             raise StackFileError(
                 [
                     f"cpaas:gslb.unitStacks.{unit_name}: {stack_name} has no readable stack file "
@@ -398,38 +317,133 @@ def stack_outputs(stack: config.StackConfig, root: Path | None = None) -> dict[s
 
 
 def run_stack(
-    stack: config.StackConfig, sf: StackFile, stack_name: str, root: Path | None = None
+    checked: stackfile.Checked, stack_name: str, root: Path | None = None, project: str = "cpaas"
 ) -> tuple[engine.Run, list[str]]:
     """build(stack) under mocks with placeholder deploy-time values; returns the run and notes."""
     holder: dict[str, Any] = {}
 
     def program() -> dict[str, Any]:
-        inputs, holder["notes"] = deploy_inputs(stack, sf)
-        return build(stack, inputs)
+        inputs, holder["notes"] = deploy_inputs(checked)
+        return build(checked.stack, inputs)
 
-    mocks = engine.StateMocks(stack_outputs=stack_outputs(stack, root))
-    run = engine.run(program, project=sf.project, stack=stack_name, mocks=mocks)
+    mocks = engine.StateMocks(stack_outputs=stack_outputs(checked.stack, root))
+    run = engine.run(program, project=project, stack=stack_name, mocks=mocks)
     return run, holder.get("notes", [])
 
 
-def evaluate(stack_name: str) -> tuple[config.StackConfig, engine.Run, list[str]]:
-    """Read and validate the stack file, then run build() under mocks. Raises on bad config."""
-    sf = read_stack_file(stack_name)
+def _project(root: Path) -> str:
     try:
-        stack = config.parse_stack(sf.raw)
-    except config.ConfigError as exc:
-        raise StackFileError(exc.lines) from None
-    run, notes = run_stack(stack, sf, stack_name)
-    return stack, run, notes
+        doc = stackfile.load_yaml(stackfile.read_text(root / "Pulumi.yaml"), "Pulumi.yaml")
+        return str(doc["name"])
+    except (KeyError, TypeError):
+        raise StackFileError(["Pulumi.yaml: no project name; it needs name: cpaas"]) from None
 
 
-def write(out_dir: Path, rendered: Rendered) -> None:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+def evaluate(stack_name: str) -> tuple[config.StackConfig, engine.Run, list[str]]:
+    """Read and check the stack file, then run build() under mocks. Raises on bad config."""
+    checked = stackfile.read(stackfile.stack_path(stack_name, ROOT), stack_name)
+    run, notes = run_stack(checked, stack_name, ROOT, _project(ROOT))
+    return checked.stack, run, notes
+
+
+# ---------------------------------------------------------------------------------------------
+# The output folder: only what a render wrote is ever removed
+# ---------------------------------------------------------------------------------------------
+
+MANIFEST = ".cpaas-render.json"
+
+
+class OutDirError(Exception):
+    """--out names a folder the render must not or cannot write: one line."""
+
+
+def _listed(out: Path) -> list[str]:
+    """The files the manifest of a previous render lists, each checked to stay inside `out`."""
+    refused = OutDirError(
+        f"--out {out}: its {MANIFEST} is not one a render wrote; remove the folder yourself or name another"
+    )
+    try:
+        doc = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise refused from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise refused
+    for rel in files:
+        parts = PurePosixPath(rel).parts
+        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or rel == MANIFEST or "\\" in rel:
+            raise refused
+    return list(files)
+
+
+def previous_render(out: Path) -> list[str]:
+    """What a previous render wrote into `out` (nothing for a new or empty folder). Raises
+    OutDirError, before any work, for a file, a folder it cannot write, or a folder holding
+    files no render wrote."""
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutDirError(f"--out {out}: is a file, not a folder; name a folder")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise OutDirError(f"--out {out}: cannot write into this folder; name one you can write")
+        if (out / MANIFEST).is_file():
+            return _listed(out)
+        try:
+            empty = next(out.iterdir(), None) is None
+        except OSError as exc:
+            raise OutDirError(
+                f"--out {out}: cannot read this folder ({exc.strerror}); name another"
+            ) from None
+        if not empty:
+            raise OutDirError(
+                f"--out {out}: holds files no render wrote (there is no {MANIFEST}), and the render "
+                "removes only its own; name a new or empty folder, or remove this one yourself"
+            )
+        return []
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutDirError(f"--out {out}: {parent} is a file, so the folder cannot be made; name a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutDirError(
+            f"--out {out}: cannot create it, {parent} is not writable; name a folder you can write"
+        )
+    return []
+
+
+def _write_manifest(out: Path, files: Iterable[str]) -> None:
+    doc = {"files": sorted(files), "writtenBy": "python -m tools.render"}
+    tmp = out / f"{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+
+
+def _prune(folder: Path, out: Path) -> None:
+    """Remove `folder` and its parents up to `out` while they are empty."""
+    while folder != out and out in folder.parents and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def write(out_dir: Path, rendered: Rendered, previous: Iterable[str] = ()) -> None:
+    """Write the render; of what is there, remove only the files `previous` (the last render's
+    manifest) lists. The manifest lists old and new files until the new ones are written, so
+    an interrupted render leaves nothing unlisted behind."""
+    old, new = set(previous), set(rendered.files)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_manifest(out_dir, old | new)
+    for rel in sorted(old - new):
+        path = out_dir / rel
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            _prune(path.parent, out_dir)
     for rel, text in sorted(rendered.files.items()):
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            path.unlink()  # never write through a link to somewhere else
         path.write_text(text)
+    _write_manifest(out_dir, new)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -444,10 +458,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report_validation(violations: list[str], skipped: set[str], checked: Counter[str]) -> int:
+def _report_validation(
+    violations: list[str], skipped: set[str], checked: Counter[str], require: bool
+) -> None:
     for line in violations:
         print(f"violation: {line}")
-    require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
     for family in sorted(skipped):
         print(
             f"skipped: schema family {family!r} not found; its objects were NOT validated"
@@ -455,60 +470,98 @@ def _report_validation(violations: list[str], skipped: set[str], checked: Counte
         )
     checked_text = ", ".join(f"{k} {v}" for k, v in sorted(checked.items()))
     print(f"validated: {checked_text}; {len(violations)} violation(s)")
-    return 1 if violations or (require and skipped) else 0
 
 
-def _report_policy(run: engine.Run) -> int:
-    """The policy pack's rules over what was registered (the CLI's `--policy-pack`, offline)."""
+def _policy(run: engine.Run) -> list[str]:
+    """The policy pack's rules over what was registered (the CLI's `--policy-pack`, offline):
+    `rule: urn: message` per violation."""
     from policy import rules
 
     found = rules.check(rules.from_render(r.as_json() for r in stable_order(run.registrations)))
-    for rule, urn, message in found:
-        print(f"policy: {rule}: {urn}: {message}")
+    return [f"{rule}: {urn}: {message}" for rule, urn, message in found]
+
+
+def _report_policy(found: list[str]) -> None:
+    from policy import rules
+
+    for line in found:
+        print(f"policy: {line}")
     count = len(rules.RESOURCE_RULES) + len(rules.STACK_RULES)
     print(f"policy: {count} rules, {len(found)} violation(s)")
-    return 1 if found else 0
+
+
+def _verdict(
+    validation: tuple[list[str], set[str], Counter[str]] | None, policy: list[str] | None
+) -> review.Verdict:
+    """The render's exit code and what summary.md says first: one source for both."""
+    found = tuple(policy) if policy is not None else None
+    if validation is None:
+        return review.Verdict(policy=found)
+    violations, skipped, _ = validation
+    require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
+    return review.Verdict(tuple(violations), tuple(sorted(skipped)), require, found)
+
+
+def _schema_dir(args: argparse.Namespace) -> Path | None:
+    """The schema folder; OutDirError when --schemas or $CPAAS_SCHEMAS names no folder."""
+    from tools.validate import ENV_VAR, resolve_schema_dir
+
+    path = resolve_schema_dir(args.schemas)
+    named = f"--schemas {args.schemas}" if args.schemas else f"${ENV_VAR} {os.environ.get(ENV_VAR)}"
+    if (args.schemas or os.environ.get(ENV_VAR)) and not (path and path.is_dir()):
+        raise OutDirError(
+            f"{named}: no such folder; name the schema folder (the one holding MANIFEST.md), "
+            "or run `make schemas` and leave it unset"
+        )
+    return path
+
+
+def _refuse(lines: list[str], summary: str) -> int:
+    for line in lines:
+        print(line, file=sys.stderr)
+    print(summary, file=sys.stderr)
+    return 2
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
     started = time.perf_counter()
+    out_dir = Path(args.out) if args.out else ROOT / "build" / "render" / args.stack
+    try:
+        previous = previous_render(out_dir)
+        schema_dir = None if args.no_validate else _schema_dir(args)
+    except OutDirError as exc:
+        # The default folder under build/ may hold a render from before the manifest.
+        hint = "" if args.out else " (`make clean` removes build/)"
+        return _refuse([], f"render: {exc}{hint}")
     try:
         stack, run, notes = evaluate(args.stack)
     except StackFileError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        print(
-            f"render: stack {args.stack} has {len(exc.lines)} config error(s); nothing written",
-            file=sys.stderr,
-        )
-        return 2
+        return _refuse(exc.lines, f"render: stack {args.stack} has {exc.count()}; nothing written")
     evaluated = time.perf_counter()
     rendered = render_files(run, stack, notes)
 
-    status = 0
-    validation: tuple[list[str], set[str], Counter[str]] | None = None
-    if not args.no_validate:
-        from tools.validate import resolve_schema_dir
-
-        validation = validate(rendered, stack, resolve_schema_dir(args.schemas))
+    validation = None if args.no_validate else validate(rendered, stack, schema_dir)
+    policy = _policy(run) if args.policy else None
+    verdict = _verdict(validation, policy)
+    if rendered.facts is not None:
+        rendered.files["summary.md"] = review.summary(rendered.facts, verdict)
     validated = time.perf_counter()
 
-    out_dir = Path(args.out) if args.out else ROOT / "build" / "render" / args.stack
-    write(out_dir, rendered)
+    write(out_dir, rendered, previous)
     written = time.perf_counter()
 
     if validation is not None:
-        status |= _report_validation(*validation)
-    if args.policy:
-        status |= _report_policy(run)
+        _report_validation(*validation, require=verdict.skipped_is_error)
+    if policy is not None:
+        _report_policy(policy)
     print(f"wrote {len(rendered.files)} files to {out_dir}")
     print(
         f"rendered {len(run.registrations)} resources for {len(stack.units)} units in "
         f"{written - started:.2f} s (evaluate {evaluated - started:.2f} s, "
         f"validate {validated - evaluated:.2f} s, write {written - validated:.2f} s)"
     )
-    return status
+    return verdict.exit_code
 
 
 if __name__ == "__main__":

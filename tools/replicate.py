@@ -1,76 +1,65 @@
-"""Derive a new unit from an existing one and write it into the stack file.
+"""Derive a new unit from an existing one and write it into its source's stack, or into a new
+stack of its own.
 
-    python -m tools.replicate --stack SRC --unit UNIT --name NEW [--cloud C] [--region R] [--to STACK]
+    python -m tools.replicate --stack SRC --unit UNIT --name NEW [--cloud C] [--region R]
+                              [--to STACK [--org ORG]]
 
-Copies unit UNIT of Pulumi.SRC.yaml as NEW and writes it into Pulumi.SRC.yaml, or into
-Pulumi.STACK.yaml with --to (created as a byte copy of Pulumi.SRC.yaml the first time, appended
-to after). Comments, key order, quoting and flow style of the file are kept; the file is replaced
-atomically, and only once the whole new stack validates. Exit 0 done, 2 refused (one
-`replicate: ...` line, nothing written), 1 the file could not be written.
+Copies unit UNIT of Pulumi.SRC.yaml as NEW, allocated from SRC's `cpaas:addressPlan` past what
+every stack file of the project sharing that plan uses (tools/allocate.py), and writes it:
 
-Allocation, from the stack's `cpaas:addressPlan`:
+- without --to, into Pulumi.SRC.yaml;
+- with --to, into a new Pulumi.STACK.yaml holding only what a unit stack needs (README "Scaling
+  past one stack"): SRC's environment and address plan, its PKI settings with the org root
+  imported (a unit stack never generates a root of its own, so every unit chains to one), and
+  NEW. No encryption salt, key or secrets provider and no ciphertext is copied; the tool prints
+  the `pulumi stack init` and `pulumi config set` commands the new stack needs.
 
-- Addresses in use are every IPv4 address and CIDR anywhere in any unit (node, pod and service
-  CIDRs, VIPs, self IPs, management, SNAT and forward-proxy addresses, BGP neighbours) and the
-  GSLB device's address. GSLB topology `ldnsSubnet`s are client networks, not ours: ignored.
-- The source's site block is the `sitePrefix` block holding its nodeCidr (its podCidr must be in
-  it too). The new site block is the first `sitePrefix` block of `siteBlocks` that holds no
-  address in use. Every address or CIDR of the source inside its site block moves to the same
-  offset in the new block, so a unit keeps its layout.
-- Addresses outside the source's site block are kept: they are shared (a central forward proxy,
-  a BIG-IP serving several units). The tool cannot know of a proxy near the new unit, and an
-  address moved into the new block would point at nothing, so it keeps the shared one and says
-  so, loudly when the new unit is in another cloud than the source (egress would cross clouds).
-- The serviceCidr moves the same way into the first free `servicePrefix` block of
-  `serviceBlocks` (free also of the new site block).
-- The BIG-IP ASN is the lowest of `bigipAsns` that no BIG-IP and no cluster of the stack uses;
-  the cluster's (Calico) ASN stays as in the source.
-- Partitions `cpaas-NEW-cis` / `cpaas-NEW`; trust domain `NEW.<trustDomainSuffix>`; secret and
-  plain config key names get the unit name replaced (`bigipPassword-NEW`), or `-NEW` appended
-  when they do not contain it. A stackReference cluster points at the placeholder stack
-  `<org/project>/TODO-NEW`. k3d (local dev) units are not replicated.
-- GSLB: NEW joins every wide IP of an app it serves that lists its units explicitly (at the
-  end, i.e. last in failover order) and gets the source's ratio; topology records stay as they
-  are. Wide IPs listing no units take every unit serving the app anyway.
-- WAF policies an app references (`waf.policy`) are kept, with a note that they must exist on
-  the new BIG-IP; policies created from a template are named after the unit by the program.
+GSLB: every stack file whose `cpaas:gslb` serves UNIT (SRC itself when it holds the GSLB, or the
+stack listing UNIT under `gslb.unitStacks`) gets NEW in every wide IP of an app it serves that
+lists its units (last in failover order), with UNIT's ratio; and, when NEW is in another stack
+than that GSLB, `unitStacks: {NEW: org/project/STACK}`. The organization and project come from
+the GSLB stack's existing entries (UNIT's first), else from --org and Pulumi.yaml's name.
+
+Edited files keep their comments, key order, quoting and flow style. All files are validated as
+the render reads them, then written together or not at all (tools/yamledit.py). Exit 0 done, 2
+refused (one `replicate: ...` line, nothing written), 1 a file could not be written.
+
+Allocation: tools/allocate.py. Naming: partitions `cpaas-NEW-cis` / `cpaas-NEW`; trust domain
+`NEW.<trustDomainSuffix>`; secret config keys and trust files get the unit name replaced
+(`bigipPassword-NEW`), or `-NEW` appended; a stackReference cluster points at the placeholder
+stack `<org/project>/TODO-NEW`. WAF policies an app references (`waf.policy`) are kept, with a
+note that they must exist on the new BIG-IP. k3d (local dev) units are not replicated.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import io
-import os
 import re
+import shlex
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn, TypedDict
 
-import yaml
 from pydantic import TypeAdapter, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark
-from ruamel.yaml.scalarstring import ScalarString
-from ruamel.yaml.tokens import CommentToken
 
 from components import config
+from tools import allocate, stackfile, yamledit
 
 ROOT = Path(__file__).resolve().parent.parent
 PROG = "replicate"
+NS = config.CONFIG_NAMESPACE
+# A unit stack imports the org root from these keys when its source generated the root.
+ROOT_CERT_KEY, ROOT_KEY_SECRET = "orgRootCert", "orgRootKey"
+# Ref: pulumi/pulumi@1b59498 sdk/go/common/tokens/stack_name.go (ParseStackName).
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
-_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}(/\d{1,2})?$")
-_SERVICE_CIDR = ("network", "serviceCidr")
-
-
-class ReplicateError(Exception):
-    """A refusal: one line saying what is wrong and what to do."""
+ReplicateError = allocate.RefusedError
 
 
 class GslbEdit(TypedDict):
@@ -83,10 +72,10 @@ class GslbEdit(TypedDict):
 class Replica(TypedDict):
     source: str
     unit: dict[str, Any]  # the new unit, camelCase as in the stack file
-    gslb: list[GslbEdit]
+    gslb: list[GslbEdit]  # edits of the source stack's own gslb
     allocated: dict[str, str]  # what was allocated, for the summary
     secrets: list[str]  # secret config keys the new unit needs
-    values: list[str]  # plain config keys (certificates) the new unit needs
+    values: list[str]  # certificate files (trustedCertFile) the new unit needs committed
     notes: list[str]
 
 
@@ -102,24 +91,23 @@ def derive(
     cloud: str | None = None,
     region: str | None = None,
     *,
-    source_stack: config.StackConfig | Mapping[str, Any] | None = None,
+    in_use: allocate.InUse | None = None,
 ) -> Replica:
-    """The unit `new_name` derived from `source_name`, allocated from `stack`'s address plan.
-
-    `stack` is the stack the unit joins (a StackConfig, or its raw `cpaas:` keys without the
-    prefix). With `source_stack`, the source unit comes from there, and its addresses count as
-    in use too. Raises ReplicateError when it cannot.
+    """The unit `new_name` derived from `source_name` of `stack` (a StackConfig, or its raw
+    `cpaas:` keys without the prefix), allocated from its address plan past what `stack` and
+    `in_use` (the other stacks sharing the plan) use. Raises ReplicateError when it cannot.
     """
     model, raw = _model_and_raw(stack)
-    src_model, src_raw = _model_and_raw(source_stack) if source_stack is not None else (model, raw)
     plan = model.address_plan
     if plan is None:
         raise ReplicateError(
             "the stack has no cpaas:addressPlan; add siteBlocks, sitePrefix, serviceBlocks, "
             "servicePrefix, bigipAsns and trustDomainSuffix (see Pulumi.prod.yaml)"
         )
-    _check_name(new_name, model, src_model)
-    source, unit_raw = _source_unit(src_model, src_raw, source_name)
+    _checked(config.UnitName, new_name, "--name")
+    used = (in_use or allocate.InUse()).with_stack(raw, "the stack")
+    used.check_unit(new_name)
+    source, unit_raw = _source_unit(model, raw, source_name)
     if isinstance(source.cluster, config.K3dCluster):
         raise ReplicateError(
             f"{source_name} is a local k3d unit; replicate a unit with a kubeconfig or stackReference cluster"
@@ -127,8 +115,6 @@ def derive(
     cloud = _checked(config.Cloud, cloud, "--cloud") if cloud else source.cloud
     region = _checked(config.DnsLabel, region, "--region") if region else source.region
 
-    units_raw = [*raw.get("units", []), *(src_raw.get("units", []) if source_stack is not None else [])]
-    used = _used_spans(units_raw, raw.get("gslb"))
     site_from = _source_block(source.network.node_cidr, plan.site_prefix, "nodeCidr", source_name)
     if not source.network.pod_cidr.subnet_of(site_from):
         raise ReplicateError(
@@ -136,16 +122,16 @@ def derive(
             "(the sitePrefix block of its nodeCidr); its layout cannot be moved to a new block"
         )
     service_from = _source_block(source.network.service_cidr, plan.service_prefix, "serviceCidr", source_name)
-    site_to = _allocate(plan.site_blocks, plan.site_prefix, used, "siteBlocks", "sitePrefix")
-    service_to = _allocate(
+    site_to = allocate.block(plan.site_blocks, plan.site_prefix, used.spans, "siteBlocks", "sitePrefix")
+    service_to = allocate.block(
         plan.service_blocks,
         plan.service_prefix,
-        [*used, _span(site_to)],
+        [*used.spans, allocate.span(site_to)],
         "serviceBlocks",
         "servicePrefix",
     )
 
-    relocation = _Relocation(site_from, site_to, service_from, service_to)
+    relocation = allocate.Relocation(site_from, site_to, service_from, service_to)
     unit = relocation.copy(unit_raw)
     unit["name"], unit["cloud"], unit["region"] = new_name, cloud, region
     replica = Replica(
@@ -161,24 +147,34 @@ def derive(
         values=[],
         notes=[],
     )
-    _rename(replica, source, model, src_model, plan)
-    _gslb_edits(replica, model, {a.name for a in source.apps})
+    _rename(replica, source, used, plan)
+    replica["gslb"], joins, topology = gslb_edits(model.gslb, source, new_name)
+    if joins:
+        replica["allocated"]["GSLB"] = f"joins {joins}"
+    replica["notes"] += [topology] if topology else []
+    _notes(replica, source, relocation)
+    return replica
+
+
+def _notes(replica: Replica, source: config.Unit, relocation: allocate.Relocation) -> None:
+    unit, new = replica["unit"], replica["unit"]["name"]
     policies = sorted(
         {str(a["waf"]["policy"]) for a in unit.get("apps", []) if (a.get("waf") or {}).get("policy")}
     )
     if policies:
         replica["notes"].append(
             f"WAF policies {', '.join(policies)} are referenced, not created: they must exist on "
-            f"{new_name}'s BIG-IP"
+            f"{new}'s BIG-IP"
         )
     if relocation.kept:
         where = ""
-        if cloud != source.cloud:
-            where = f"; {new_name} is in {cloud}, {source_name} in {source.cloud}: check they are reachable"
+        if unit["cloud"] != source.cloud:
+            where = (
+                f"; {new} is in {unit['cloud']}, {source.name} in {source.cloud}: check they are reachable"
+            )
         replica["notes"].append(
-            f"kept shared address(es) outside {source_name}'s site block: {', '.join(relocation.kept)}{where}"
+            f"kept shared address(es) outside {source.name}'s site block: {', '.join(relocation.kept)}{where}"
         )
-    return replica
 
 
 def apply(raw: Mapping[str, Any], replica: Replica) -> dict[str, Any]:
@@ -193,6 +189,35 @@ def apply(raw: Mapping[str, Any], replica: Replica) -> dict[str, Any]:
         if edit["ratio"] is not None:
             wide["ratios"][name] = edit["ratio"]
     return out
+
+
+def unit_stack(raw: Mapping[str, Any], replica: Replica) -> dict[str, Any]:
+    """The raw config of a stack holding only the replica's unit: the source stack's (`raw`)
+    environment, PKI (a generated root becomes an imported one) and address plan."""
+    pki = copy.deepcopy(raw["pki"])
+    if pki["root"].get("source") == "generated":
+        pki["root"] = {"source": "imported", "certKey": ROOT_CERT_KEY, "privateKeySecret": ROOT_KEY_SECRET}
+    return {
+        "environment": raw["environment"],
+        "pki": pki,
+        "addressPlan": copy.deepcopy(raw["addressPlan"]),
+        "units": [copy.deepcopy(replica["unit"])],
+    }
+
+
+def set_commands(stack: config.StackConfig, ref: str) -> list[str]:
+    """`pulumi config set` for every deploy-time key `stack` names, from a file where the value
+    is one (a kubeconfig, the org root's key and certificate)."""
+    files = dict.fromkeys(stack.kubeconfig_keys(), "kubeconfig")
+    if stack.pki is not None and isinstance(stack.pki.root, config.ImportedRoot):
+        files[stack.pki.root.private_key_secret] = "org-root-key.pem"
+        files[stack.pki.root.cert_key] = "org-root-cert.pem"
+
+    def line(key: str, secret: bool) -> str:
+        stdin = f" < {files[key]}" if key in files else ""
+        return f"pulumi config set{' --secret' if secret else ''} -s {ref} {NS}:{key}{stdin}"
+
+    return [*(line(k, True) for k in stack.secret_keys()), *(line(k, False) for k in stack.plain_keys())]
 
 
 def _model_and_raw(
@@ -217,16 +242,8 @@ def _checked(kind: Any, value: str, flag: str) -> str:
     try:
         return str(TypeAdapter(kind).validate_python(value))
     except ValidationError as exc:
-        message = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+        message = config.explain(exc.errors(include_url=False)[0])
         raise ReplicateError(f"{flag} {value!r}: {message}") from None
-
-
-def _check_name(name: str, *stacks: config.StackConfig) -> None:
-    _checked(config.UnitName, name, "--name")
-    for stack in stacks:
-        taken = {u.name for u in stack.units} | set(stack.gslb.unit_stacks if stack.gslb else ())
-        if name in taken:
-            raise ReplicateError(f"--name {name}: a unit of that name already exists; choose another name")
 
 
 def _source_unit(
@@ -249,112 +266,7 @@ def _source_block(net: IPv4Network, prefix: int, field: str, unit: str) -> IPv4N
 
 
 # ---------------------------------------------------------------------------------------------
-# Addresses in use and block allocation
-# ---------------------------------------------------------------------------------------------
-
-Span = tuple[int, int]  # first and last address, inclusive
-
-
-def _span(net: IPv4Network) -> Span:
-    return int(net.network_address), int(net.broadcast_address)
-
-
-def _addresses(tree: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every IPv4 address or CIDR string in a raw config tree, with its path."""
-    if isinstance(tree, Mapping):
-        for key, value in tree.items():
-            yield from _addresses(value, (*path, str(key)))
-    elif isinstance(tree, list | tuple):
-        for i, value in enumerate(tree):
-            yield from _addresses(value, (*path, i))
-    elif isinstance(tree, str) and _IPV4.match(tree):
-        yield path, tree
-
-
-def _used_spans(units: Iterable[Any], gslb: Any) -> list[Span]:
-    spans: list[Span] = []
-    trees: list[Any] = list(units)
-    if isinstance(gslb, Mapping):
-        trees.append(gslb.get("dnsDevice"))  # wide IPs' topology ldnsSubnets are client networks
-    for tree in trees:
-        for _, text in _addresses(tree):
-            try:
-                spans.append(_span(IPv4Network(text, strict=False)))
-            except ValueError:
-                continue
-    return sorted(spans)
-
-
-def _allocate(
-    space: IPv4Network, prefix: int, used: Sequence[Span], blocks: str, size_key: str
-) -> IPv4Network:
-    """The first `prefix` block of `space` that overlaps nothing in `used`."""
-    size = 1 << (32 - prefix)
-    start, stop = int(space.network_address), int(space.broadcast_address) + 1
-    for lo, hi in sorted(used):
-        if start + size > stop:
-            break
-        if hi < start:
-            continue
-        if lo >= start + size:
-            return IPv4Network((start, prefix))
-        start = (hi // size + 1) * size
-    if start + size <= stop:
-        return IPv4Network((start, prefix))
-    count = 1 << (prefix - space.prefixlen)
-    raise ReplicateError(
-        f"the address plan is exhausted: all {count} /{prefix} blocks of addressPlan.{blocks} "
-        f"{space} hold addresses in use; widen {blocks} or use a longer {size_key} "
-        "(nothing written)"
-    )
-
-
-def _move(text: str, old: IPv4Network, new: IPv4Network) -> str | None:
-    """`text` at the same offset in `new`, or None when it is not inside `old`."""
-    offset = int(new.network_address) - int(old.network_address)
-    if "/" in text:
-        net = IPv4Network(text, strict=False)
-        if net.subnet_of(old):
-            return str(IPv4Network((int(net.network_address) + offset, net.prefixlen)))
-        if net.overlaps(old):
-            raise ReplicateError(f"{text} straddles the block {old}; it cannot be moved to a new block")
-        return None
-    addr = IPv4Address(text)
-    return str(IPv4Address(int(addr) + offset)) if addr in old else None
-
-
-@dataclass
-class _Relocation:
-    """Moves a unit's addresses from the source's blocks to the new ones."""
-
-    site_from: IPv4Network
-    site_to: IPv4Network
-    service_from: IPv4Network
-    service_to: IPv4Network
-    kept: list[str] = field(default_factory=list)  # addresses left as they are, with their paths
-
-    def copy(self, tree: Any, path: tuple[str | int, ...] = ()) -> Any:
-        """A deep copy of `tree` with its addresses moved."""
-        if isinstance(tree, Mapping):
-            return {k: self.copy(v, (*path, str(k))) for k, v in tree.items()}
-        if isinstance(tree, list | tuple):
-            return [self.copy(v, (*path, i)) for i, v in enumerate(tree)]
-        if not (isinstance(tree, str) and _IPV4.match(tree)):
-            return copy.deepcopy(tree)
-        try:
-            if path == _SERVICE_CIDR:
-                return _move(tree, self.service_from, self.service_to)
-            moved = _move(tree, self.site_from, self.site_to)
-        except ValueError:
-            return tree
-        if moved is None:
-            self.kept.append(f"{'.'.join(map(str, path))} {tree}")
-            return tree
-        return moved
-
-
-# ---------------------------------------------------------------------------------------------
-# Names, keys, ASN and GSLB
+# Names, keys and GSLB
 # ---------------------------------------------------------------------------------------------
 
 
@@ -362,13 +274,14 @@ def _renamed_key(key: str, old: str, new: str) -> str:
     return key.replace(old, new) if old in key else f"{key}-{new}"
 
 
-def _rename(
-    replica: Replica,
-    source: config.Unit,
-    stack: config.StackConfig,
-    src_stack: config.StackConfig,
-    plan: config.AddressPlan,
-) -> None:
+def _renamed_file(path: str, old: str, new: str) -> str:
+    folder, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    renamed = name.replace(old, new) if old in name else f"{stem}-{new}{dot}{ext}"
+    return f"{folder}/{renamed}" if folder else renamed
+
+
+def _rename(replica: Replica, source: config.Unit, used: allocate.InUse, plan: config.AddressPlan) -> None:
     unit, old = replica["unit"], source.name
     new = unit["name"]
     cluster = unit["cluster"]
@@ -394,223 +307,155 @@ def _rename(
     if bigip is None:
         return
     partitions = {"cisPartition": f"cpaas-{new}-cis", "pulumiPartition": f"cpaas-{new}"}
-    taken = _partitions(stack) | _partitions(src_stack)
     for key, name in partitions.items():
-        if name.lower() in taken:
-            raise ReplicateError(
-                f"--name {new}: partition {name} is already used in the stack; choose another name"
-            )
+        used.check_partition(name, new)
         bigip[key] = name
     bigip["passwordSecret"] = _renamed_key(bigip["passwordSecret"], old, new)
     replica["secrets"].insert(0, bigip["passwordSecret"])
-    if bigip.get("trustedCertKey"):
-        bigip["trustedCertKey"] = _renamed_key(bigip["trustedCertKey"], old, new)
-        replica["values"].append(bigip["trustedCertKey"])
-    bigip["asn"] = _free_asn(plan, stack, src_stack)
+    if bigip.get("trustedCertFile"):
+        bigip["trustedCertFile"] = _renamed_file(str(bigip["trustedCertFile"]), old, new)
+        replica["values"].append(bigip["trustedCertFile"])
+    bigip["asn"] = allocate.free_asn(plan, used.asns)
     replica["allocated"]["BIG-IP"] = f"ASN {bigip['asn']}, partitions {', '.join(partitions.values())}"
 
 
-def _partitions(stack: config.StackConfig) -> set[str]:
-    names = {stack.gslb.dns_device.partition.lower()} if stack.gslb else set()
-    for u in stack.units:
-        if u.bigip is not None:
-            names |= {u.bigip.cis_partition.lower(), u.bigip.pulumi_partition.lower()}
-    return names
-
-
-def _free_asn(plan: config.AddressPlan, *stacks: config.StackConfig) -> int:
-    used: set[int] = set()
-    for stack in stacks:
-        for u in stack.units:
-            used |= {u.bigip.asn} if u.bigip is not None else set()
-            used |= {u.network.cni.asn} if isinstance(u.network.cni, config.CalicoBgp) else set()
-    first, last = plan.bigip_asns
-    for asn in range(first, last + 1):
-        if asn not in used:
-            return asn
-    raise ReplicateError(
-        f"the address plan is exhausted: every ASN of addressPlan.bigipAsns [{first}, {last}] "
-        "is in use; widen bigipAsns (nothing written)"
-    )
-
-
-def _gslb_edits(replica: Replica, stack: config.StackConfig, apps: set[str]) -> None:
-    if stack.gslb is None:
-        return
-    source, joined, topology = replica["source"], [], []
-    for w, wide in enumerate(stack.gslb.wide_ips):
+def gslb_edits(
+    gslb: config.Gslb | None, source: config.Unit, new: str
+) -> tuple[list[GslbEdit], str, str | None]:
+    """The wide IP edits that add `new`, a copy of `source`, to `gslb`; what it joins; a note
+    on topology records."""
+    apps = {a.name for a in source.apps}
+    edits: list[GslbEdit] = []
+    joined, topology = [], []
+    for w, wide in enumerate(gslb.wide_ips if gslb else ()):
         if wide.app not in apps:
             continue
-        ratio = wide.ratios.get(source)
+        ratio = wide.ratios.get(source.name)
         if wide.units or ratio is not None:
-            replica["gslb"].append(GslbEdit(index=w, app=wide.app, append=bool(wide.units), ratio=ratio))
+            edits.append(GslbEdit(index=w, app=wide.app, append=bool(wide.units), ratio=ratio))
             joined.append(wide.app + (f" (ratio {ratio})" if ratio is not None else ""))
         if wide.topology:
             topology.append(wide.app)
-    if joined:
-        replica["allocated"]["GSLB"] = "joins " + ", ".join(joined)
+    note = None
     if topology:
-        replica["notes"].append(
-            f"topology records of {', '.join(topology)} left as they are; add records for "
-            f"{replica['unit']['name']} if it should answer some LDNS subnets"
+        note = (
+            f"topology records of {', '.join(topology)} left as they are; add records for {new} "
+            "if it should answer some LDNS subnets"
         )
+    return edits, ", ".join(joined), note
 
 
 # ---------------------------------------------------------------------------------------------
-# The stack file: ruamel round trip, comments kept
+# The stack files (tools/yamledit.py keeps their comments)
 # ---------------------------------------------------------------------------------------------
-
-
-def _yaml() -> YAML:
-    rt = YAML()  # round trip: comments, key order, quoting and flow style survive
-    rt.preserve_quotes = True
-    rt.width = 4096
-    rt.indent(mapping=2, sequence=4, offset=2)
-    return rt
-
-
-def _styled(value: Any, like: Any) -> Any:
-    """`value` as ruamel nodes, taking flow style and quoting from `like` (the source's node)."""
-    if isinstance(value, Mapping):
-        node = CommentedMap()
-        for key, item in value.items():
-            node[key] = _styled(item, like.get(key) if isinstance(like, Mapping) else None)
-        if isinstance(like, CommentedMap) and like.fa.flow_style():
-            node.fa.set_flow_style()
-        return node
-    if isinstance(value, list):
-        seq = CommentedSeq()
-        for i, item in enumerate(value):
-            template = like[min(i, len(like) - 1)] if isinstance(like, list) and like else None
-            seq.append(_styled(item, template))
-        if isinstance(like, CommentedSeq) and like.fa.flow_style():
-            seq.fa.set_flow_style()
-        return seq
-    if isinstance(value, str) and isinstance(like, ScalarString):
-        return type(like)(value)
-    return value
-
-
-def _is_block(node: Any) -> bool:
-    return isinstance(node, CommentedMap | CommentedSeq) and not node.fa.flow_style() and len(node) > 0
-
-
-def _last(node: Any) -> Any:
-    return node[len(node) - 1] if isinstance(node, CommentedSeq) else node[next(reversed(node))]
-
-
-def _detach_trailing(node: Any) -> str:
-    """Remove and return (as text, indentation included) the full-line comments that follow
-    the block collection `node`.
-
-    ruamel keeps them on the deepest last node (they are the lines before the next key), so an
-    item appended after `node`'s last one would otherwise land below them.
-    """
-    text = ""
-    while _is_block(node):
-        key = len(node) - 1 if isinstance(node, CommentedSeq) else next(reversed(node))
-        slot = node.ca.items.get(key)
-        index = 0 if isinstance(node, CommentedSeq) else 2
-        if slot and len(slot) > index and isinstance(slot[index], CommentToken):
-            head, newline, tail = slot[index].value.partition("\n")
-            text += tail
-            if head.strip():
-                slot[index].value = head + newline  # an end-of-line comment stays where it is
-            else:
-                slot[index] = None
-        for token in node.ca.end or []:
-            column = token.start_mark.column if token.value.startswith("#") else 0
-            text += " " * column + token.value
-        node.ca.end = []
-        node = _last(node)
-    return text
-
-
-def _attach_trailing(node: Any, text: str) -> None:
-    while _is_block(_last(node)):
-        node = _last(node)
-    if isinstance(node, CommentedSeq):
-        if node.ca.comment is None:
-            node.ca.comment = [None, None]  # the representer emits `end` only beside a comment
-        node.ca.end = [CommentToken(text, CommentMark(0))]
-    else:
-        node.ca.items[next(reversed(node))] = [None, None, CommentToken("\n" + text, CommentMark(0)), None]
-
-
-def _append(seq: Any, item: Any) -> None:
-    trailing = _detach_trailing(seq) if _is_block(seq) else ""
-    seq.append(item)
-    if trailing:
-        _attach_trailing(seq, trailing)
 
 
 def edit_document(doc: Any, replica: Replica, like: Any) -> None:
     """Apply `replica` to the round-trip document `doc`; `like` is the source unit's node."""
-    cfg = doc["config"]
-    key = f"{config.CONFIG_NAMESPACE}:units"
-    units = cfg[key]
-    _append(units, _styled(replica["unit"], like))
+    units = doc["config"][f"{NS}:units"]
+    yamledit.append(units, yamledit.styled(replica["unit"], like))
     units.yaml_set_comment_before_after_key(
         len(units) - 1, before=f"Replicated from {replica['source']} by tools.replicate.", indent=4
     )
-    name = replica["unit"]["name"]
-    for edit in replica["gslb"]:
-        wide = cfg[f"{config.CONFIG_NAMESPACE}:gslb"]["wideIps"][edit["index"]]
+    edit_gslb(doc, replica["gslb"], replica["unit"]["name"])
+
+
+def edit_gslb(doc: Any, edits: list[GslbEdit], name: str, stack_ref: str | None = None) -> None:
+    """Add unit `name` to the round-trip document's gslb: `edits`, and under `unitStacks` when
+    it is in another stack."""
+    if not edits and stack_ref is None:
+        return
+    gslb = doc["config"][f"{NS}:gslb"]
+    for edit in edits:
+        wide = gslb["wideIps"][edit["index"]]
         if edit["append"]:
-            _append(wide["units"], name)
+            yamledit.append(wide["units"], name)
         if edit["ratio"] is not None:
-            ratios = wide["ratios"]
-            trailing = _detach_trailing(ratios) if _is_block(ratios) else ""
-            ratios[name] = edit["ratio"]
-            if trailing:
-                _attach_trailing(ratios, trailing)
+            yamledit.put(wide["ratios"], name, edit["ratio"])
+    if stack_ref is not None:
+        if gslb.get("unitStacks") is not None:
+            yamledit.put(gslb["unitStacks"], name, stack_ref)
+        else:
+            yamledit.put(gslb, "unitStacks", CommentedMap([(name, stack_ref)]))
 
 
-def _dump(doc: Any) -> str:
-    out = io.StringIO()
-    _yaml().dump(doc, out)
-    return out.getvalue()
+def unit_stack_document(
+    raw: Mapping[str, Any], source: Any, like: Any, header: str, unit: str
+) -> CommentedMap:
+    """A new stack file's document for the raw config of `unit_stack`, styled like the source
+    stack's document `source` (`like`: the node of the source unit, `unit`), `header` its first
+    comment."""
+    cfg = CommentedMap()
+    for key, value in raw.items():
+        if key != "units":
+            cfg[f"{NS}:{key}"] = yamledit.styled(value, source["config"].get(f"{NS}:{key}"))
+    units = cfg[f"{NS}:units"] = CommentedSeq([yamledit.styled(raw["units"][0], like)])
+    units.yaml_set_comment_before_after_key(0, before=f"Replicated from {unit} by tools.replicate.", indent=4)
+    cfg.yaml_set_comment_before_after_key(
+        f"{NS}:addressPlan",
+        before="Shared: tools.replicate allocates past every stack file with this same plan.",
+        indent=2,
+    )
+    doc = CommentedMap([("config", cfg)])
+    doc.yaml_set_start_comment(header)
+    return doc
 
 
 def raw_config(text: str, name: str) -> dict[str, Any]:
-    """The structured `cpaas:` keys of a stack file's text, prefix stripped (as the renderer
-    reads them; libyaml when available, as this runs twice per replication)."""
+    """The structured `cpaas:` keys of a stack file's text, prefix stripped, as the render and
+    deploy read them (not checked)."""
     try:
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-    except yaml.YAMLError as exc:
-        raise ReplicateError(f"{name}: cannot read: {exc}".replace("\n", " ")) from None
-    entries = doc.get("config") if isinstance(doc, dict) else None
-    if not isinstance(entries, dict):
-        raise ReplicateError(f"{name}: no 'config' mapping")
-    structured = set(config.config_keys())
-    prefix = f"{config.CONFIG_NAMESPACE}:"
-    return {
-        k.removeprefix(prefix): v
-        for k, v in entries.items()
-        if isinstance(k, str) and k.startswith(prefix) and k.removeprefix(prefix) in structured
-    }
+        return stackfile.document_raw(stackfile.load_yaml(text, name))
+    except stackfile.StackFileError as exc:
+        raise ReplicateError(exc.lines[0]) from None
 
 
-def _validate_text(text: str, path: Path) -> None:
-    """The text about to be written, read back as the renderer reads it, must validate."""
+def _checked_text(text: str, path: Path) -> tuple[Any, stackfile.Checked]:
+    """The document in `text` and its check, refused (every problem, one line each) unless the
+    one stack file reader (tools.stackfile, as the render and deploy) accepts it."""
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     try:
-        config.parse_stack(raw_config(text, path.name))
-    except config.ConfigError as exc:
-        raise ReplicateError(f"{path.name} would not validate (nothing written): {exc.lines[0]}") from None
+        doc = stackfile.load_yaml(text, path.name)
+        return doc, stackfile.check(stackfile.wire_from_document(doc, path.name), stack)
+    except stackfile.StackFileError as exc:
+        raise _refused(exc, path) from None
 
 
-def write_atomically(path: Path, text: str, mode_from: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _refused(exc: stackfile.StackFileError, path: Path) -> ReplicateError:
+    return ReplicateError("\n".join([*exc.lines, f"{path.name} has {exc.count()}; nothing written"]))
+
+
+def _validate_text(text: str, path: Path) -> stackfile.Checked:
+    """The text about to be written, read back as the render reads it, must pass its check."""
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode_from.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return _checked_text(text, path)[1]
+    except ReplicateError as exc:
+        raise ReplicateError(
+            f"{path.name} would not validate (nothing written): {exc}".split("\n")[0]
+        ) from None
+
+
+@dataclass
+class _Stack:
+    name: str
+    path: Path
+    doc: Any  # round trip
+    raw: dict[str, Any]
+    model: config.StackConfig
+
+
+def _read(stack: str) -> _Stack:
+    """A stack file, refused unless it passes the render's check."""
+    try:
+        path = stackfile.stack_path(stack, ROOT)
+    except stackfile.StackFileError as exc:
+        raise ReplicateError(exc.lines[0]) from None
+    try:
+        text = stackfile.read_text(path)
+    except stackfile.StackFileError as exc:
+        raise _refused(exc, path) from None
+    doc, checked = _checked_text(text, path)
+    return _Stack(stack, path, yamledit.round_trip().load(text), stackfile.document_raw(doc), checked.stack)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -624,70 +469,201 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _read(stack: str) -> tuple[dict[str, Any], Any, str]:
-    """A stack file's raw `cpaas:` keys, its round-trip document and its text."""
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
-        raise ReplicateError(f"{path.name}: no such stack file; known stacks: {', '.join(known)}")
-    text = path.read_text()
-    return raw_config(text, path.name), _yaml().load(text), text
+def _check_target(args: argparse.Namespace) -> None:
+    to, org = args.to, args.org
+    if to is None:
+        if org is not None:
+            raise ReplicateError("--org needs --to: it names the organization of the new stack")
+        return
+    if not _STACK_NAME.fullmatch(to):
+        raise ReplicateError(
+            f"--to {to!r}: not a Pulumi stack name; use up to 100 letters, digits, '-', '_' or '.'"
+        )
+    if org is not None and not _STACK_NAME.fullmatch(org):
+        raise ReplicateError(
+            f"--org {org!r}: not a Pulumi organization name; use letters, digits, '-', '_' or '.'"
+        )
+    if to == args.stack:
+        raise ReplicateError(f"--to {to}: that is the source stack; leave --to out to add the unit to {to}")
+    if (ROOT / f"Pulumi.{to}.yaml").exists():
+        raise ReplicateError(
+            f"--to {to}: Pulumi.{to}.yaml exists; --to makes a new stack holding only the new unit: "
+            f"name a new one, or add to {to} with --stack {to} --unit <one of its units>"
+        )
 
 
-def _unit_node(doc: Any, name: str) -> Any:
-    for node in doc["config"][f"{config.CONFIG_NAMESPACE}:units"]:
-        if node.get("name") == name:
-            return node
-    return None
+def _project() -> str:
+    try:
+        doc = stackfile.load_yaml(stackfile.read_text(ROOT / "Pulumi.yaml"), "Pulumi.yaml")
+        return str(doc["name"])
+    except (stackfile.StackFileError, KeyError, TypeError):
+        raise ReplicateError(
+            "Pulumi.yaml: no project name to qualify the new stack with (org/project/stack); fix Pulumi.yaml"
+        ) from None
+
+
+def _gslb_stacks(files: list[allocate.StackFile], src: _Stack, unit: str) -> list[_Stack]:
+    """The stacks whose gslb serves `unit` of `src`: `src` itself when it holds a gslb, and
+    every stack listing `unit` under gslb.unitStacks."""
+    found = []
+    for f in files:
+        gslb = f.raw.get("gslb")
+        if isinstance(gslb, Mapping) and (f.name == src.name or unit in (gslb.get("unitStacks") or {})):
+            found.append(src if f.name == src.name else _read(f.name))
+    return found
+
+
+def _new_stack_ref(args: argparse.Namespace, gslbs: list[_Stack]) -> str:
+    """How the GSLB stacks name the new stack: org/project/stack (Pulumi's fully qualified
+    stack name), or the bare name when no GSLB lists it and no --org is given."""
+    # Ref: https://www.pulumi.com/docs/iac/concepts/stacks (stack name formats); pulumi/pulumi
+    # @1b59498 pkg/backend/httpstate/backend.go (parseStackName: 2 parts are org/stack).
+    if args.org is not None:
+        return f"{args.org}/{_project()}/{args.to}"
+    refs = set()
+    for g in gslbs:
+        stacks = g.model.gslb.unit_stacks if g.model.gslb else {}
+        prefixes = {s.rsplit("/", 1)[0] for s in stacks.values() if s.count("/") == 2}
+        own = stacks.get(args.unit, "")
+        if own.count("/") == 2:
+            prefixes = {own.rsplit("/", 1)[0]}
+        if len(prefixes) != 1:
+            raise ReplicateError(
+                f"--to {args.to}: {g.path.name} lists the new stack in gslb.unitStacks as "
+                f"org/project/stack, and none of its entries names one organization; pass --org ORG"
+            )
+        refs.add(f"{prefixes.pop()}/{args.to}")
+    if len(refs) > 1:
+        raise ReplicateError(
+            f"--to {args.to}: the GSLB stacks would name it differently ({', '.join(sorted(refs))}); "
+            "pass --org ORG"
+        )
+    return refs.pop() if refs else args.to
 
 
 def run(args: argparse.Namespace) -> list[str]:
     """Replicate as `args` say; returns the summary lines. Raises ReplicateError."""
-    target = args.to or args.stack
-    src_raw, src_doc, src_text = _read(args.stack)
-    target_path = ROOT / f"Pulumi.{target}.yaml"
-    created = target != args.stack and not target_path.is_file()
-    try:
-        if target != args.stack and not created:
-            raw, doc, _ = _read(target)
-            replica = derive(raw, args.unit, args.name, args.cloud, args.region, source_stack=src_raw)
-        else:
-            # A fresh load, not a deepcopy: ruamel's comment and style attributes do not deepcopy.
-            doc = _yaml().load(src_text) if created else src_doc
-            replica = derive(src_raw, args.unit, args.name, args.cloud, args.region)
-    except ReplicateError as exc:
-        raise ReplicateError(f"{exc} [{target_path.name}]") from None
-    edit_document(doc, replica, _unit_node(src_doc, args.unit))
-    text = _dump(doc)
-    _validate_text(text, target_path)
-    write_atomically(target_path, text, ROOT / f"Pulumi.{args.stack if created else target}.yaml")
-    notes = []
-    if created and "secure:" in src_text:
-        notes.append(
-            f"the secure values copied from {args.stack} are encrypted for that stack; set them "
-            f"again for {target} (pulumi config cp, or pulumi config set --secret)"
+    _check_target(args)
+    src = _read(args.stack)
+    files = allocate.stack_files(ROOT)
+    gslbs = _gslb_stacks(files, src, args.unit)
+    used = allocate.in_use(files, src.name, src.model.address_plan, {g.name for g in gslbs})
+    replica = derive(src.raw, args.unit, args.name, args.cloud, args.region, in_use=used)
+    like = next(n for n in src.doc["config"][f"{NS}:units"] if n.get("name") == args.unit)
+    docs: dict[Path, Any] = {}
+    ref = _new_stack_ref(args, gslbs) if args.to else None
+    if args.to:
+        docs[ROOT / f"Pulumi.{args.to}.yaml"] = unit_stack_document(
+            unit_stack(src.raw, replica), src.doc, like, _header(args, src), args.unit
         )
-    return _summary(args, target, replica, created, notes)
+    else:
+        edit_document(src.doc, replica, like)
+        docs[src.path] = src.doc
+    joins = replica["allocated"].pop("GSLB", None)
+    joined = [joins] if joins and not args.to else []  # the source's own gslb, edited with the unit
+    source = src.model.unit(args.unit)
+    for g in gslbs:
+        if g is src and not args.to:
+            continue  # edited with the unit
+        edits, joins, note = gslb_edits(g.model.gslb, source, args.name)
+        stack_ref = ref or (g.model.gslb.unit_stacks[args.unit] if g.model.gslb else "")
+        edit_gslb(g.doc, edits, args.name, stack_ref)
+        docs[g.path] = g.doc
+        joined.append(
+            f"{g.path.name} lists {args.name} in gslb.unitStacks as {stack_ref}"
+            + (f"; joins {joins}" if joins else "")
+        )
+        replica["notes"] += [note] if note and g is not src else []
+    if joined:
+        replica["allocated"]["GSLB"] = "; ".join(joined)
+    texts = {path: yamledit.dump(doc) for path, doc in docs.items()}
+    checked = {path: _validate_text(text, path) for path, text in texts.items()}
+    yamledit.commit(texts, src.path)
+    if args.to:
+        new = checked[ROOT / f"Pulumi.{args.to}.yaml"].stack
+        return _unit_stack_summary(args, src, replica, new, ref or args.to)
+    return _summary(args, replica)
 
 
-def _summary(
-    args: argparse.Namespace, target: str, replica: Replica, created: bool, notes: list[str]
-) -> list[str]:
-    unit = replica["unit"]
-    where = f"Pulumi.{target}.yaml" + (f" (new, a copy of Pulumi.{args.stack}.yaml)" if created else "")
-    lines = [
-        f"{PROG}: added unit {unit['name']} ({unit['cloud']}, {unit['region']}) from {args.unit} to {where}"
+def _header(args: argparse.Namespace, src: _Stack) -> str:
+    return (
+        f"Unit stack {args.to}: unit {args.name} alone, made from {args.unit} of {src.path.name}.\n"
+        'No gslb: the GSLB stack lists the unit in gslb.unitStacks (README "Scaling past one stack").\n'
+        "Its secrets are its own, never copied; what to set:\n"
+        f"  .venv/bin/python -m tools.stackfile --stack {args.to} --new-stack"
+    )
+
+
+def _not_copied(doc: Any) -> list[str]:
+    """What of a stack file a new stack does not take: its encryption and other top-level keys,
+    its ciphertexts, keys of other namespaces."""
+    cfg = doc.get("config") or {}
+    secure = sum(1 for v in cfg.values() if isinstance(v, Mapping) and "secure" in v)
+    return [
+        *(str(k) for k in doc if k != "config"),
+        *([f"{secure} secure value(s)"] if secure else []),
+        *(str(k) for k in cfg if not str(k).startswith(f"{NS}:")),
     ]
-    lines += [f"  {key}: {value}" for key, value in replica["allocated"].items()]
-    lines += [f"  note: {note}" for note in [*replica["notes"], *notes]]
+
+
+def _details(replica: Replica, notes: list[str]) -> list[str]:
+    return [
+        *(f"  {key}: {value}" for key, value in replica["allocated"].items()),
+        *(f"  note: {note}" for note in [*replica["notes"], *notes]),
+    ]
+
+
+def _files_to_commit(replica: Replica) -> list[str]:
+    return [f"    commit the BIG-IP's management certificate (PEM) as {path}" for path in replica["values"]]
+
+
+def _summary(args: argparse.Namespace, replica: Replica) -> list[str]:
+    unit = replica["unit"]
+    lines = [
+        f"{PROG}: added unit {unit['name']} ({unit['cloud']}, {unit['region']}) from {args.unit} "
+        f"to Pulumi.{args.stack}.yaml",
+        *_details(replica, []),
+    ]
     if replica["secrets"] or replica["values"]:
         lines.append("  set before deploying:")
     kubeconfig = unit["cluster"].get("kubeconfigSecret")
     for key in replica["secrets"]:
         stdin = " < kubeconfig" if key == kubeconfig else ""
-        lines.append(f"    pulumi config set --secret -s {target} cpaas:{key}{stdin}")
-    lines += [f"    pulumi config set -s {target} cpaas:{key} < bigip.pem" for key in replica["values"]]
-    return lines
+        lines.append(f"    pulumi config set --secret -s {args.stack} {NS}:{key}{stdin}")
+    return lines + _files_to_commit(replica)
+
+
+def _unit_stack_summary(
+    args: argparse.Namespace, src: _Stack, replica: Replica, new: config.StackConfig, ref: str
+) -> list[str]:
+    unit = replica["unit"]
+    notes = []
+    root = new.pki.root if new.pki else None
+    if (
+        src.model.pki
+        and isinstance(src.model.pki.root, config.GeneratedRoot)
+        and isinstance(root, config.ImportedRoot)
+    ):
+        notes.append(
+            f"{src.path.name} generates the org root in stack {src.name}'s state; {args.to} imports "
+            f"it, so every unit chains to one root: {NS}:{root.cert_key} is `pulumi stack output -s "
+            f"{src.name} rootCertPem`, {NS}:{root.private_key_secret} the privateKeyPem of its "
+            f"pki-root-key (`pulumi stack export -s {src.name} --show-secrets`)"
+        )
+    if dropped := _not_copied(src.doc):
+        notes.append(f"not copied from {src.path.name}: {', '.join(dropped)}; {args.to} gets its own")
+    provider = src.doc.get("secretsprovider")
+    init = f"pulumi stack init {ref}" + (
+        f" --secrets-provider {shlex.quote(str(provider))}" if provider else ""
+    )
+    return [
+        f"{PROG}: made stack {args.to} (Pulumi.{args.to}.yaml) holding only unit {unit['name']} "
+        f"({unit['cloud']}, {unit['region']}), from {args.unit} of {src.path.name}",
+        *_details(replica, notes),
+        "  create the stack and set what it needs:",
+        *(f"    {command}" for command in [init, *set_commands(new, ref)]),
+        *_files_to_commit(replica),
+    ]
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -697,15 +673,19 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="the new unit's name")
     parser.add_argument("--cloud", help="the new unit's cloud (default: the source's)")
     parser.add_argument("--region", help="the new unit's region (default: the source's)")
-    parser.add_argument("--to", help="write into Pulumi.<to>.yaml (created as a copy of the source)")
+    parser.add_argument("--to", help="make the new stack Pulumi.<to>.yaml holding only the new unit")
+    parser.add_argument(
+        "--org", help="with --to: the Pulumi organization of the new stack, when the GSLB stack cannot tell"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         lines = run(args)
     except ReplicateError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"{PROG}: {line}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{PROG}: cannot write the stack file: {exc}", file=sys.stderr)
+        print(f"{PROG}: cannot write the stack files: {exc}", file=sys.stderr)
         return 1
     print("\n".join(lines))
     return 0

@@ -536,12 +536,50 @@ def _manifest(entries: Iterable[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ensure(base_url: str | None = None) -> int:
+    """`make test`'s first step: use the schema folder the render would find, else fill the
+    cache; when it cannot (offline), one line saying how to point CPAAS_SCHEMAS at a copy."""
+    from tools.validate import ENV_VAR, resolve_schema_dir
+
+    found = resolve_schema_dir(None)
+    if found is not None and (found / MANIFEST).is_file():
+        print(f"schemas: using {found}")
+        return 0
+    if os.environ.get(ENV_VAR):
+        print(
+            f"schemas: {ENV_VAR}={found} holds no {MANIFEST}; point it at a complete copy of the "
+            "schema folder",
+            file=sys.stderr,
+        )
+        return 1
+    dest = default_cache_dir()
+    try:
+        fill(dest, base_url=base_url, timeout=20, echo=lambda _line: None)
+    except (ChecksumError, OSError) as exc:
+        print(
+            f"schemas: no schema folder here (no {ENV_VAR}, no ../shared/schemas, no complete cache in "
+            f"{dest}) and fetching the pinned files failed ({' '.join(str(exc).split())}); offline, "
+            f"set {ENV_VAR} to a copy of the schema folder (the one holding {MANIFEST})",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"schemas: fetched and verified the pinned files into {dest}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     description = "Fill the schema cache from pinned, sha256-checked upstream files."
     parser = argparse.ArgumentParser(prog="python -m tools.schemas", description=description)
     parser.add_argument("--dest", type=Path, help=f"target folder (default {default_cache_dir()})")
     parser.add_argument("--base-url", default=None, help=f"mirror to use instead of {RAW}")
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="only when no schema folder is found ($CPAAS_SCHEMAS, ../shared/schemas, the cache)",
+    )
     args = parser.parse_args(argv)
+    if args.if_missing:
+        return ensure(args.base_url)
     dest = args.dest if args.dest is not None else default_cache_dir()
     try:
         fill(dest, base_url=args.base_url)

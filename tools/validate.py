@@ -3,13 +3,19 @@
 The schema folder is the one described by its MANIFEST.md (see `python -m tools.schemas`).
 Nothing here touches the network: remote `$ref`s are either served from local files or reported.
 
+Each schema is compiled once per process (tools.fastschema): jsonschema-rs decides whether an
+object is valid; only a rejected object is run through the jsonschema validator of the same schema,
+whose messages and paths are the ones reported. Validator(..., reference=True) uses jsonschema alone
+(and kubernetes-validate's own validate() for built-in kinds), as before the compiled path existed:
+the differential test holds the two to the same answers.
+
 Public API: resolve_schema_dir(), Violation, Validator (k8s_object, helm_values, as3, do).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-import json
 import logging
 import os
 import re
@@ -19,16 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import kubernetes_validate
 import kubernetes_validate.utils as kv_utils
 import yaml
-from jsonschema import Draft7Validator, Draft201909Validator, FormatChecker
+from jsonschema import Draft7Validator, Draft201909Validator, Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, relevance
 from jsonschema.protocols import Validator as JsonValidator
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
+from tools import fastschema
 from tools.schemas import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,8 @@ ENV_VAR = "CPAAS_SCHEMAS"
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KV_SCHEMAS = Path(kubernetes_validate.__file__).resolve().parent / "kubernetes-json-schema"
 _MAX_MESSAGE = 400
+# Disk cache entries are made by this code from files read with this YAML library.
+_CODE = f"{fastschema.digest_files(Path(__file__))} yaml {yaml.__version__}"
 
 
 def resolve_schema_dir(cli_dir: str | None) -> Path | None:
@@ -117,12 +127,20 @@ class _CrdDoc:
     file: Path
     text: str
     parsed: dict[str, Any] | None = field(default=None, repr=False)
+    _digest: str = field(default="", repr=False)
 
     def load(self) -> dict[str, Any]:
         if self.parsed is None:
+            self.digest()
             self.parsed = yaml.load(self.text, Loader=_YAML_LOADER) or {}
             self.text = ""
         return self.parsed
+
+    def digest(self) -> str:
+        """sha256 of the document's text (the disk cache key of what is made from it)."""
+        if not self._digest:
+            self._digest = hashlib.sha256(self.text.encode()).hexdigest()
+        return self._digest
 
 
 def _scan_group_kind(text: str) -> tuple[str, str] | None:
@@ -439,6 +457,86 @@ def _violations(validator: JsonValidator, instance: Any, file: str) -> list[Viol
 
 
 # ---------------------------------------------------------------------------------------------
+# Schemas compiled once per process
+# ---------------------------------------------------------------------------------------------
+
+
+class _Schema:
+    """One schema twice: `fast` (jsonschema-rs) decides, the jsonschema validator from `explain`
+    (built at the first rejection) gives the violations. `fast` is None where jsonschema-rs could not
+    compile the schema (`slow_reason`); jsonschema then decides alone."""
+
+    def __init__(
+        self,
+        name: str,
+        fast: jsonschema_rs.Validator | str,
+        explain: Callable[[], JsonValidator],
+        first_error_only: bool = False,
+    ) -> None:
+        self.name = name
+        self.fast = None if isinstance(fast, str) else fast
+        self.slow_reason = fast if isinstance(fast, str) else None
+        self._explain = explain
+        self._validator: JsonValidator | None = None
+        self.first_error_only = first_error_only
+
+    def report(self, instance: Any, file: str) -> list[Violation]:
+        if self._validator is None:
+            self._validator = self._explain()
+        if not self.first_error_only:
+            return _violations(self._validator, instance, file)
+        # kubernetes_validate.validate() raises the first error of iter_errors(), as validate() does.
+        error = next(iter(self._validator.iter_errors(instance)), None)
+        return [] if error is None else [Violation(file, _path(error.path), _message(error.message))]
+
+
+def _kv_version(desired: str) -> str:
+    """The schema version kubernetes_validate.validate(obj, desired) picks (its own comparison).
+    Ref: kubernetes-validate 1.37.0, kubernetes_validate/utils.py validate()"""
+
+    def pick() -> str:
+        wanted = kv_utils.major_minor(desired[1:] if desired.startswith("v") else desired)
+        return [v for v in kv_utils.all_versions() if kv_utils.major_minor(v) <= wanted][-1]
+
+    return fastschema.memo(("kv-version", desired), pick)
+
+
+def _builtin_schema(version: str, api_version: str, kind: str) -> _Schema | None:
+    """The strict schema kubernetes_validate.validate(obj, version, strict=True) reads for this
+    apiVersion and kind, compiled once; None where it has none (it raises SchemaNotFoundError).
+    Ref: kubernetes-validate 1.37.0, kubernetes_validate/utils.py validate() (file name, registry)"""
+
+    def build() -> _Schema | None:
+        folder = _KV_SCHEMAS / f"v{_kv_version(version)}-local-strict"
+        api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+        path = folder / f"{kind.lower()}-{api}.json"
+        if not path.is_file():
+            return None
+        schema = fastschema.load_json(path)
+        defs_path = folder / "_definitions.json"
+
+        def explain() -> JsonValidator:
+            # kubernetes-validate's registry holds the kind's schema and the definitions; the
+            # definitions' subresources are crawled once per process instead of once per object.
+            def crawl() -> Registry[Any]:
+                return (Resource.from_contents(fastschema.load_json(defs_path)) @ Registry()).crawl()
+
+            crawled = fastschema.memo(("k8s-defs-registry", str(defs_path)), crawl)
+            registry: Registry[Any] = Resource.from_contents(schema) @ crawled
+            return Draft202012Validator(schema, registry=registry)
+
+        def register() -> fastschema.Resources:
+            defs = fastschema.read_json(defs_path)
+            return fastschema.register([(defs["$id"], defs)], "Draft202012Validator")
+
+        resources = fastschema.memo(("k8s-defs", str(defs_path)), register)
+        fast = fastschema.compile_fast("Draft202012Validator", schema, resources)
+        return _Schema(f"Kubernetes {api_version} {kind}", fast, explain, first_error_only=True)
+
+    return fastschema.memo(("k8s", version, api_version, kind), build)
+
+
+# ---------------------------------------------------------------------------------------------
 # Validator
 # ---------------------------------------------------------------------------------------------
 
@@ -449,20 +547,46 @@ class Validator:
     skipped: families whose schema files are missing (their objects were not validated).
     checked: objects validated per family ("kubernetes", "calico-crds", ..., "helm-values",
              "helm-values-keys", "as3", "do").
-    notes:   one-off remarks for the caller to print (version substitutions, dropped patterns).
+    notes:   one-off remarks for the caller to print (version substitutions, dropped patterns,
+             schemas that only jsonschema can check).
+    disagreements: objects the compiled validator rejected and jsonschema accepted (reported as
+             jsonschema decides: valid); the differential test expects none.
+    reference=True: jsonschema and kubernetes-validate alone, without compiled validators.
     """
 
-    def __init__(self, schema_dir: Path | None) -> None:
+    def __init__(self, schema_dir: Path | None, reference: bool = False) -> None:
         self.schema_dir = Path(schema_dir) if schema_dir is not None else None
+        self.reference = reference
         self.skipped: set[str] = set()
         self.checked: Counter[str] = Counter()
         self.notes: list[str] = []
+        self.disagreements: list[str] = []
         self._crd_index: dict[tuple[str, str], _CrdDoc] | None = None
-        self._crd_validators: dict[tuple[str, str, str], JsonValidator | str] = {}
+        self._crd_index_key: tuple[Any, ...] = ()
+        self._crd_validators: dict[tuple[str, str, str], _Schema | str] = {}
         self._k8s_versions: dict[str, str] = {}
-        self._builtin_groups: dict[str, frozenset[str]] = {}
-        self._json: dict[str, Any] = {}
-        self._f5_formats: FormatChecker | None = None
+        self._families: dict[str, bool] = {}
+        self._noted: set[str] = set()
+
+    def _check(self, schema: _Schema, instance: Any, file: str) -> list[Violation]:
+        if self.reference:
+            return schema.report(instance, file)
+        if schema.fast is None:
+            self._note(f"{schema.name}: checked by jsonschema only ({schema.slow_reason})")
+            return schema.report(instance, file)
+        if not fastschema.plain_json(instance):
+            return schema.report(instance, file)
+        if schema.fast.is_valid(instance):
+            return []
+        found = schema.report(instance, file)
+        if not found:
+            self.disagreements.append(f"{file}: jsonschema-rs rejects, jsonschema accepts ({schema.name})")
+        return found
+
+    def _note(self, note: str) -> None:
+        if note not in self._noted:
+            self._noted.add(note)
+            self.notes.append(note)
 
     # -- Kubernetes objects ------------------------------------------------------------------
 
@@ -499,19 +623,25 @@ class Validator:
         self._k8s_versions[requested] = chosen
         return chosen
 
-    def _groups_of(self, version: str) -> frozenset[str]:
+    @staticmethod
+    def _groups_of(version: str) -> frozenset[str]:
         """API groups served by Kubernetes itself, read from kubernetes-validate's bundled definitions."""
-        if version not in self._builtin_groups:
-            defs = json.loads((_KV_SCHEMAS / f"v{version}-local" / "_definitions.json").read_bytes())
-            self._builtin_groups[version] = frozenset(
+
+        def read() -> frozenset[str]:
+            defs = fastschema.read_json(_KV_SCHEMAS / f"v{version}-local" / "_definitions.json")
+            return frozenset(
                 gvk["group"]
                 for definition in defs["$defs"].values()
                 for gvk in definition.get("x-kubernetes-group-version-kind", ())
             )
-        return self._builtin_groups[version]
+
+        return fastschema.memo(("k8s-groups", version), read)
 
     def _builtin(self, obj: dict[str, Any], version: str, file: str) -> list[Violation]:
         self.checked[KUBERNETES] += 1
+        schema = None if self.reference else _builtin_schema(version, obj["apiVersion"], obj["kind"])
+        if schema is not None:
+            return self._check(schema, obj, file)
         minor = ".".join(version.split(".")[:2])
         try:
             # Raises on the first error only (it calls validate(), not iter_errors()).
@@ -533,9 +663,14 @@ class Validator:
         validator = self._crd_validator(group, version, kind)
         if isinstance(validator, str):
             return [Violation(file, "(root)", validator)]
-        return _violations(validator, obj, file)
+        return self._check(validator, obj, file)
 
     def _family_available(self, family: str) -> bool:
+        if family not in self._families:
+            self._families[family] = self._has_family(family)
+        return self._families[family]
+
+    def _has_family(self, family: str) -> bool:
         if self.schema_dir is None:
             return False
         if family == OTHER_CRDS:
@@ -543,53 +678,77 @@ class Validator:
         return any(any(self.schema_dir.glob(pattern)) for pattern in CRD_FAMILIES[family])
 
     def _crd_docs(self) -> dict[tuple[str, str], _CrdDoc]:
+        """Indexed once per process for the same CRD files (path, size, mtime)."""
         if self._crd_index is None:
-            self._crd_index = self._build_crd_index()
+            files = tuple(self._crd_files())
+            self._crd_index_key = ("crd-index", *(fastschema.file_key(f) for _, f in files))
+            self._crd_index = fastschema.memo(self._crd_index_key, lambda: self._build_crd_index(files))
         return self._crd_index
 
-    def _build_crd_index(self) -> dict[tuple[str, str], _CrdDoc]:
-        index: dict[tuple[str, str], _CrdDoc] = {}
+    def _crd_files(self) -> Iterable[tuple[str, Path]]:
         if self.schema_dir is None:
-            return index
+            return
         for family, patterns in CRD_FAMILIES.items():
             for pattern in patterns:
                 for file in sorted(self.schema_dir.glob(pattern)):
-                    for text in _DOC_SEPARATOR.split(file.read_text(encoding="utf-8")):
-                        if not _CRD_KIND.search(text):
-                            continue
-                        doc = _CrdDoc(family, file, text)
-                        key = _scan_group_kind(text)
-                        if key is None:  # unusual layout: parse this one document now
-                            spec = doc.load().get("spec") or {}
-                            key = (spec.get("group", ""), (spec.get("names") or {}).get("kind", ""))
-                        index.setdefault(key, doc)
+                    yield family, file
+
+    @staticmethod
+    def _build_crd_index(files: Iterable[tuple[str, Path]]) -> dict[tuple[str, str], _CrdDoc]:
+        index: dict[tuple[str, str], _CrdDoc] = {}
+        for family, file in files:
+            for text in _DOC_SEPARATOR.split(file.read_text(encoding="utf-8")):
+                if not _CRD_KIND.search(text):
+                    continue
+                doc = _CrdDoc(family, file, text)
+                key = _scan_group_kind(text)
+                if key is None:  # unusual layout: parse this one document now
+                    spec = doc.load().get("spec") or {}
+                    key = (spec.get("group", ""), (spec.get("names") or {}).get("kind", ""))
+                index.setdefault(key, doc)
         return index
 
-    def _crd_validator(self, group: str, version: str, kind: str) -> JsonValidator | str:
+    def _crd_validator(self, group: str, version: str, kind: str) -> _Schema | str:
         key = (group, version, kind)
         if key not in self._crd_validators:
-            self._crd_validators[key] = self._compile_crd(group, version, kind)
+            docs = self._crd_docs()
+            compiled, notes = fastschema.memo(
+                (*self._crd_index_key, *key), lambda: self._compile_crd(docs, group, version, kind)
+            )
+            self.notes.extend(notes)
+            self._crd_validators[key] = compiled
         return self._crd_validators[key]
 
-    def _compile_crd(self, group: str, version: str, kind: str) -> JsonValidator | str:
-        doc = self._crd_docs().get((group, kind))
-        missing = f"no CRD for {group}/{version}/{kind}"
+    @staticmethod
+    def _compile_crd(
+        docs: dict[tuple[str, str], _CrdDoc], group: str, version: str, kind: str
+    ) -> tuple[_Schema | str, list[str]]:
+        doc = docs.get((group, kind))
         if doc is None:
-            return missing
-        spec = doc.load().get("spec") or {}
-        if spec.get("group") != group or (spec.get("names") or {}).get("kind") != kind:
-            return f"{missing} (index mismatch in {doc.file.name})"
-        served = {v.get("name"): v for v in spec.get("versions") or () if v.get("served", True)}
-        if version not in served:
-            return f"{missing} ({doc.file.name} serves {', '.join(sorted(served)) or 'no version'})"
-        schema = (served[version].get("schema") or {}).get("openAPIV3Schema")
-        if schema is None:  # apiextensions/v1beta1 layout
-            schema = (spec.get("validation") or {}).get("openAPIV3Schema") or {}
-        converter = _Converter()
-        converted = converter.root(schema)
-        for pattern in converter.dropped_patterns:
-            self.notes.append(f"{group}/{version}/{kind}: pattern {pattern!r} is not Python regex; unchecked")
-        return Draft7Validator(converted, format_checker=Draft7Validator.FORMAT_CHECKER)
+            return f"no CRD for {group}/{version}/{kind}", []
+        checker = Draft7Validator.FORMAT_CHECKER
+
+        def explain() -> JsonValidator:
+            converted = _crd_schema(doc, group, version, kind)
+            assert not isinstance(converted, str)  # the prepared schema was made from it
+            return Draft7Validator(converted[0], format_checker=checker)
+
+        def prepare() -> fastschema.Prepared | str:
+            converted = _crd_schema(doc, group, version, kind)
+            return converted if isinstance(converted, str) else fastschema.prepare(*converted)
+
+        # Error messages name the file, so the key does too.
+        key = "\0".join(("crd", doc.digest(), doc.file.name, group, version, kind, _CODE))
+        try:
+            prepared = fastschema.cached(key, prepare)
+        except fastschema.NotPreparedError as exc:
+            converted = _crd_schema(doc, group, version, kind)
+            notes = [] if isinstance(converted, str) else converted[1]
+            return _Schema(f"{group}/{version}/{kind}", str(exc), explain), notes
+        if isinstance(prepared, str):
+            return prepared, []
+        fast = fastschema.compile_fast("Draft7Validator", prepared, checker=checker)
+        return _Schema(f"{group}/{version}/{kind}", fast, explain), list(prepared.notes)
 
     # -- Helm values ---------------------------------------------------------------------------
 
@@ -604,7 +763,7 @@ class Validator:
             defaults = self._yaml_file(folder / "values.yaml") if (folder / "values.yaml").is_file() else {}
             # Helm validates the chart defaults coalesced with the user's values, not the overrides alone.
             merged = _coalesce(defaults or {}, values)
-            return _violations(self._values_validator(chart, folder, spec.schema), merged, file)
+            return self._check(_values_schema(chart, folder, spec.schema), merged, file)
         if folder is not None and (folder / "values.yaml").is_file():
             self.checked["helm-values-keys"] += 1
             allowed = self._known_top_keys(folder / "values.yaml") | set(spec.extra_keys)
@@ -619,78 +778,165 @@ class Validator:
         return []
 
     def _known_top_keys(self, values_file: Path) -> set[str]:
-        defaults = self._yaml_file(values_file) or {}
-        keys = set(defaults) | set(defaults.get(_ISTIO_DEFAULTS) or {})
-        # Optional settings that upstream documents as commented-out top-level keys.
-        keys |= set(_COMMENTED_TOP_KEY.findall(values_file.read_text(encoding="utf-8")))
-        return keys
+        def read() -> frozenset[str]:
+            defaults = self._yaml_file(values_file) or {}
+            keys = set(defaults) | set(defaults.get(_ISTIO_DEFAULTS) or {})
+            # Optional settings that upstream documents as commented-out top-level keys.
+            keys |= set(_COMMENTED_TOP_KEY.findall(values_file.read_text(encoding="utf-8")))
+            return frozenset(keys)
 
-    def _values_validator(self, chart: str, folder: Path, cls: type[JsonValidator]) -> JsonValidator:
-        key = f"values-validator:{chart}"
-        if key not in self._json:
-            schema = json.loads((folder / "values.schema.json").read_bytes())
-            registry: Registry[Any] = Registry(retrieve=self._retrieve_remote)  # type: ignore[call-arg]
-            self._json[key] = cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
-        validator: JsonValidator = self._json[key]
-        return validator
+        return set(fastschema.memo(("top-keys", *fastschema.file_key(values_file)), read))
 
-    def _retrieve_remote(self, uri: str) -> Resource[Any]:
-        """Serve the Kubernetes definitions the NGINX chart schema points at; refuse everything else."""
-        match = _K8S_DEFS_URL.match(uri)
-        local = _KV_SCHEMAS / f"v{match.group(1)}.0-local" / "_definitions.json" if match else None
-        if local is None or not local.is_file():
-            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
-        key = f"k8s-defs:{local}"
-        if key not in self._json:
-            defs = json.loads(local.read_bytes())
-            # The bundled file keys definitions under $defs and carries its own $id; the chart
-            # points at #/definitions/... relative to the GitHub URL. Alias both, drop the $id.
-            contents = {"$schema": defs.get("$schema"), "$defs": defs["$defs"], "definitions": defs["$defs"]}
-            self._json[key] = Resource.from_contents(contents, default_specification=DRAFT202012)
-        resource: Resource[Any] = self._json[key]
-        return resource
-
-    def _yaml_file(self, path: Path) -> Any:
-        key = f"yaml:{path}"
-        if key not in self._json:
-            self._json[key] = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-        return self._json[key]
+    @staticmethod
+    def _yaml_file(path: Path) -> Any:
+        """Parsed once per process; callers must not mutate the result."""
+        return fastschema.memo(
+            ("yaml", *fastschema.file_key(path)),
+            lambda: yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER),
+        )
 
     # -- F5 declarations -----------------------------------------------------------------------
 
     def as3(self, declaration: dict[str, Any], file: str) -> list[Violation]:
-        validator = self._f5_validator("as3", "f5/as3-schema.json", ())
-        if validator is None:
+        schema = self._f5_schema("as3", "f5/as3-schema.json", ())
+        if schema is None:
             return []
-        return _violations(validator, declaration, file)
+        return self._check(schema, declaration, file)
 
     def do(self, declaration: dict[str, Any], file: str) -> list[Violation]:
-        validator = self._f5_validator("do", "f5/do/do.schema.json", ("f5/do/*.schema.json",))
-        if validator is None:
+        schema = self._f5_schema("do", "f5/do/do.schema.json", ("f5/do/*.schema.json",))
+        if schema is None:
             return []
-        return _violations(validator, declaration, file)
+        return self._check(schema, declaration, file)
 
-    def _f5_validator(self, family: str, entry: str, others: tuple[str, ...]) -> JsonValidator | None:
+    def _f5_schema(self, family: str, entry: str, others: tuple[str, ...]) -> _Schema | None:
         if self.schema_dir is None or not (self.schema_dir / entry).is_file():
             self.skipped.add(family)
             return None
         self.checked[family] += 1
-        key = f"f5:{family}"
-        if key not in self._json:
-            if self._f5_formats is None:
-                self._f5_formats = f5_format_checker()
-            schema = json.loads((self.schema_dir / entry).read_bytes())
-            # DO files $ref each other by relative name; registering every file under its $id
-            # makes those resolve locally. A registry without `retrieve` never fetches.
-            resources: list[tuple[str, Resource[Any]]] = []
-            for pattern in others:
-                for path in sorted(self.schema_dir.glob(pattern)):
-                    contents = json.loads(path.read_bytes())
-                    resource = Resource.from_contents(contents, default_specification=DRAFT7)
-                    uri = resource.id()
-                    if uri:
-                        resources.append((uri, resource))
-            registry: Registry[Any] = Registry().with_resources(resources)
-            self._json[key] = Draft7Validator(schema, registry=registry, format_checker=self._f5_formats)
-        validator: JsonValidator = self._json[key]
-        return validator
+        entry_path = self.schema_dir / entry
+        other_paths = [path for pattern in others for path in sorted(self.schema_dir.glob(pattern))]
+        key = ("f5", family, *(fastschema.file_key(p) for p in (entry_path, *other_paths)))
+        return fastschema.memo(key, lambda: _compile_f5(family, entry_path, other_paths))
+
+
+# ---------------------------------------------------------------------------------------------
+# CRD, Helm values and F5 schemas, compiled once per process
+# ---------------------------------------------------------------------------------------------
+
+
+def _crd_schema(doc: _CrdDoc, group: str, version: str, kind: str) -> tuple[dict[str, Any], list[str]] | str:
+    """The served version's schema as JSON Schema, and notes on it; or why there is none."""
+    missing = f"no CRD for {group}/{version}/{kind}"
+    spec = doc.load().get("spec") or {}
+    if spec.get("group") != group or (spec.get("names") or {}).get("kind") != kind:
+        return f"{missing} (index mismatch in {doc.file.name})"
+    served = {v.get("name"): v for v in spec.get("versions") or () if v.get("served", True)}
+    if version not in served:
+        return f"{missing} ({doc.file.name} serves {', '.join(sorted(served)) or 'no version'})"
+    schema = (served[version].get("schema") or {}).get("openAPIV3Schema")
+    if schema is None:  # apiextensions/v1beta1 layout
+        schema = (spec.get("validation") or {}).get("openAPIV3Schema") or {}
+    converter = _Converter()
+    converted = converter.root(schema)
+    notes = [
+        f"{group}/{version}/{kind}: pattern {pattern!r} is not Python regex; unchecked"
+        for pattern in converter.dropped_patterns
+    ]
+    return converted, notes
+
+
+def _compile_json(
+    draft: str, path: Path, resources: fastschema.Resources, checker: FormatChecker
+) -> jsonschema_rs.Validator | str:
+    """The JSON schema file `path` compiled (prepared from the disk cache when it can be), or why not."""
+    key = "\0".join(("json", *map(str, fastschema.file_key(path)), _CODE))
+    try:
+        prepared = fastschema.cached(key, lambda: fastschema.prepare(fastschema.load_json(path)))
+    except fastschema.NotPreparedError as exc:
+        return str(exc)
+    if isinstance(prepared, str):  # never cached for a JSON file: prepare() returns or raises
+        return prepared
+    return fastschema.compile_fast(draft, prepared, resources, checker)
+
+
+def _k8s_defs_file(uri: str) -> Path | None:
+    match = _K8S_DEFS_URL.match(uri)
+    local = _KV_SCHEMAS / f"v{match.group(1)}.0-local" / "_definitions.json" if match else None
+    return local if local is not None and local.is_file() else None
+
+
+def _k8s_defs_contents(defs: dict[str, Any]) -> dict[str, Any]:
+    # The bundled file keys definitions under $defs and carries its own $id; the chart points at
+    # #/definitions/... relative to the GitHub URL. Alias both, drop the $id.
+    return {"$schema": defs.get("$schema"), "$defs": defs["$defs"], "definitions": defs["$defs"]}
+
+
+def _retrieve_remote(uri: str) -> Resource[Any]:
+    """Serve the Kubernetes definitions the NGINX chart schema points at; refuse everything else."""
+    local = _k8s_defs_file(uri)
+    if local is None:
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+    return fastschema.memo(
+        ("k8s-defs-resource", str(local)),
+        lambda: Resource.from_contents(
+            _k8s_defs_contents(fastschema.load_json(local)), default_specification=DRAFT202012
+        ),
+    )
+
+
+def _refs(node: Any) -> Iterable[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            yield ref
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _values_schema(chart: str, folder: Path, cls: type[JsonValidator]) -> _Schema:
+    path = folder / "values.schema.json"
+
+    def build() -> _Schema:
+        schema = fastschema.load_json(path)
+        checker = cls.FORMAT_CHECKER
+
+        def explain() -> JsonValidator:
+            registry: Registry[Any] = Registry(retrieve=_retrieve_remote)  # type: ignore[call-arg]
+            return cls(schema, registry=registry, format_checker=checker)
+
+        # The documents the schema refers to by URL, served from local files where they can be;
+        # any other makes the compile fail, leaving the schema to jsonschema (which reports it).
+        remote = sorted({ref.partition("#")[0] for ref in _refs(schema)} - {""})
+        local = [(uri, _k8s_defs_file(uri)) for uri in remote]
+        resources = [
+            (uri, _k8s_defs_contents(fastschema.read_json(file))) for uri, file in local if file is not None
+        ]
+        registered = fastschema.register(resources, "Draft202012Validator")
+        fast = _compile_json(cls.__name__, path, registered, checker)
+        return _Schema(f"chart {chart} values.schema.json", fast, explain)
+
+    return fastschema.memo(("values", chart, cls.__name__, *fastschema.file_key(path)), build)
+
+
+def _compile_f5(family: str, entry: Path, others: list[Path]) -> _Schema:
+    checker = fastschema.memo(("f5-formats",), f5_format_checker)
+    # DO files $ref each other by relative name; registering every file under its $id makes
+    # those resolve locally. A registry without `retrieve` never fetches.
+    resources: list[tuple[str, Resource[Any]]] = []
+    for path in others:
+        resource = Resource.from_contents(fastschema.load_json(path), default_specification=DRAFT7)
+        uri = resource.id()
+        if uri:
+            resources.append((uri, resource))
+
+    def explain() -> JsonValidator:
+        registry: Registry[Any] = Registry().with_resources(resources)
+        return Draft7Validator(fastschema.load_json(entry), registry=registry, format_checker=checker)
+
+    registered = fastschema.register([(uri, r.contents) for uri, r in resources], "Draft7Validator")
+    fast = _compile_json("Draft7Validator", entry, registered, checker)
+    return _Schema(f"{family} schema {entry.name}", fast, explain)

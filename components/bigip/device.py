@@ -1,4 +1,4 @@
-"""The unit's BIG-IP: its own f5bigip provider and the two partitions Pulumi and CIS own.
+"""The unit's BIG-IP: its own f5bigip provider and the partition Pulumi owns (CIS's is AS3's).
 
 The provider verifies the BIG-IP's TLS certificate and sends no telemetry. It logs in when it
 is configured, so a real `pulumi preview` needs the BIG-IP reachable; `make render` does not.
@@ -20,7 +20,11 @@ from components.bigip.persist import SAVE
 class DeviceArgs:
     bigip: config.Bigip
     password: pulumi.Input[str]
-    # Path of a PEM file holding the BIG-IP's management certificate (the provider reads a file).
+    # The committed PEM file of the BIG-IP's management certificate, relative to the project:
+    # the provider reads it whenever the engine configures it, also for a refresh or destroy
+    # from state, and providers start in the project folder (tools/refresh.py).
+    # Ref: F5Networks/terraform-provider-bigip v1.26.0 bigip/provider.go (trusted_cert_path,
+    # a path only; no option takes the certificate itself), bigip/config.go (os.ReadFile)
     trusted_cert_path: pulumi.Input[str] | None
     # Replaces the save-on-destroy command, whose old copy then saves after the update's
     # deletions (persist.unit_digest).
@@ -57,7 +61,6 @@ class BigipDevice(pulumi.ComponentResource):
     provider: f5bigip.Provider
     save_on_destroy: f5bigip.Command
     pulumi_partition: f5bigip.Partition
-    cis_partition: f5bigip.Partition
 
     def __init__(self, name: str, args: DeviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:BigipDevice", name, None, opts)
@@ -82,12 +85,7 @@ class BigipDevice(pulumi.ComponentResource):
             description="cpaas: objects managed by Pulumi (egress gateway); CIS never writes here",
             opts=after_save,
         )
-        # CIS needs its partition to exist; it owns everything inside it.
-        self.cis_partition = f5bigip.Partition(
-            f"{name}-cis-partition",
-            name=bigip.cis_partition,
-            description="cpaas: owned by F5 CIS (AS3); Pulumi never writes inside it",
-            opts=after_save,
-        )
-        self.objects: tuple[pulumi.CustomResource, ...] = (self.pulumi_partition, self.cis_partition)
+        # Not the CIS partition: AS3 creates and deletes its tenants itself (CIS posts them), so a
+        # Pulumi-managed copy would fail to delete, or to refresh, once AS3 has removed it.
+        self.objects: tuple[pulumi.CustomResource, ...] = (self.pulumi_partition,)
         self.register_outputs({"address": str(bigip.management_address)})

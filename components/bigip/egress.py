@@ -22,7 +22,12 @@ from components import config, mesh
 from components.bigip import irules
 from components.pki import IssuedLeaf
 
-IDENTITY = "egress-identity"
+# The BIG-IP identity's key and certificate, named after its SPIFFE service account. Earlier
+# versions uploaded them as two resources named egress-identity.*: other names let the pair be
+# created beside those, the profile move to it, and the old ones be deleted in the same update.
+IDENTITY = "egress-gateway"
+IDENTITY_CERT = f"{IDENTITY}.crt"
+IDENTITY_KEY = f"{IDENTITY}.key"
 MESH_CA = "mesh-ca-bundle.crt"
 # Plain TCP (HTTP proxy protocol) from the app; the sidecar wraps it in mTLS to the VIP's TLS port.
 MESH_PORT = 80
@@ -48,6 +53,10 @@ class Names:
     @property
     def snat_pool(self) -> str:
         return self.path("egress-snat")
+
+    def app_snat_pool(self, namespace: str) -> str:
+        """The SNAT pool of a namespace with its own address: that address alone."""
+        return self.path(f"egress-snat-{namespace}")
 
     @property
     def data_group(self) -> str:
@@ -132,19 +141,18 @@ class EgressGateway(pulumi.ComponentResource):
 
         mesh_side = pulumi.ResourceOptions(parent=self, depends_on=[*after, *args.mesh_after])
 
-        cert = f5bigip.ssl.Certificate(
-            f"{name}-identity-cert",
-            name=f"{IDENTITY}.crt",
-            partition=names.partition,
-            content=args.identity.cert_pem,
-            opts=first,
-        )
+        # Key and certificate in one resource: the provider uploads (and on a change replaces) both in
+        # one transaction, so the profile never holds a key beside a certificate it does not match.
+        # Named /<partition>/<key_name> and /<partition>/<cert_name> on the device, as given.
+        # Ref: F5Networks/terraform-provider-bigip@v1.26.0:bigip/resource_bigip_ssl_key_cert.go
         key_pem: pulumi.Output[str] = pulumi.Output.secret(args.identity.key_pem)
-        key = f5bigip.ssl.Key(
-            f"{name}-identity-key",
-            name=f"{IDENTITY}.key",
+        identity = f5bigip.SslKeyCert(
+            f"{name}-identity",
+            cert_name=IDENTITY_CERT,
+            key_name=IDENTITY_KEY,
             partition=names.partition,
-            content=key_pem,
+            cert_content=args.identity.cert_pem,
+            key_content=key_pem,
             opts=first,
         )
         ca = f5bigip.ssl.Certificate(
@@ -160,8 +168,8 @@ class EgressGateway(pulumi.ComponentResource):
             defaults_from="/Common/clientssl",
             cert_key_chain=f5bigip.ltm.ProfileClientSslCertKeyChainArgs(
                 name=IDENTITY,
-                cert=names.path(f"{IDENTITY}.crt"),
-                key=names.path(f"{IDENTITY}.key"),
+                cert=names.path(IDENTITY_CERT),
+                key=names.path(IDENTITY_KEY),
                 chain=names.path(MESH_CA),
             ),
             # mTLS: a client certificate is mandatory and must chain to the mesh CA only.
@@ -172,7 +180,7 @@ class EgressGateway(pulumi.ComponentResource):
             client_cert_ca=names.path(MESH_CA),
             # The iRule reads the client certificate after the handshake.
             retain_certificate="true",
-            opts=after_these(cert, key, ca),
+            opts=after_these(identity, ca),
         )
         pool = f5bigip.ltm.Pool(
             f"{name}-pool",
@@ -202,22 +210,37 @@ class EgressGateway(pulumi.ComponentResource):
             node=node.name.apply(lambda n: f"{n}:{egress.forward_proxy.port}"),
             opts=after_these(pool, node),
         )
+        own = {a.namespace: str(a.snat_address) for a in egress.allow if a.snat_address is not None}
         # A SNAT pool member makes a snat-translation object that outlives the pool; remove them
-        # after the pool (this command is deleted after everything that depends on it). A new
+        # after the pools (this command is deleted after everything that depends on it). A new
         # address list replaces the command, so the old copy removes the addresses dropped
         # (deleting one still in use fails harmlessly); an update would only store the new list.
+        addresses = [*(str(a) for a in egress.snat_addresses), *own.values()]
         translations = f5bigip.Command(
             f"{name}-snat-translations-cleanup",
-            commands=[f"delete ltm snat-translation {names.path(str(a))}" for a in egress.snat_addresses],
+            commands=[f"delete ltm snat-translation {names.path(a)}" for a in addresses],
             when="destroy",
             opts=pulumi.ResourceOptions(parent=self, depends_on=after, replace_on_changes=["commands"]),
         )
+        # The virtual server's pool is shared by every namespace without an address of its own,
+        # so it never holds a per-app address (config keeps them apart): the iRule sends those
+        # apps to their own pool. Pools, not `snat <address>`: BIG-IP makes each pool member a
+        # SNAT translation address (the objects the command above removes).
         snat_pool = f5bigip.ltm.SnatPool(
             f"{name}-snat-pool",
             name=names.snat_pool,
             members=[names.path(str(a)) for a in egress.snat_addresses],
             opts=after_these(translations),
         )
+        app_snat_pools = [
+            f5bigip.ltm.SnatPool(
+                f"{name}-snat-pool-{namespace}",
+                name=names.app_snat_pool(namespace),
+                members=[names.path(address)],
+                opts=after_these(translations),
+            )
+            for namespace, address in sorted(own.items())
+        ]
         data_group = f5bigip.ltm.DataGroup(
             f"{name}-allow-list",
             name=names.data_group,
@@ -225,9 +248,10 @@ class EgressGateway(pulumi.ComponentResource):
             internal=True,
             records=[
                 f5bigip.ltm.DataGroupRecordArgs(name=ns, data=data)
-                for ns, data in irules.data_group_records(egress.allow)
+                for ns, data in irules.data_group_records(egress.allow, names.app_snat_pool)
             ],
-            opts=first,
+            # The pools its records name exist first, and are deleted after it stops naming them.
+            opts=after_these(*app_snat_pools),
         )
         irule = f5bigip.ltm.IRule(
             f"{name}-irule",
@@ -272,6 +296,7 @@ class EgressGateway(pulumi.ComponentResource):
         )
         self.host = egress_host(unit)
         self.objects: tuple[pulumi.CustomResource, ...] = (
-            cert, key, ca, profile, pool, node, member, snat_pool, data_group, irule, virtual_server,
+            identity, ca, profile, pool, node, member, snat_pool, *app_snat_pools, data_group, irule,
+            virtual_server,
         )  # fmt: skip
         self.register_outputs({"host": self.host, "virtualServer": names.virtual_server})

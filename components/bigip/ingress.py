@@ -25,11 +25,20 @@ CIS_LABELS = {"f5cr": "true"}
 GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 
 
+def template_slug(template: str) -> str:
+    """POLICY_TEMPLATE_RAPID_DEPLOYMENT -> rapid-deployment: what names the policy made from it."""
+    return template.removeprefix("POLICY_TEMPLATE_").lower().replace("_", "-")
+
+
 def waf_policy_path(unit: str, app: config.App) -> str:
     """The policy a CIS VirtualServer references: the configured one, or the one Pulumi creates
-    in /Common (shared, so CIS's partition never points into Pulumi's)."""
+    in /Common (shared, so CIS's partition never points into Pulumi's), named after its template
+    so another template is another policy (waf.py)."""
     assert app.waf is not None
-    return app.waf.policy or f"/Common/cpaas-{unit}-{app.name}-waf"
+    if app.waf.policy is not None:
+        return app.waf.policy
+    assert app.waf.template is not None
+    return f"/Common/cpaas-{unit}-{app.name}-waf-{template_slug(app.waf.template)}"
 
 
 def tls_secret_name(app: config.App) -> str:
@@ -265,7 +274,7 @@ class CisIngress(pulumi.ComponentResource):
         secret = self._tls_secret(name, app, ns, cert)
         k8s.networking.v1.Ingress(
             f"{name}-{app.name}-ingress",
-            metadata={"name": app.name, "namespace": app.namespace},
+            metadata={"name": app.name, "namespace": app.namespace, "annotations": nginx.INGRESS_ANNOTATIONS},
             spec=cast("k8s.networking.v1.IngressSpecArgsDict", nginx_ingress(app, ingress_class)),
             opts=self._opts(),
         )

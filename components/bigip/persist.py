@@ -33,6 +33,7 @@ import pulumi
 import pulumi_f5bigip as f5bigip
 
 from components import config
+from components.bigip.tmsh_check import CheckArgs, output_check
 
 SAVE = "save sys config"
 
@@ -75,10 +76,10 @@ class SaveArgs:
     objects: tuple[pulumi.CustomResource, ...]
     # Changes exactly when the objects are meant to change: see the module docstring.
     trigger: pulumi.Input[str]
-    # Checks of what the device answered (the BGP tmsh output): the save waits for them and is
-    # never registered when one fails. Not in the trigger, where an unknown (a failed or skipped
-    # step) would stop the whole update instead of skipping this save.
-    checks: tuple[pulumi.Output[Any], ...] = ()
+    # Steps that check what the device answered (the BGP tmsh output, tmsh_check.py): the save
+    # depends on them, so it is skipped (--continue-on-error) or never started when one fails.
+    # Dependencies, not inputs: nothing the device returns reaches the save's inputs or trigger.
+    checks: tuple[pulumi.Resource, ...] = ()
 
 
 class ConfigSave(pulumi.ComponentResource):
@@ -87,15 +88,18 @@ class ConfigSave(pulumi.ComponentResource):
         if not args.objects:
             raise ValueError(f"{name}: nothing to save; give the objects Pulumi manages on the device")
         # The trigger's own dependencies do not order the command: depends_on does.
-        commands: pulumi.Input[list[str]] = (
-            pulumi.Output.all(*args.checks).apply(lambda _: [SAVE]) if args.checks else [SAVE]
-        )
         self.command = f5bigip.Command(
             f"{name}-command",
-            commands=commands,
+            commands=[SAVE],
             when="apply",
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(args.objects), replacement_trigger=args.trigger
+                parent=self, depends_on=[*args.objects, *args.checks], replacement_trigger=args.trigger
             ),
+        )
+        # `save sys config` prints tmsh errors like any other command: the same check fails the step.
+        self.check = output_check(
+            f"{name}-check",
+            CheckArgs(self.command, (SAVE,), f"{name}: {SAVE}"),
+            pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"saves": len(args.objects)})

@@ -12,8 +12,6 @@ Ref: https://github.com/F5Networks/f5-declarative-onboarding/blob/main/src/lib/n
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,7 @@ import pulumi_f5bigip as f5bigip
 
 from components import calico, config
 from components.bigip.persist import SAVE
+from components.bigip.tmsh_check import CheckArgs, output_check
 
 PEER_GROUP = "calico"
 
@@ -46,25 +45,6 @@ def tmsh_commands(unit: config.Unit) -> list[str]:
         f"neighbor add {{ {neighbors} }}",
         # No save here: the unit's ConfigSave saves once the output shows no tmsh error.
     ]
-
-
-# tmsh reports errors as "01070734:3: ..." (an F5 message code) or "Syntax Error: ...".
-_TMSH_ERROR = re.compile(r"\b[0-9a-f]{8}:[0-9]+:|Syntax Error|^Error", re.MULTILINE)
-
-
-def tmsh_failures(commands: Sequence[str], results: Sequence[str] | None) -> list[str]:
-    """The commands whose output is a tmsh error. The provider runs each command through
-    util/bash and stores its output without looking at it, so a failed tmsh would otherwise
-    pass as a successful update."""
-    return [
-        f"{command!r}: {' '.join(result.split())[:300]}"
-        for command, result in zip(commands, results or (), strict=False)
-        if _TMSH_ERROR.search(result or "")
-    ]
-
-
-class TmshError(Exception):
-    pass
 
 
 def do_declaration(unit: config.Unit) -> dict[str, Any]:
@@ -109,20 +89,12 @@ class BigipBgp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
 
-        def check(urn_and_results: list[Any]) -> int:
-            urn, results = urn_and_results
-            failed = tmsh_failures(commands, results)
-            if failed:
-                # The command is in the state with this output now, and the provider cannot read
-                # it back: an unchanged `pulumi up` would not run it again, so say how to.
-                raise TmshError(
-                    f"unit {unit.name}: BGP configuration failed on the BIG-IP: {'; '.join(failed)}. "
-                    f"Fix the cause, then run the commands again with: pulumi up --replace '{urn}'"
-                )
-            return len(results or ())
-
-        # Fails the update when a command's output is a tmsh error (unknown during preview).
-        self.checked = pulumi.Output.all(apply.urn, apply.command_results).apply(check)
+        # A step that fails when the output is a tmsh error: the unit's save waits for it.
+        self.check = output_check(
+            f"{name}-check",
+            CheckArgs(apply, tuple(commands), f"unit {unit.name}: BGP configuration"),
+            pulumi.ResourceOptions(parent=self),
+        )
         remove = f5bigip.Command(
             f"{name}-remove",
             commands=[f"delete net routing bgp {bgp_name(unit)}", SAVE],
@@ -130,4 +102,4 @@ class BigipBgp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         self.objects: tuple[pulumi.CustomResource, ...] = (apply, remove)
-        self.register_outputs({"bgp": bgp_name(unit), "commandsChecked": self.checked})
+        self.register_outputs({"bgp": bgp_name(unit)})

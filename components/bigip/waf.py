@@ -1,11 +1,19 @@
 """BIG-IP Advanced WAF policies that Pulumi creates for the unit's apps (`waf.template`).
 
-An app with `waf.template` gets one `f5bigip.WafPolicy` named `cpaas-<unit>-<app>-waf` in
-/Common, built from the F5 template with the configured enforcement mode; the app's CIS
-VirtualServer names it as its `waf` (`ingress.waf_policy_path`). /Common, not the CIS partition
-(CIS owns that one alone) nor Pulumi's (CIS objects never point into it). An app with `waf.policy`
-references an existing policy: nothing is created here, and the policy must exist on the BIG-IP.
-The names are fixed, so a replacement deletes the old policy first.
+An app with `waf.template` gets one `f5bigip.WafPolicy` named `cpaas-<unit>-<app>-waf-<template>`
+(e.g. `-waf-rapid-deployment`) in /Common, built from the F5 template with the configured
+enforcement mode; the app's CIS VirtualServer names it as its `waf` (`ingress.waf_policy_path`).
+/Common, not the CIS partition (CIS owns that one alone) nor Pulumi's (CIS objects never point
+into it). An app with `waf.policy` references an existing policy: nothing is created here, and
+the policy must exist on the BIG-IP.
+
+The provider reads the template back from the policy export, where BIG-IP 17.1 reports another
+one, so the template of an existing policy is ignored (else every refresh would replace it). The
+engine puts an ignored input back from the old state, on `--replace` too, so a template change
+cannot be applied to an existing resource: another template is another resource (the template is
+in its Pulumi name) and another policy (and in its BIG-IP name). It is created beside the old
+one, the VirtualServer moves to it, and the old one is deleted at the end of the update. A policy
+replaced under the same name (`pulumi up --replace`) is deleted first, with its template kept.
 
 Ref: https://www.pulumi.com/registry/packages/f5bigip/api-docs/wafpolicy/
 Ref: https://clouddocs.f5.com/containers/latest/userguide/crd/virtualserver.html (the `waf` field)
@@ -20,7 +28,7 @@ import pulumi
 import pulumi_f5bigip as f5bigip
 
 from components import config
-from components.bigip.ingress import waf_policy_path
+from components.bigip.ingress import template_slug, waf_policy_path
 
 PARTITION = "Common"
 
@@ -46,6 +54,12 @@ def policy_inputs(unit: str, app: config.App) -> dict[str, Any]:
     }
 
 
+def resource_name(component: str, app: config.App) -> str:
+    """The policy's Pulumi name: the template is in it, so another template is another resource."""
+    assert app.waf is not None and app.waf.template is not None
+    return f"{component}-{app.name}-{template_slug(app.waf.template)}"
+
+
 @dataclass(frozen=True)
 class WafArgs:
     unit: config.Unit
@@ -63,12 +77,16 @@ class WafPolicies(pulumi.ComponentResource):
         unit = args.unit
         self.policies = {
             app.name: f5bigip.WafPolicy(
-                f"{name}-{app.name}",
+                resource_name(name, app),
                 **policy_inputs(unit.name, app),
                 # The provider reads templateName back from the policy export, where BIG-IP 17.1
                 # reports another template: without this every refresh would replace the policy.
-                # To change the template, replace the policy (`pulumi up --replace <urn>`).
+                # A new template gets a new resource (its name), which nothing old is put back on.
                 # Ref: https://github.com/F5Networks/terraform-provider-bigip/issues/871
+                # Ref: F5Networks/terraform-provider-bigip@v1.26.0:bigip/resource_bigip_awaf_policy.go
+                #      (name and template_name ForceNew; read sets template_name from the export)
+                # Ref: pulumi/pulumi@v3.259.0:pkg/resource/deploy/step_generator.go
+                #      (processIgnoreChanges restores ignored inputs from the old state)
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=list(args.after),

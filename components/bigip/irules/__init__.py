@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -66,13 +66,14 @@ def egress_authz(trust_domain: str, data_group: str, issuer: Sequence[str]) -> s
     return render(template("egress_authz"), values)
 
 
-def data_group_records(allow: Iterable[Any]) -> list[tuple[str, str]]:
+def data_group_records(allow: Iterable[Any], snat_pool: Callable[[str], str]) -> list[tuple[str, str]]:
     """(name, data) records of the egress allow-list data group, sorted by namespace.
 
     Each entry is a `(namespace, service_accounts, snat_address)` tuple or an object with those
     attributes (`config.EgressAllow`). data = "<service accounts joined by single spaces, or *>|
-    <snat address or empty>": no service accounts means any service account of the namespace;
-    no SNAT address means the virtual server's SNAT pool.
+    <SNAT pool full path or empty>": no service accounts means any service account of the
+    namespace; a namespace with its own SNAT address gets `snat_pool(namespace)`, the pool that
+    holds that address alone; none means the virtual server's SNAT pool.
     """
     records: dict[str, str] = {}
     for entry in allow:
@@ -82,8 +83,16 @@ def data_group_records(allow: Iterable[Any]) -> list[tuple[str, str]]:
         for name in (namespace, *accounts):
             if not _DNS_LABEL.fullmatch(name) or len(name) > 63:
                 raise ValueError(f"egress allow-list: {name!r} is not a DNS-1123 label")
-        address = "" if snat is None else str(ipaddress.ip_address(str(snat)))
-        records[namespace] = f"{' '.join(sorted(set(accounts))) or '*'}|{address}"
+        pool = ""
+        if snat is not None:
+            ipaddress.ip_address(str(snat))
+            pool = snat_pool(namespace)
+            if not _FULL_PATH.fullmatch(pool):
+                raise ValueError(
+                    f"egress allow-list {namespace}: SNAT pool {pool!r} is not a full path such as "
+                    "/partition/name (letters, digits, '.', '-', '_')"
+                )
+        records[namespace] = f"{' '.join(sorted(set(accounts))) or '*'}|{pool}"
     return sorted(records.items())
 
 

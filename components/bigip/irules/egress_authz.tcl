@@ -3,7 +3,9 @@
 # Template: @TRUST_DOMAIN@, @DATA_GROUP@ and @ISSUER@ (the unit mesh CA's name as a Tcl list of
 # "attr=value") are filled in per unit (components/bigip/irules).
 # Policy is the string data group @DATA_GROUP@, so a policy change edits records, not this text:
-#   name = namespace, data = "<service accounts separated by single spaces, or *>|<snat address or empty>"
+#   name = namespace, data = "<service accounts separated by single spaces, or *>|<SNAT pool or empty>"
+# A namespace with its own SNAT address has a SNAT pool holding that address alone (so no other
+# app can leave with it); the others share the virtual server's SNAT pool.
 # BIG-IP runs Tcl 8.4: no dict, lassign, {*}, in/ni, lmap, try, apply (tests/test_irule.py lints).
 #
 # Ref: https://clouddocs.f5.com/api/irules/CLIENTSSL_HANDSHAKE.html
@@ -14,20 +16,20 @@
 # Ref: https://cdn.f5.com/product/bugtracker/ID607410.html (issuer text format from 13.0)
 # Ref: https://clouddocs.f5.com/api/irules/class.html
 # Ref: https://clouddocs.f5.com/api/irules/LB_SELECTED.html
-# Ref: https://clouddocs.f5.com/api/irules/snat.html
+# Ref: https://clouddocs.f5.com/api/irules/snatpool.html
 # Ref: https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md (exactly one URI SAN)
 
 when CLIENT_ACCEPTED {
     # Fail closed: nothing reaches the pool unless CLIENTSSL_HANDSHAKE admits this connection.
     set authz_allowed 0
-    set authz_snat ""
+    set authz_snatpool ""
     set authz_id "-"
 }
 
 when CLIENTSSL_HANDSHAKE {
     # A renegotiation runs this again: every handshake decides afresh.
     set authz_allowed 0
-    set authz_snat ""
+    set authz_snatpool ""
     set authz_id "-"
     set authz_deny ""
     set authz_uris {}
@@ -114,7 +116,7 @@ when CLIENTSSL_HANDSHAKE {
                 if {$authz_accounts ne "*" && [lsearch -exact [split $authz_accounts " "] $authz_sa] < 0} {
                     set authz_deny "service account not allowed"
                 } else {
-                    set authz_snat [string trim [string range $authz_policy [expr {$authz_bar + 1}] end]]
+                    set authz_snatpool [string trim [string range $authz_policy [expr {$authz_bar + 1}] end]]
                 }
             }
         }
@@ -122,13 +124,13 @@ when CLIENTSSL_HANDSHAKE {
 
     if {$authz_deny eq ""} {
         set authz_allowed 1
-        set authz_via $authz_snat
+        set authz_via $authz_snatpool
         if {$authz_via eq ""} {
-            set authz_via "snatpool"
+            set authz_via "virtual-server"
         }
         log local0. "egress-authz allow id=$authz_id snat=$authz_via client=[IP::client_addr]:[TCP::client_port]"
     } else {
-        set authz_snat ""
+        set authz_snatpool ""
         log local0. "egress-authz deny id=$authz_id reason=\"$authz_deny\" client=[IP::client_addr]:[TCP::client_port]"
         reject
     }
@@ -145,8 +147,8 @@ when LB_SELECTED {
         reject
         return
     }
-    # snat is valid here, after the pool member is picked; otherwise the virtual server's SNAT pool.
-    if {$authz_snat ne ""} {
-        snat $authz_snat
+    # After the pool member is picked: the app's own SNAT pool; otherwise the virtual server's.
+    if {$authz_snatpool ne ""} {
+        snatpool $authz_snatpool
     }
 }
