@@ -11,7 +11,7 @@ BASE ?= HEAD
 # whatever backend you are logged in to (Pulumi Cloud, S3, ...).
 DEV_BACKEND := file://$(CURDIR)/.pulumi-state
 
-.PHONY: help venv test lint typecheck render render-all diff replicate bench schemas preflight up preview destroy clean
+.PHONY: help venv test lint typecheck render render-all diff replicate bench schemas docs snapshots preflight up preview destroy smoke clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,8 +32,9 @@ typecheck: lint
 
 # The schemas come from $$CPAAS_SCHEMAS, ../shared/schemas or the cache, else they are fetched
 # (pinned, sha256-checked); offline without a copy, it stops in one line. Then no schema-dependent
-# test may skip.
+# test may skip. The iRule tests compare with openssl's certificate text, so openssl is required.
 test: venv ## the whole suite: schemas, lint, types, tests (what CI runs)
+	@command -v openssl >/dev/null || { echo "make test: openssl is missing; the iRule tests need it: install openssl" >&2; exit 1; }
 	@$(PY) -m tools.schemas --if-missing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -51,11 +52,18 @@ diff: venv ## what the PR job shows: STACK rendered at BASE and now, diffed: mak
 replicate: venv ## add a unit derived from another: make replicate ARGS="--stack prod --unit onprem-syd --name onprem-mel"
 	$(PY) -m tools.replicate $(ARGS)
 
-bench: venv ## render timings at 1, 4 and 16 units (README "Benchmark"); ARGS="--sizes 1 4" to change
+bench: venv ## render timings at 1, 4 and 16 units and the time checks (exit 1 if one is missed); ARGS="--sizes 1 4"
 	$(PY) -m tools.bench $(ARGS)
 
 schemas: venv ## fill ~/.cache/cpaas/schemas from pinned upstream URLs (sha256-checked)
 	$(PY) -m tools.schemas
+
+docs: venv ## write the generated docs: docs/config.md from the config models, docs/versions.md's table
+	$(PY) -m tools.configdoc
+	$(PY) -m tools.versionsdoc
+
+snapshots: venv ## rewrite tests/snapshots/urns-<stack>.txt after an intended URN change (renames need aliases)
+	CPAAS_UPDATE_SNAPSHOTS=1 $(PY) -m pytest tests/test_urns.py -q
 
 preflight: ## check the tools `make up` needs
 	@STACK=$(STACK) bash tools/preflight.sh
@@ -82,6 +90,13 @@ preview: venv preflight ## pulumi preview for STACK (logs in to each BIG-IP; see
 
 destroy: preflight ## tear STACK down (dev: also deletes the k3d cluster)
 	@$(PULUMI_ENV) pulumi destroy --stack $(STACK)
+
+# The e2e job's smoke checks (tools/smoke.py) against your own `make up STACK=dev`: expectations
+# from a fresh render, the unit intermediate from the stack's outputs (README "End-to-end deploy
+# on pull requests").
+smoke: venv ## check the deployed dev unit answers as the render says (after make up STACK=dev)
+	@$(PY) -m tools.render --stack $(STACK) --out build/render/$(STACK) --no-validate >/dev/null
+	@$(PULUMI_ENV) $(PY) -m tools.smoke --stack $(STACK) --render build/render/$(STACK)
 
 clean: ## remove renders and caches (keeps .venv and .pulumi-state)
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis

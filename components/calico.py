@@ -20,23 +20,32 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from components import config, versions
+from components import config, helm, versions
 
 NAMESPACE = "tigera-operator"
 RELEASE = "calico"
-CALICO_COMMIT = "0ca9d1b93644778cafdf1812f3dda02ac0c361e8"  # tag v3.32.1
 CRDS_URL = (
-    f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_COMMIT}/"
+    f"https://raw.githubusercontent.com/projectcalico/calico/{versions.CALICO_COMMIT}/"
     "manifests/v1_crd_projectcalico_org.yaml"
 )
 # Matches the BIG-IP side's graceful-restart time.
 GRACEFUL_RESTART = "120s"
 
 
+def calico_cni(unit: config.Unit) -> config.CalicoBgp:
+    """The unit's Calico settings: only calico-bgp units have Calico (and a BGP peering)."""
+    cni = unit.network.cni
+    if not isinstance(cni, config.CalicoBgp):
+        raise ValueError(
+            f"unit {unit.name}: network.cni is {cni.type}, not calico-bgp, so it has no Calico; "
+            "build Calico only where unit.uses_calico"
+        )
+    return cni
+
+
 def operator_values(unit: config.Unit) -> dict[str, Any]:
     """tigera-operator chart values; the chart renders `Installation default` from them."""
-    cni = unit.network.cni
-    assert isinstance(cni, config.CalicoBgp)
+    cni = calico_cni(unit)
     network: dict[str, Any] = {
         "bgp": "Enabled",
         "ipPools": [
@@ -64,7 +73,11 @@ def operator_values(unit: config.Unit) -> dict[str, Any]:
         "apiServer": {"enabled": True},
         # The CRDs have one owner: Pulumi applies them (above); the operator must not rewrite them.
         "manageCRDs": False,
-        "tigeraOperator": {"image": "tigera/operator", "version": "v1.42.3", "registry": "quay.io"},
+        "tigeraOperator": {
+            "image": versions.TIGERA_OPERATOR_IMAGE,
+            "version": versions.TIGERA_OPERATOR_VERSION,
+            "registry": versions.TIGERA_OPERATOR_REGISTRY,
+        },
     }
 
 
@@ -121,8 +134,7 @@ class Calico(pulumi.ComponentResource):
     def __init__(self, name: str, args: CalicoArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:calico:Calico", name, None, opts)
         unit = args.unit
-        cni = unit.network.cni
-        assert isinstance(cni, config.CalicoBgp)
+        cni = calico_cni(unit)
         child = pulumi.ResourceOptions(parent=self)
         crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
         ns = k8s.core.v1.Namespace(
@@ -130,16 +142,12 @@ class Calico(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
             opts=child,
         )
-        chart = versions.TIGERA_OPERATOR
-        operator = k8s.helm.v3.Release(
+        operator = helm.release(
             f"{name}-operator",
-            name=RELEASE,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
+            versions.TIGERA_OPERATOR,
+            release_name=RELEASE,
             namespace=NAMESPACE,
             values=operator_values(unit),
-            atomic=True,
             timeout=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, ns]),
         )

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config, versions
+from components import config, helm, versions
 
 NAMESPACE = "f5-cis"
 RELEASE = "f5-bigip-ctlr"
@@ -23,10 +23,11 @@ TRUSTED_CERTS = "bigip-trusted-certs"
 # The chart ships CRDs that may predate the controller; apply the matching release's file.
 # Ref: https://github.com/F5Networks/k8s-bigip-ctlr/tree/v2.20.4/docs/config_examples/customResourceDefinitions
 CRDS_URL = (
-    "https://raw.githubusercontent.com/F5Networks/k8s-bigip-ctlr/"
-    "5274779dbfd5184b5389bc535f2d64b24164e6da/docs/config_examples/customResourceDefinitions/"
-    "customresourcedefinitions.yml"
+    f"https://raw.githubusercontent.com/F5Networks/k8s-bigip-ctlr/{versions.CIS_COMMIT}/"
+    "docs/config_examples/customResourceDefinitions/customresourcedefinitions.yml"
 )
+# The chart takes the image as user/repo.
+IMAGE_USER, IMAGE_REPO = versions.CIS_IMAGE.split("/")
 
 
 def bigip_url(bigip: config.Bigip) -> str:
@@ -58,7 +59,7 @@ def values(bigip: config.Bigip) -> dict[str, Any]:
         # CRD mode only; the chart's default IngressClass would compete with NGINX's.
         "ingressClass": {"create": False},
         "args": args,
-        "image": {"user": "f5networks", "repo": "k8s-bigip-ctlr", "pullPolicy": "IfNotPresent"},
+        "image": {"user": IMAGE_USER, "repo": IMAGE_REPO, "pullPolicy": "IfNotPresent"},
         # The image tag; the chart's default is "latest".
         "version": bigip.cis_version,
         # The chart copies this to the container securityContext; the namespace enforces the
@@ -122,17 +123,13 @@ class Cis(pulumi.ComponentResource):
                 )
             )
         self.crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
-        chart = versions.CIS
-        self.release = k8s.helm.v3.Release(
+        self.release = helm.release(
             f"{name}-release",
-            name=RELEASE,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
+            versions.CIS,
+            release_name=RELEASE,
             namespace=NAMESPACE,
             values=values(bigip),
             skip_crds=True,
-            atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *needs]),
         )

@@ -31,7 +31,11 @@ def k3d_config(unit: config.Unit) -> dict[str, Any]:
     Ref: https://docs.tigera.io/calico/latest/getting-started/kubernetes/k3s/multi-node-install
     """
     cluster = unit.cluster
-    assert isinstance(cluster, config.K3dCluster)
+    if not isinstance(cluster, config.K3dCluster):
+        raise ValueError(
+            f"unit {unit.name}: cluster.source is {cluster.source}, not k3d, so there is no k3d "
+            "config; use it only where unit.is_local"
+        )
     servers = ["server:*"]
     k3s_args = [
         "--flannel-backend=none",

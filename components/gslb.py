@@ -35,10 +35,9 @@ from typing import Any
 import pulumi
 import pulumi_f5bigip as f5bigip
 
-from components import config
+from components import config, versions
 from components.bigip.device import bigip_provider
 
-AS3_SCHEMA_VERSION = "3.56.0"  # AS3 pinned with CIS 2.20.4 (README "Versions pinned")
 COMMON = "Common"
 SHARED = "Shared"
 OUTPUT_NAME = "gslbRefs"  # the unit stacks' output: {unit name: UnitRef.as_output()}
@@ -264,7 +263,7 @@ def declaration(gslb: config.Gslb, refs: Sequence[UnitRef]) -> dict[str, Any]:
         "persist": True,
         "declaration": {
             "class": "ADC",
-            "schemaVersion": AS3_SCHEMA_VERSION,
+            "schemaVersion": versions.AS3_SCHEMA_VERSION,
             "id": f"cpaas-gslb-{gslb.dns_device.partition}",
             "label": "cpaas GSLB",
             "remark": "managed by Pulumi (cpaas); do not edit on the device",

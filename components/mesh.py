@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config, versions
+from components import config, helm, versions
 from components.pki import IssuedCa, cacerts_digest
 
 NAMESPACE = "istio-system"
@@ -133,29 +133,23 @@ class Mesh(pulumi.ComponentResource):
             },
             opts=in_system,
         )
-        self.base = base = k8s.helm.v3.Release(
+        self.base = base = helm.release(
             f"{name}-base",
-            name="istio-base",
-            chart=base_chart.name,
-            version=base_chart.version,
-            repository_opts={"repo": base_chart.repo},
+            base_chart,
+            release_name="istio-base",
             namespace=NAMESPACE,
             values={"defaultRevision": "default"},
-            atomic=True,
             opts=in_system,
         )
-        self.istiod = k8s.helm.v3.Release(
+        self.istiod = helm.release(
             f"{name}-istiod",
-            name="istiod",
-            chart=istiod_chart.name,
-            version=istiod_chart.version,
-            repository_opts={"repo": istiod_chart.repo},
+            istiod_chart,
+            release_name="istiod",
             namespace=NAMESPACE,
             values={
                 **istiod_values(mesh, args.cluster_name),
                 "podAnnotations": {CACERTS_DIGEST_ANNOTATION: cacerts_digest(args.ca)},
             },
-            atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[base, cacerts]),
         )
@@ -163,15 +157,12 @@ class Mesh(pulumi.ComponentResource):
         gateway_ns = k8s.core.v1.Namespace(
             f"{name}-gateway-namespace", metadata={"name": GATEWAY_NAMESPACE}, opts=child
         )
-        k8s.helm.v3.Release(
+        helm.release(
             f"{name}-gateway",
-            name=GATEWAY_RELEASE,
-            chart=gateway_chart.name,
-            version=gateway_chart.version,
-            repository_opts={"repo": gateway_chart.repo},
+            gateway_chart,
+            release_name=GATEWAY_RELEASE,
             namespace=GATEWAY_NAMESPACE,
             values=gateway_values(mesh),
-            atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod, gateway_ns]),
         )

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config, versions
+from components import config, helm, versions
 
 NAMESPACE = "nginx-ingress"
 RELEASE = "nginx-ingress"
@@ -42,7 +42,7 @@ def values(nginx: config.Nginx) -> dict[str, Any]:
         "controller": {
             "kind": "deployment",
             "replicaCount": nginx.replicas,
-            "image": {"repository": "nginx/nginx-ingress", "tag": versions.NGINX_IMAGE_TAG},
+            "image": {"repository": versions.NGINX_IMAGE, "tag": versions.NGINX_IMAGE_TAG},
             "ingressClass": {
                 "name": nginx.ingress_class,
                 "create": True,
@@ -78,15 +78,12 @@ class NginxIngress(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "baseline"}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
-        chart = versions.NGINX_INGRESS
-        self.release = k8s.helm.v3.Release(
+        self.release = helm.release(
             f"{name}-release",
-            name=RELEASE,
-            chart=chart.name,
-            version=chart.version,
+            versions.NGINX_INGRESS,
+            release_name=RELEASE,
             namespace=NAMESPACE,
             values=values(args.nginx),
-            atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
         )

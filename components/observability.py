@@ -34,7 +34,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config, mesh, nginx, versions
+from components import config, helm, mesh, nginx, versions
 
 NAMESPACE = "observability"
 PROMETHEUS_RELEASE = "kube-prometheus-stack"
@@ -391,7 +391,7 @@ def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any
         "title": title,
         "tags": ["cpaas", *tags],
         "editable": False,
-        "schemaVersion": 39,
+        "schemaVersion": versions.GRAFANA_DASHBOARD_SCHEMA_VERSION,
         "timezone": "utc",
         "time": {"from": "now-1h", "to": "now"},
         "refresh": "30s",
@@ -526,15 +526,12 @@ class Observability(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
-        stack = versions.KUBE_PROMETHEUS_STACK
-        self.prometheus = k8s.helm.v3.Release(
+        self.prometheus = helm.release(
             f"{name}-prometheus",
-            name=PROMETHEUS_RELEASE,
-            chart=stack.name,
-            version=stack.version,
+            versions.KUBE_PROMETHEUS_STACK,
+            release_name=PROMETHEUS_RELEASE,
             namespace=NAMESPACE,
             values=prometheus_stack_values(unit),
-            atomic=True,
             timeout=900,
             opts=in_ns,
         )
@@ -551,16 +548,12 @@ class Observability(pulumi.ComponentResource):
             spec=cast("k8s.core.v1.PersistentVolumeClaimSpecArgsDict", badger_claim(obs)),
             opts=in_ns,
         )
-        jaeger = versions.JAEGER
-        self.jaeger = k8s.helm.v3.Release(
+        self.jaeger = helm.release(
             f"{name}-jaeger",
-            name=JAEGER_RELEASE,
-            chart=jaeger.name,
-            version=jaeger.version,
-            repository_opts={"repo": jaeger.repo},
+            versions.JAEGER,
+            release_name=JAEGER_RELEASE,
             namespace=NAMESPACE,
             values=jaeger_values(obs),
-            atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, claim]),
         )

@@ -10,25 +10,31 @@ A developer reaches them through `kubectl port-forward` to the NGINX or gateway 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config, mesh, nginx
-from components.bigip.ingress import GATEWAY_SELECTOR, istio_virtual_service, nginx_ingress
+from components import config, mesh
+from components.bigip.ingress import (
+    GATEWAY_SELECTOR,
+    app_ingress,
+    app_resource,
+    http_host,
+    istio_virtual_service,
+)
 
 HTTP_PORT = 80  # the gateway Service's "http2" port (components/mesh.py gateway_values)
 
 
 def http_gateway(app: config.App) -> dict[str, Any]:
-    assert app.fqdn
+    host = http_host(app)
     return {
         "selector": GATEWAY_SELECTOR,
         "servers": [
             {
                 "port": {"number": HTTP_PORT, "name": f"http-{app.name}", "protocol": "HTTP"},
-                "hosts": [app.fqdn],
+                "hosts": [host],
             }
         ],
     }
@@ -49,18 +55,7 @@ class InClusterRoutes(pulumi.ComponentResource):
         unit = args.unit
         for app in unit.apps:
             if app.kind == "http-nginx":
-                k8s.networking.v1.Ingress(
-                    f"{name}-{app.name}-ingress",
-                    metadata={
-                        "name": app.name,
-                        "namespace": app.namespace,
-                        "annotations": nginx.INGRESS_ANNOTATIONS,
-                    },
-                    spec=cast(
-                        "k8s.networking.v1.IngressSpecArgsDict", nginx_ingress(app, unit.nginx.ingress_class)
-                    ),
-                    opts=self._opts(),
-                )
+                app_ingress(name, app, unit.nginx.ingress_class, self._opts())
             elif app.kind == "http-mesh":
                 gateway = self._istio(name, app, "Gateway", mesh.GATEWAY_NAMESPACE, http_gateway(app))
                 self._istio(name, app, "VirtualService", app.namespace, istio_virtual_service(app), gateway)
@@ -78,11 +73,5 @@ class InClusterRoutes(pulumi.ComponentResource):
         spec: dict[str, Any],
         *deps: pulumi.Resource,
     ) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
-            f"{name}-{app.name}-istio-{kind.lower()}",
-            api_version="networking.istio.io/v1",
-            kind=kind,
-            metadata={"name": app.name, "namespace": namespace, "labels": {"app": app.name}},
-            spec=spec,
-            opts=self._opts(*deps),
-        )
+        group, role = "networking.istio.io/v1", f"istio-{kind.lower()}"
+        return app_resource(name, app, kind, namespace, spec, opts=self._opts(*deps), group=group, role=role)

@@ -10,7 +10,7 @@ import pulumi
 from components import config, pki
 from components.bigip import persist
 from components.bigip.device import BigipDevice, DeviceArgs
-from components.bigip.drain import CisDrain, DrainArgs
+from components.bigip.drain import CisDrain, DrainArgs, released_objects
 from components.bigip.egress import EgressArgs, EgressGateway
 from components.bigip.ingress import CisIngress, IngressArgs
 from components.bigip.persist import ConfigSave, SaveArgs
@@ -41,6 +41,61 @@ class UnitArgs:
     bigip_trusted_cert_path: pulumi.Input[str] | None = None
     egress_identity: pki.IssuedLeaf | None = None
     app_certs: dict[str, pki.IssuedLeaf] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterSide:
+    """What the BIG-IP side and the app routes need of the cluster side, built before them."""
+
+    cluster: Cluster
+    # CNI before workloads: nothing schedules pods until Calico is up.
+    after: tuple[pulumi.Resource, ...]
+    mesh: Mesh
+    spaces: AppNamespaces
+    nginx: NginxIngress | None
+    bgp: bool  # Calico peers with the BIG-IP
+
+    @property
+    def routes_after(self) -> tuple[pulumi.Resource, ...]:
+        """What an app's routes (Istio Gateway and VirtualService, Ingress) wait for."""
+        nginx = (self.nginx.release,) if self.nginx else ()
+        return (
+            *self.after,
+            self.mesh.istiod,
+            *self.mesh.namespaces,
+            *self.spaces.namespaces.values(),
+            *nginx,
+        )
+
+
+@dataclass(frozen=True)
+class CisReferenced:
+    """What the CIS resources name on the BIG-IP (re-encrypt profiles, WAF policies), and the
+    drain that holds back their deletion, and CIS's, until CIS has emptied its partition."""
+
+    reencrypt: ReencryptProfiles
+    waf: WafPolicies | None
+    drain: CisDrain
+
+    @property
+    def ready(self) -> tuple[pulumi.Resource, ...]:
+        """What the CIS resources wait for."""
+        policies = tuple(self.waf.policies.values()) if self.waf else ()
+        return (*self.reencrypt.profiles, *self.drain.waits, *policies)
+
+
+def bigip_password(
+    unit: config.Unit, bigip: config.Bigip, password: pulumi.Input[str] | None
+) -> pulumi.Input[str]:
+    """The unit's BIG-IP password; without one the device and CIS would only refuse at deploy time."""
+    if password is None:
+        key = f"{config.CONFIG_NAMESPACE}:{bigip.password_secret}"
+        raise ValueError(
+            f"unit {unit.name}: bigip.passwordSecret {key}: no password was passed to the unit; set "
+            f"it with `pulumi config set --secret {key}` (it prompts for the value) and build the "
+            "unit with platform.build, which reads it"
+        )
+    return password
 
 
 class AtomicUnit(pulumi.ComponentResource):
@@ -77,26 +132,12 @@ class AtomicUnit(pulumi.ComponentResource):
             if observability_enabled(unit.observability, args.environment)
             else None
         )
-        gateway = (
-            self._bigip_side(
-                name,
-                args,
-                cluster=cluster,
-                mesh=mesh,
-                nginx=nginx,
-                spaces=spaces,
-                after=after,
-                bgp=cni is not None,
-            )
-            if bigip
-            else None
-        )
+        side = ClusterSide(cluster, after, mesh, spaces, nginx, bgp=cni is not None)
+        gateway = self._bigip_side(name, args, bigip, side) if bigip else None
         if bigip is None:
             # Nothing in front of the cluster: route the HTTP apps inside it (README: "Reaching
             # the dev apps").
-            route_after = (*after, mesh.istiod, *mesh.namespaces, *spaces.namespaces.values())
-            route_after = (*route_after, *((nginx.release,) if nginx else ()))
-            InClusterRoutes(f"{name}-routes", RoutesArgs(unit, route_after), k8s)
+            InClusterRoutes(f"{name}-routes", RoutesArgs(unit, side.routes_after), k8s)
         if unit.demo_workloads:
             demo_after = (*after, mesh, spaces, *((nginx,) if nginx else ()))
             DemoWorkloads(f"{name}-demo", DemoArgs(unit, gateway.host if gateway else None, demo_after), k8s)
@@ -118,81 +159,84 @@ class AtomicUnit(pulumi.ComponentResource):
         self.register_outputs(self.summary)
 
     def _bigip_side(
-        self,
-        name: str,
-        args: UnitArgs,
-        *,
-        cluster: Cluster,
-        mesh: Mesh,
-        nginx: NginxIngress | None,
-        spaces: AppNamespaces,
-        after: tuple[pulumi.Resource, ...],
-        bgp: bool,
+        self, name: str, args: UnitArgs, bigip: config.Bigip, side: ClusterSide
     ) -> EgressGateway | None:
-        """The BIG-IP in front of the cluster: device, CIS, ingress, egress, BGP. Returns the
-        egress gateway, if any."""
-        unit, bigip = args.unit, args.unit.bigip
-        assert bigip is not None
-        k8s = self._on(cluster.provider)
-        bgp_commands = tmsh_commands(unit) if bgp else []
+        """The BIG-IP in front of the cluster, in the order a device needs: the device, CIS, what
+        CIS references, the CIS resources, BGP, egress, the save. Returns the egress gateway, if any."""
+        unit = args.unit
+        password = bigip_password(unit, bigip, args.bigip_password)
+        k8s = self._on(side.cluster.provider)
+        # Device: its provider, Pulumi's partition, and the save-on-destroy that every BIG-IP
+        # object waits for, so that one is deleted after them all.
+        bgp_commands = tmsh_commands(unit) if side.bgp else []
         saved_state = persist.unit_digest(unit, bgp_commands)
-        device = BigipDevice(
-            f"{name}-bigip",
-            DeviceArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert_path, saved_state),
-            self._on(),
-        )
-        # Every BIG-IP object waits for the save-on-destroy, so that one is deleted after them all.
+        device_args = DeviceArgs(bigip, password, args.bigip_trusted_cert_path, saved_state)
+        device = BigipDevice(f"{name}-bigip", device_args, self._on())
         in_partition = (device.pulumi_partition, device.save_on_destroy)
-        on_device = self._on(device.provider)
         # CIS needs no partition made for it: AS3 creates its tenant (drain.py).
-        cis = Cis(
-            f"{name}-cis", CisArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, after), k8s
-        )
-        # What the CIS resources name on the BIG-IP (WAF policies, re-encrypt profiles) exists first.
-        waf_args = WafArgs(unit, (device.save_on_destroy,))
-        waf = WafPolicies(f"{name}-waf", waf_args, on_device) if templated_apps(unit) else None
-        reencrypt_args = ReencryptArgs(unit, args.ca.root_pem, (device.save_on_destroy,))
-        reencrypt = ReencryptProfiles(f"{name}-reencrypt", reencrypt_args, on_device)
-        # Deleted after the CIS resources and before what their BIG-IP objects name, and CIS: its
-        # deletion waits until CIS has emptied its partition.
-        referenced = (cis.release, *reencrypt.objects, *(waf.objects if waf else ()))
-        drain_args = DrainArgs(bigip, args.bigip_password or "", args.bigip_trusted_cert, referenced)
-        drain = CisDrain(f"{name}-cis-drain", drain_args, self._on())
-        ready = (
-            *after,
-            cis.crds,
-            mesh.istiod,
-            *mesh.namespaces,
-            *spaces.namespaces.values(),
-            *reencrypt.profiles,
-            drain.wait,
-        )
-        ready = (*ready, *((nginx.release,) if nginx else ()))
-        ready = (*ready, *(waf.policies.values() if waf else ()))
-        CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ready), k8s)
-        routing = BigipBgp(f"{name}-bgp", BgpArgs(unit, in_partition), on_device) if bgp else None
-        egress = None
-        if unit.egress is not None and args.egress_identity is not None:
-            egress_args = EgressArgs(
-                unit,
-                args.egress_identity,
-                pki.egress_spiffe_id(unit.mesh.trust_domain),
-                args.ca.chain_pem,
-                args.ca.subject_rdns,
-                after=in_partition,
-                mesh_after=(mesh.istiod,),
-            )
-            egress = EgressGateway(f"{name}-egress", egress_args, self._on(cluster.provider, device.provider))
+        cis = Cis(f"{name}-cis", CisArgs(bigip, password, args.bigip_trusted_cert, side.after), k8s)
+        referenced = self._cis_referenced(name, args, bigip, password=password, device=device, cis=cis)
+        ingress_after = (*side.routes_after, cis.crds, *referenced.ready)
+        CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ingress_after), k8s)
+        on_device = self._on(device.provider)
+        routing = BigipBgp(f"{name}-bgp", BgpArgs(unit, in_partition), on_device) if side.bgp else None
+        egress = self._egress(name, args, side, device, in_partition)
         # The provider never saves the running configuration: save it after the objects change,
         # and not after a BGP update the device refused.
-        objects = [part.objects for part in (device, reencrypt, waf, routing, egress) if part is not None]
+        parts = (device, referenced.reencrypt, referenced.waf, routing, egress)
+        objects = tuple(o for part in parts if part is not None for o in part.objects)
         identity = args.egress_identity if egress else None
         uploaded = [args.ca.chain_pem, args.ca.root_pem, *((identity.cert_pem,) if identity else ())]
         trigger = pulumi.Output.all(saved_state, *uploaded).apply(persist.digest)
         checks = (routing.check,) if routing else ()
-        save_args = SaveArgs(tuple(o for group in objects for o in group), trigger, checks)
-        ConfigSave(f"{name}-bigip-save", save_args, on_device)
+        ConfigSave(f"{name}-bigip-save", SaveArgs(objects, trigger, checks), on_device)
         return egress
+
+    def _cis_referenced(
+        self,
+        name: str,
+        args: UnitArgs,
+        bigip: config.Bigip,
+        *,
+        password: pulumi.Input[str],
+        device: BigipDevice,
+        cis: Cis,
+    ) -> CisReferenced:
+        """What the CIS resources name on the BIG-IP exists before them; its deletion, and CIS's,
+        waits until CIS has emptied its partition, or released one object."""
+        unit = args.unit
+        on_device = self._on(device.provider)
+        waf_args = WafArgs(unit, device.login, (device.save_on_destroy,))
+        waf = WafPolicies(f"{name}-waf", waf_args, on_device) if templated_apps(unit) else None
+        reencrypt_args = ReencryptArgs(unit, args.ca.root_pem, (device.save_on_destroy,))
+        reencrypt = ReencryptProfiles(f"{name}-reencrypt", reencrypt_args, on_device)
+        held = (cis.release, *reencrypt.objects, *(waf.objects if waf else ()))
+        drain_args = DrainArgs(bigip, password, args.bigip_trusted_cert, held, released_objects(unit))
+        drain = CisDrain(f"{name}-cis-drain", drain_args, self._on())
+        return CisReferenced(reencrypt, waf, drain)
+
+    def _egress(
+        self,
+        name: str,
+        args: UnitArgs,
+        side: ClusterSide,
+        device: BigipDevice,
+        in_partition: tuple[pulumi.Resource, ...],
+    ) -> EgressGateway | None:
+        unit = args.unit
+        if unit.egress is None or args.egress_identity is None:
+            return None
+        egress_args = EgressArgs(
+            unit,
+            args.egress_identity,
+            pki.egress_spiffe_id(unit.mesh.trust_domain),
+            args.ca.chain_pem,
+            args.ca.subject_rdns,
+            device.login,
+            after=in_partition,
+            mesh_after=(side.mesh.istiod,),
+        )
+        return EgressGateway(f"{name}-egress", egress_args, self._on(side.cluster.provider, device.provider))
 
     def _on(self, *providers: pulumi.ProviderResource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, providers=list(providers) or None)

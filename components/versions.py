@@ -1,4 +1,5 @@
-"""Every pinned chart and image in one place (the upstream versions of ../shared/schemas).
+"""Every pinned chart, image, commit and schema version in one place (the upstream versions of
+../shared/schemas); components and tests name them from here.
 
 Bumping a version here is the whole change; the schemas in shared/schemas must follow.
 """
@@ -20,11 +21,21 @@ class Chart:
         return self.name.rsplit("/", 1)[-1]
 
 
+# --- local clusters: the k3d cluster's default node image (config) ---------------------------------
+K3S_IMAGE = "rancher/k3s:v1.34.6-k3s1"
+K3S_KUBERNETES_VERSION = "1.34"  # the Kubernetes minor version K3S_IMAGE runs
+
 CALICO_VERSION = "v3.32.1"
+CALICO_COMMIT = "0ca9d1b93644778cafdf1812f3dda02ac0c361e8"  # tag v3.32.1: the CRDs (calico.py)
 CALICO_REPO = "https://docs.tigera.io/calico/charts"
 # Ref: https://docs.tigera.io/calico/latest/getting-started/kubernetes/helm
 TIGERA_OPERATOR = Chart("tigera-operator", CALICO_VERSION, CALICO_REPO)
 CALICO_CRDS_V1 = Chart("crd.projectcalico.org.v1", CALICO_VERSION, CALICO_REPO)
+# The operator image the chart defaults to, set in its values all the same.
+# Ref: projectcalico/calico@v3.32.1 charts/tigera-operator/values.yaml (tigeraOperator)
+TIGERA_OPERATOR_REGISTRY = "quay.io"
+TIGERA_OPERATOR_IMAGE = "tigera/operator"
+TIGERA_OPERATOR_VERSION = "v1.42.3"
 
 ISTIO_VERSION = "1.30.3"
 # Istio leaves GCP: its charts leave istio-release.storage.googleapis.com in December 2026, and
@@ -69,6 +80,7 @@ MOSQUITTO_IMAGE = "docker.io/library/eclipse-mosquitto:2.0.22"
 # NGINX Inc's controller, not the retired community ingress-nginx.
 # Ref: https://docs.nginx.com/nginx-ingress-controller/installation/installing-nic/installation-with-helm/
 NGINX_INGRESS = Chart("oci://ghcr.io/nginx/charts/nginx-ingress", "2.6.4", "")
+NGINX_IMAGE = "nginx/nginx-ingress"
 NGINX_IMAGE_TAG = "5.5.4"
 
 # Ref: https://clouddocs.f5.com/containers/latest/userguide/kubernetes/#cis-installation
@@ -83,6 +95,15 @@ NGINX_IMAGE_TAG = "5.5.4"
 CIS = Chart("f5-bigip-ctlr", "0.0.33", "https://f5networks.github.io/charts/stable")
 CIS_IMAGE = "f5networks/k8s-bigip-ctlr"
 CIS_VERSION = "2.20.4"
+CIS_COMMIT = "5274779dbfd5184b5389bc535f2d64b24164e6da"  # tag v2.20.4: the CRDs (cis.py)
+
+# --- F5 declarations -----------------------------------------------------------------------------
+# The schemaVersion of cpaas's AS3 declarations (GSLB, gslb.py): AS3 3.56.0, the release CIS
+# 2.20.4 is pinned with. Ref: ../shared/schemas/MANIFEST.md (F5Networks/f5-appsvcs-extension v3.56.0)
+AS3_SCHEMA_VERSION = "3.56.0"
+# The schemaVersion of the DO form of the BGP peering (bigip/routing.py do_declaration).
+# Ref: ../shared/schemas/MANIFEST.md (F5Networks/f5-declarative-onboarding v1.45.0)
+DO_SCHEMA_VERSION = "1.45.0"
 
 # --- observability (components/observability.py) ---------------------------------------------
 # kube-prometheus-stack 88.5.3 (prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3):
@@ -95,6 +116,11 @@ KUBE_PROMETHEUS_STACK = Chart("oci://ghcr.io/prometheus-community/charts/kube-pr
 JAEGER = Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts")
 JAEGER_IMAGE = "jaegertracing/jaeger"
 JAEGER_VERSION = "2.19.0"
+# The classic dashboard JSON model's schemaVersion the cpaas dashboards are written in; Grafana
+# migrates a dashboard of an older schemaVersion one version at a time up to its latest.
+# Ref: grafana/grafana@2a93349e3bfb6016dea9ef3f97a30e761a99f6e7
+#      apps/dashboard/pkg/migration/schemaversion/README.md
+GRAFANA_DASHBOARD_SCHEMA_VERSION = 39
 
 
 def istio_charts(version: str) -> tuple[Chart, Chart, Chart]:

@@ -6,10 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import configuration
 
+from tests.support import run_build, stack
+from tools import engine
 from tools.validate import resolve_schema_dir
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis keeps its example database under .hypothesis/ in the working folder; the suite writes
+# nothing into the checkout, so it goes to the user's cache (HYPOTHESIS_STORAGE_DIRECTORY wins).
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    configuration.set_hypothesis_home_dir(Path.home() / ".cache" / "cpaas" / "hypothesis")
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +34,15 @@ def schema_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="module")
+def prod() -> engine.Run:
+    """The prod stack (three units) built under the recording mock engine, once per test module."""
+    return run_build(stack("prod"), "prod")
+
+
+@pytest.fixture(scope="module")
+def dev() -> engine.Run:
+    """The dev stack built under the recording mock engine, once per test module."""
+    return run_build(stack("dev"), "dev")

@@ -185,12 +185,17 @@ def extended_key_usage(allowed_uses: Iterable[str]) -> x509.ExtendedKeyUsage | N
 def provider_path_length(
     is_ca: bool, max_path_length: int | None, *, max_path_len_zero: bool = False
 ) -> int | None:
-    """The pathLenConstraint the provider emits.
+    """The pathLenConstraint the provider emits: an emulation read from its source, not run.
 
     The provider sets Go's `MaxPathLen` from max_path_length but never `MaxPathLenZero`; Go encodes
     MaxPathLen 0 without MaxPathLenZero as "no limit", so 0 and None both give no pathlen.
     `max_path_len_zero=True` models a provider that does set MaxPathLenZero (a fixed provider or
     another issuer), the only way to get an explicit pathlen:0.
+    Ref: hashicorp/terraform-provider-tls v4.2.1 (and main at d72d90e1),
+      internal/provider/common_cert.go:181-190 (createCertificate sets template.MaxPathLen only);
+      MaxPathLenZero appears nowhere in that repository.
+    Ref: Go crypto/x509, the Certificate.MaxPathLenZero field's doc comment.
+    Not verified offline: the terraform-provider-tls commit pulumi-tls 5.6.2 wraps.
     """
     if not is_ca or max_path_length is None or max_path_length < 0:
         return None

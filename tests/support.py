@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from hypothesis import HealthCheck, settings
 
 from components import config
 from components.platform import DeployInputs, build
@@ -54,4 +57,54 @@ def run_build(
         lambda: build(stack_config, placeholder_inputs(stack_config)),
         stack=stack_name,
         mocks=mocks(stack_outputs=refs),
+    )
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """A command run to its end: exit code, stdout and stderr as text (a non-zero exit is no error)."""
+    return subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_script(
+    interpreter: Sequence[str], script: str, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A step's script as a `command:local:Command` runs it: its interpreter, its environment and
+    this PATH (where a test may put fakes first)."""
+    return run(
+        [*interpreter, script], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}, timeout=60
+    )
+
+
+def fake_tool(bin_dir: Path, name: str, text: str) -> Path:
+    """An executable `name` in `bin_dir` (made if missing) running `text`."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / name
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def examples(count: int, *also_suppressed: HealthCheck) -> settings:
+    """The suite's Hypothesis settings: `count` examples, the same ones every run (derandomized),
+    no example database and no deadline (a render of a stack takes a while)."""
+    return settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, *also_suppressed],
     )

@@ -13,8 +13,9 @@ lassign, lmap, apply, try, ...) are removed from the interpreter, and `tcl84_vio
 the syntax that cannot be removed (`{*}`, `in`/`ni`, `string cat`, `-stride`), since BIG-IP runs Tcl 8.4.
 
 `X509::extensions` returns the text BIG-IP prints for the real certificate: the "X509v3
-extensions:" block of `openssl x509 -noout -text` when openssl exists, else the same OpenSSL
-format rendered from `cryptography`. Ref: https://clouddocs.f5.com/api/irules/X509__extensions.html
+extensions:" block of `openssl x509 -noout -text`; without the openssl CLI it fails (CI checks for
+it first). `render_extensions` is our own rendering of that format, held to openssl's by a test.
+Ref: https://clouddocs.f5.com/api/irules/X509__extensions.html
 
 `X509::issuer` returns the real certificate's issuer name as TMOS 13.0+ prints it (OpenSSL's
 form: certificate order, ", " between attributes, values with special characters in double
@@ -96,12 +97,16 @@ def tcl84_violations(text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def extensions_text(cert: x509.Certificate, *, use_openssl: bool | None = None) -> str:
-    """What `X509::extensions` returns for `cert` (openssl when available, unless told)."""
-    if use_openssl is None:
-        use_openssl = shutil.which("openssl") is not None
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return _openssl_extensions(der) if use_openssl else render_extensions(cert)
+def extensions_text(cert: x509.Certificate, *, use_openssl: bool = True) -> str:
+    """What `X509::extensions` returns for `cert`: openssl's text (our rendering only when told)."""
+    if not use_openssl:
+        return render_extensions(cert)
+    if shutil.which("openssl") is None:
+        raise RuntimeError(
+            "the iRule tests need the openssl CLI (X509::extensions is its text): install openssl, "
+            "e.g. apt-get install openssl"
+        )
+    return _openssl_extensions(cert.public_bytes(serialization.Encoding.DER))
 
 
 @functools.lru_cache(maxsize=256)

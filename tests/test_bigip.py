@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 
 from components import config, pki
 from components.bigip import drain, egress, ingress, persist, routing, tmsh_check
-from tests.support import raw_stack, run_build, stack
+from tests.support import raw_stack, run_build, run_script, stack
 from tools import engine
 from tools.validate import Validator
 
@@ -21,29 +21,67 @@ UNIT = "onprem-syd"
 PARTITION = "/cpaas-onprem-syd/"
 
 
-@pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    return run_build(stack("prod"), "prod")
-
-
 def _in_unit(run: engine.Run, unit: str, type_prefix: str) -> list[engine.Registration]:
     return [r for r in run.registrations if r.type.startswith(type_prefix) and r.name.startswith(f"{unit}-")]
 
 
+# Their create and update take one lock per provider process and return on an error without
+# releasing it, so a second one on that process would wait forever (components/bigip/device.py).
+LOCKING = ("f5bigip:index/sslKeyCert:SslKeyCert", "f5bigip:index/wafPolicy:WafPolicy")
+
+
+def _provider_of(run: engine.Run, reg: engine.Registration) -> engine.Registration:
+    return run.by_urn()[reg.provider.rsplit("::", 1)[0]]
+
+
 def test_each_unit_has_its_own_bigip_provider_verifying_tls_without_telemetry(prod: engine.Run) -> None:
+    units = ("aws-syd", "azure-mel", UNIT)
     providers = [p for p in prod.by_type("pulumi:providers:f5bigip") if p.name != "gslb-provider"]
-    assert sorted(p.name for p in providers) == [
-        f"{u}-bigip-provider" for u in ("aws-syd", "azure-mel", UNIT)
-    ]
+    assert {f"{u}-bigip-provider" for u in units} <= {p.name for p in providers}
     for p in providers:
         assert p.inputs["validateCertsDisable"] == "false"
         assert p.inputs["teemDisable"] == "true"
         assert p.inputs["password"] == engine.SECRET
-        assert p.inputs["trustedCertPath"] == f"trust/prod/bigip-{p.name.removesuffix('-bigip-provider')}.pem"
-    for unit in ("aws-syd", "azure-mel", UNIT):
+        unit = next(u for u in units if p.name.startswith(f"{u}-"))
+        assert p.inputs == prod.get(f"{unit}-bigip-provider").inputs, p.name  # the same device
+        assert p.inputs["trustedCertPath"] == f"trust/prod/bigip-{unit}.pem"
+    for unit in units:
         provider = prod.get(f"{unit}-bigip-provider")
         for reg in _in_unit(prod, unit, "f5bigip:"):
-            assert reg.provider.startswith(provider.urn + "::"), reg.name
+            if reg.type not in LOCKING:
+                assert reg.provider.startswith(provider.urn + "::"), reg.name
+
+
+def _two_templated_apps_in_one_unit() -> engine.Run:
+    raw = raw_stack("prod")
+    httpbin = raw["units"][2]["apps"][1]
+    assert (raw["units"][2]["name"], httpbin["name"]) == (UNIT, "httpbin")
+    httpbin["waf"] = {"template": "POLICY_TEMPLATE_FUNDAMENTAL", "enforcementMode": "transparent"}
+    return run_build(config.parse_stack(raw), "prod")
+
+
+def test_every_step_that_takes_the_providers_lock_has_a_provider_process_of_its_own() -> None:
+    """terraform-provider-bigip v1.26.0 guards SslKeyCert's and WafPolicy's create and update with
+    one mutex per provider process, and returns on an error without unlocking it: a failed egress
+    identity upload or WAF step would leave every later such step of the update waiting forever.
+    The engine starts one plugin process per provider resource, so each gets its own provider for
+    the same device."""
+    run = _two_templated_apps_in_one_unit()
+    locking = [r for r in run.registrations if r.type in LOCKING]
+    assert {r.name for r in locking} >= {
+        f"{UNIT}-egress-identity",
+        f"{UNIT}-waf-bookinfo-rapid-deployment",
+        f"{UNIT}-waf-httpbin-fundamental",
+    }
+    owners: dict[str, list[str]] = {}
+    for reg in run.registrations:
+        if reg.provider:
+            owners.setdefault(reg.provider, []).append(reg.name)
+    for reg in locking:
+        assert owners[reg.provider] == [reg.name], reg.name  # nothing else on that process
+        provider = _provider_of(run, reg)
+        unit = reg.name.split("-egress-")[0].split("-waf-")[0]
+        assert provider.inputs == run.get(f"{unit}-bigip-provider").inputs, reg.name
 
 
 def test_the_egress_chain_lives_in_the_pulumi_partition_and_never_in_cis(prod: engine.Run) -> None:
@@ -242,6 +280,45 @@ def test_removing_a_unit_drains_cis_before_deleting_what_cis_objects_reference(
     assert env["CPAAS_BIGIP_CA_PEM"].startswith("-----BEGIN CERTIFICATE-----")
 
 
+def _object_path(reg: engine.Registration) -> str:
+    """The BIG-IP path of a re-encrypt profile (its name) or a WAF policy (partition and name)."""
+    name = str(reg.inputs.get("name", ""))
+    return name if name.startswith("/") else f"/{reg.inputs.get('partition', 'Common')}/{name}"
+
+
+@pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
+def test_removing_an_app_waits_for_cis_to_release_its_reencrypt_profile_and_waf_policy(
+    prod: engine.Run, unit: str
+) -> None:
+    """CIS applies a deleted or changed VirtualServer later, and the BIG-IP refuses to delete a
+    profile or WAF policy still in use. So each object that CIS resources name and Pulumi deletes
+    has a wait: it depends on the object and CIS, and every CIS resource depends on it, so it is
+    deleted after them and before both, and its delete waits until nothing names the path."""
+    templated = unit != "azure-mel"  # azure-mel names an existing policy: nothing to delete
+    expected = {f"{unit}-cis-drain-bookinfo-reencrypt": f"/Common/cpaas-{unit}-bookinfo-reencrypt"}
+    if templated:
+        waf_path = f"/Common/cpaas-{unit}-bookinfo-waf-rapid-deployment"
+        expected[f"{unit}-cis-drain-bookinfo-waf-rapid-deployment"] = waf_path
+    waits = {r.name: r for r in _in_unit(prod, f"{unit}-cis-drain", "command:local:Command")}
+    assert set(waits) == {f"{unit}-cis-drain-wait", *expected}
+    owners = {_object_path(r): r for r in _in_unit(prod, unit, "f5bigip:") if r.inputs.get("name")}
+    crs = _in_unit(prod, f"{unit}-ingress", "kubernetes:cis.f5.com/v1:")
+    bigip = stack("prod").unit(unit).bigip
+    assert bigip is not None and crs
+    for name, path in expected.items():
+        wait = waits[name]
+        assert "create" not in wait.inputs and wait.inputs["delete"] == drain.script()
+        env = wait.inputs["environment"]
+        assert env["CPAAS_DRAIN_REFERENCE"] == path
+        assert env["CPAAS_CIS_PARTITION"] == bigip.cis_partition
+        assert env["CPAAS_BIGIP_PASSWORD"] == engine.SECRET
+        assert env["CPAAS_BIGIP_CA_PEM"].startswith("-----BEGIN CERTIFICATE-----")
+        assert owners[path].urn in wait.dependencies, name
+        assert prod.get(f"{unit}-cis-release").urn in wait.dependencies, name
+        for reg in crs:
+            assert wait.urn in reg.dependencies, (name, reg.name)
+
+
 def test_ingress_has_a_cis_resource_per_app_in_the_right_namespace(prod: engine.Run) -> None:
     kinds = {
         (r.inputs["kind"], r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"])
@@ -371,27 +448,26 @@ def test_the_save_triggers_never_read_what_the_device_returns() -> None:
     assert _triggers(raw_stack("prod"), DeviceAddsState) == _triggers(raw_stack("prod"))
 
 
-class DeviceRefusesBgp(engine.StateMocks):
-    """onprem-syd's BIG-IP refuses the BGP update: its stored output holds a tmsh error."""
+def _device_answers(command: str, results: list[str]) -> type[engine.StateMocks]:
+    """Mocks whose BIG-IP stores `results` as what the f5bigip.Command `command` printed."""
 
-    def new_resource(self, args):  # type: ignore[no-untyped-def]
-        id_, state = super().new_resource(args)
-        if args.name == f"{UNIT}-bgp-apply":
-            state["commandResults"] = ["", "", "Syntax Error: unknown property"]
-        return id_, state
+    class Answers(engine.StateMocks):
+        def new_resource(self, args):  # type: ignore[no-untyped-def]
+            id_, state = super().new_resource(args)
+            if args.name == command:
+                state["commandResults"] = results
+            return id_, state
+
+    return Answers
+
+
+# onprem-syd's BIG-IP refuses the BGP update: its stored output holds a tmsh error.
+DeviceRefusesBgp = _device_answers(f"{UNIT}-bgp-apply", ["", "", "Syntax Error: unknown property"])
 
 
 def _run_step(reg: engine.Registration, script: str) -> subprocess.CompletedProcess[str]:
     """Runs a registered local command's script as the step would: its interpreter, its environment."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **reg.inputs.get("environment", {})}
-    return subprocess.run(
-        [*reg.inputs["interpreter"], reg.inputs[script]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_script(reg.inputs["interpreter"], reg.inputs[script], reg.inputs.get("environment", {}))
 
 
 def test_a_refused_bgp_update_fails_only_its_own_check_step_and_the_program_finishes() -> None:
@@ -413,14 +489,7 @@ def test_a_refused_bgp_update_fails_only_its_own_check_step_and_the_program_fini
 
 
 def test_an_accepted_bgp_update_passes_its_check_step() -> None:
-    class DeviceSaysYes(engine.StateMocks):
-        def new_resource(self, args):  # type: ignore[no-untyped-def]
-            id_, state = super().new_resource(args)
-            if args.name == f"{UNIT}-bgp-apply":
-                state["commandResults"] = ["", "", ""]
-            return id_, state
-
-    run = run_build(stack("prod"), "prod", mocks=DeviceSaysYes)
+    run = run_build(stack("prod"), "prod", mocks=_device_answers(f"{UNIT}-bgp-apply", ["", "", ""]))
     done = _run_step(run.get(f"{UNIT}-bgp-check"), "create")
     assert done.returncode == 0, done.stderr
 
@@ -446,14 +515,8 @@ def test_the_save_sys_config_output_is_checked_by_a_step_of_its_own_with_the_sam
 
 
 def test_a_refused_save_fails_its_check_step() -> None:
-    class SaveRefused(engine.StateMocks):
-        def new_resource(self, args):  # type: ignore[no-untyped-def]
-            id_, state = super().new_resource(args)
-            if args.name == f"{UNIT}-bigip-save-command":
-                state["commandResults"] = ["01070711:3: Caught configuration exception (0), unable to save"]
-            return id_, state
-
-    run = run_build(stack("prod"), "prod", mocks=SaveRefused)
+    refused = ["01070711:3: Caught configuration exception (0), unable to save"]
+    run = run_build(stack("prod"), "prod", mocks=_device_answers(f"{UNIT}-bigip-save-command", refused))
     done = _run_step(run.get(f"{UNIT}-bigip-save-check"), "create")
     assert done.returncode != 0 and "save sys config" in done.stderr
 
@@ -464,6 +527,40 @@ def test_the_code_digest_covers_the_bigip_code_and_irules() -> None:
         paths
     )
     assert not [p for p in paths if "__pycache__" in p or not p.endswith((".py", ".tcl"))]
+
+
+def _edited(path: str, edit: Callable[[str], str]) -> list[tuple[str, str]]:
+    files = persist.code_files()
+    assert path in dict(files), path
+    out = [(p, edit(text) if p == path else text) for p, text in files]
+    assert out != files, f"the edit left {path} as it was"
+    return out
+
+
+@pytest.mark.parametrize("path", ["egress.py", "persist.py", "routing.py", "irules/__init__.py"])
+def test_a_comment_docstring_or_layout_edit_in_the_bigip_code_leaves_the_save_trigger_as_it_was(
+    path: str,
+) -> None:
+    """Nothing the BIG-IP receives changes, so no device is saved again (issue 15)."""
+
+    def reword(text: str) -> str:
+        assert text.startswith('"""'), f"{path} has no module docstring"
+        # Every docstring that starts on its opening quotes' line: module, class, function.
+        text = re.sub(r'^(\s*)"""(?=\w)', r'\1"""Reworded. ', text, flags=re.MULTILINE)
+        return text.replace("\n\n\n", "\n\n\n\n# A new comment.\n", 1) + "\n# The end.\n"
+
+    assert persist.code_digest(_edited(path, reword)) == persist.code_digest()
+
+
+def test_a_change_in_what_the_bigip_code_sends_moves_the_save_trigger() -> None:
+    now = persist.code_digest()
+    save = _edited("persist.py", lambda t: t.replace('"save sys config"', '"save sys config partitions all"'))
+    assert persist.code_digest(save) != now
+    pool = _edited("egress.py", lambda t: t.replace('"round-robin"', '"ratio-member"'))
+    assert persist.code_digest(pool) != now
+    # An iRule goes to the BIG-IP as written, comments included.
+    tcl = "irules/egress_authz.tcl"
+    assert persist.code_digest(_edited(tcl, lambda t: "# A new comment.\n" + t)) != now
 
 
 def test_the_save_refuses_an_empty_object_list() -> None:

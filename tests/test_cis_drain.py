@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from components.bigip import drain
+from tests.support import fake_tool, run_script
 
 PARTITION = "cpaas-onprem-syd-cis"
 PASSWORD = 'pa"ss\\word secret'
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 FAKE_CURL = r"""#!/bin/bash
 # Plays the BIG-IP: answers from $FAKE_DIR/answers (one file per call, the last one repeats).
@@ -46,38 +48,31 @@ def virtuals(*paths: str) -> str:
     return json.dumps({**body, "items": items} if items else body)
 
 
-def run(tmp_path: Path, answers: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+def _drain(
+    tmp_path: Path, curl: str, files: dict[str, str], *, ca_pem: str, reference: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The drain step's script, run as the step runs it, with `curl` faked and answering from `files`."""
     fake = tmp_path / "fake"
     fake.mkdir(parents=True)
+    for name, body in files.items():
+        (fake / name).write_text(body)
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    curl = bin_dir / "curl"
-    curl.write_text(FAKE_CURL)
-    curl.chmod(0o755)
-    for i, answer in enumerate(answers):
-        (fake / f"answer.{i}").write_text(answer)
+    fake_tool(bin_dir, "curl", curl)
+    common = {"url": "https://192.0.2.1:443", "username": "cis-admin", "password": PASSWORD}
     environment = {
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "FAKE_DIR": str(fake),
         **drain.environment(
-            url="https://192.0.2.1:443",
-            username="cis-admin",
-            password=PASSWORD,
-            ca_pem="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-            partition=PARTITION,
-            timeout=5,
-            interval=0,
+            **common, ca_pem=ca_pem, partition=PARTITION, reference=reference, timeout=5, interval=0
         ),
         **env,
     }
-    return subprocess.run(
-        [*drain.INTERPRETER, drain.script()],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_script(drain.INTERPRETER, drain.script(), environment)
+
+
+def run(tmp_path: Path, answers: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    files = {f"answer.{i}": answer for i, answer in enumerate(answers)}
+    return _drain(tmp_path, FAKE_CURL, files, ca_pem=CA_PEM, reference="", env=env)
 
 
 def calls(tmp_path: Path) -> int:
@@ -158,3 +153,152 @@ def test_without_a_trusted_pem_it_skips_verification_as_the_unit_is_configured_t
 def test_fails_on_a_timeout_that_is_not_a_number_of_seconds(tmp_path: Path, value: str) -> None:
     done = run(tmp_path, [virtuals()], CPAAS_DRAIN_TIMEOUT=value)
     assert done.returncode != 0 and "CPAAS_DRAIN_TIMEOUT" in done.stderr
+
+
+# The wait for one object (CPAAS_DRAIN_REFERENCE): a fake that answers by URL, so each round's
+# several calls (virtual servers, LTM policies, one policy's rules) get their own answers.
+FAKE_REST = r"""#!/bin/bash
+# Plays the BIG-IP by URL: $FAKE_DIR/<key>.<n> answers the n-th call of that URL (the last one
+# repeats), <key> being the URL after /mgmt/tm/ with every other character than [A-Za-z0-9] as _.
+cat > /dev/null
+url=${@: -1}
+key=$(printf '%s' "${url#*/mgmt/tm/}" | tr -c 'A-Za-z0-9' '_')
+printf '%s\n' "$url" >> "$FAKE_DIR/urls"
+n=$(cat "$FAKE_DIR/$key.calls" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$FAKE_DIR/$key.calls"
+while [ "$n" -gt 0 ] && [ ! -e "$FAKE_DIR/$key.$n" ]; do n=$((n - 1)); done
+if [ ! -e "$FAKE_DIR/$key.$n" ]; then
+    echo "curl: (22) The requested URL returned error: 404 ($url)" >&2
+    exit 22
+fi
+printf '%s' "$(cat "$FAKE_DIR/$key.$n")"
+"""
+
+PROFILE = "/Common/cpaas-onprem-syd-bookinfo-reencrypt"
+WAF = "/Common/cpaas-onprem-syd-bookinfo-waf-rapid-deployment"
+VIRTUALS = "ltm_virtual_expandSubcollections_true"
+POLICIES = "ltm_policy__select_fullPath"
+
+
+def rules_key(policy: str) -> str:
+    url = f"ltm/policy/{policy.replace('/', '~')}/rules?expandSubcollections=true"
+    return "".join(c if c.isalnum() else "_" for c in url)
+
+
+def expanded_virtuals(*profiles_by_vs: tuple[str, tuple[str, ...]]) -> str:
+    """ltm/virtual?expandSubcollections=true: each virtual server with its profiles expanded."""
+    items = [
+        {
+            "fullPath": vs,
+            "profilesReference": {
+                "isSubcollection": True,
+                "items": [{"name": p.rsplit("/", 1)[1], "fullPath": p, "context": "all"} for p in profiles],
+            },
+        }
+        for vs, profiles in profiles_by_vs
+    ]
+    return json.dumps({"kind": "tm:ltm:virtual:virtualcollectionstate", "items": items})
+
+
+def policies(*paths: str) -> str:
+    items = [{"fullPath": p} for p in paths]
+    return json.dumps({"kind": "tm:ltm:policy:policycollectionstate", "items": items})
+
+
+def waf_rules(asm_policy: str | None) -> str:
+    """A policy's rules with their actions expanded: AS3 attaches a WAF policy with an asm action."""
+    actions = [{"name": "0", "asm": True, "enable": True, "policy": asm_policy}] if asm_policy else []
+    rule = {"name": "default", "actionsReference": {"isSubcollection": True, "items": actions}}
+    return json.dumps({"kind": "tm:ltm:policy:rules:rulescollectionstate", "items": [rule]})
+
+
+def run_reference(
+    tmp_path: Path, reference: str, answers: dict[str, list[str]], **env: str
+) -> subprocess.CompletedProcess[str]:
+    files = {f"{key}.{i}": body for key, bodies in answers.items() for i, body in enumerate(bodies)}
+    return _drain(tmp_path, FAKE_REST, files, ca_pem="", reference=reference, env=env)
+
+
+def urls(tmp_path: Path) -> list[str]:
+    return (tmp_path / "fake" / "urls").read_text().splitlines()
+
+
+def test_the_wait_for_one_object_returns_at_once_when_nothing_names_it(tmp_path: Path) -> None:
+    answers = {
+        VIRTUALS: [expanded_virtuals((f"/{PARTITION}/Shared/bookinfo_443", ("/Common/http",)))],
+        POLICIES: [policies()],
+    }
+    done = run_reference(tmp_path, PROFILE, answers)
+    assert done.returncode == 0, done.stderr
+    assert PROFILE in done.stdout
+    assert urls(tmp_path) == [
+        "https://192.0.2.1:443/mgmt/tm/ltm/virtual?expandSubcollections=true",
+        "https://192.0.2.1:443/mgmt/tm/ltm/policy?$select=fullPath",
+    ]
+
+
+def test_the_wait_for_a_profile_lasts_until_no_virtual_server_has_it(tmp_path: Path) -> None:
+    """A removed app's re-encrypt profile: CIS removes the app's virtual server later."""
+    vs = f"/{PARTITION}/Shared/bookinfo_443"
+    using = expanded_virtuals((vs, ("/Common/http", PROFILE)))
+    answers = {VIRTUALS: [using, using, expanded_virtuals((vs, ("/Common/http",)))], POLICIES: [policies()]}
+    done = run_reference(tmp_path, PROFILE, answers)
+    assert done.returncode == 0, done.stderr
+    assert urls(tmp_path).count("https://192.0.2.1:443/mgmt/tm/ltm/virtual?expandSubcollections=true") == 3
+
+
+def test_the_wait_for_a_waf_policy_lasts_until_no_ltm_policy_of_the_cis_partition_enables_it(
+    tmp_path: Path,
+) -> None:
+    """AS3 attaches a VirtualServer's `waf` through an LTM policy `_WAF_<vs>` in the tenant whose
+    rule enables the WAF policy; after a template change CIS moves it to the new policy later."""
+    ltm = f"/{PARTITION}/Shared/_WAF_bookinfo_443"
+    answers = {
+        VIRTUALS: [expanded_virtuals((f"/{PARTITION}/Shared/bookinfo_443", ("/Common/websecurity",)))],
+        POLICIES: [policies(ltm, "/Common/other-policy")],
+        rules_key(ltm): [waf_rules(WAF), waf_rules(WAF.replace("rapid-deployment", "fundamental"))],
+    }
+    done = run_reference(tmp_path, WAF, answers)
+    assert done.returncode == 0, done.stderr
+    rules_url = (
+        f"https://192.0.2.1:443/mgmt/tm/ltm/policy/~{PARTITION}~Shared~_WAF_bookinfo_443/rules"
+        "?expandSubcollections=true"
+    )
+    assert urls(tmp_path).count(rules_url) == 2
+    assert not [u for u in urls(tmp_path) if "other-policy" in u]  # only the CIS partition's
+
+
+def test_a_name_that_merely_starts_alike_is_not_a_reference(tmp_path: Path) -> None:
+    vs = (f"/{PARTITION}/Shared/bookinfo_443", (f"{PROFILE}-old", f"/Common/x{PROFILE}"))
+    done = run_reference(tmp_path, PROFILE, {VIRTUALS: [expanded_virtuals(vs)], POLICIES: [policies()]})
+    assert done.returncode == 0, done.stderr
+
+
+def test_fails_when_the_object_is_still_named_past_the_timeout(tmp_path: Path) -> None:
+    ltm = f"/{PARTITION}/Shared/_WAF_bookinfo_443"
+    answers = {VIRTUALS: [expanded_virtuals()], POLICIES: [policies(ltm)], rules_key(ltm): [waf_rules(WAF)]}
+    done = run_reference(tmp_path, WAF, answers, CPAAS_DRAIN_TIMEOUT="0")
+    assert done.returncode != 0
+    message = done.stderr.strip()
+    assert f"CIS did not release {WAF} within 0s" in message
+    assert "1 reference(s)" in message
+    assert "kubectl -n f5-cis logs deploy/f5-bigip-ctlr" in message
+    assert f"CPAAS_SKIP_CIS_DRAIN={PARTITION}" in message
+
+
+def test_fails_with_the_last_error_when_the_references_cannot_be_listed(tmp_path: Path) -> None:
+    done = run_reference(tmp_path, WAF, {VIRTUALS: [expanded_virtuals()]}, CPAAS_DRAIN_TIMEOUT="0")
+    assert done.returncode != 0
+    assert "404" in done.stderr and WAF in done.stderr
+
+
+def test_the_operator_skip_for_the_partition_also_skips_the_waits_for_its_objects(tmp_path: Path) -> None:
+    done = run_reference(tmp_path, WAF, {}, CPAAS_SKIP_CIS_DRAIN=PARTITION)
+    assert done.returncode == 0
+    assert not (tmp_path / "fake" / "urls").exists()
+
+
+def test_the_environment_names_the_object_to_wait_for_and_only_then() -> None:
+    common = {"url": "https://b", "username": "u", "password": "p", "ca_pem": "", "partition": PARTITION}
+    assert drain.environment(**common, reference=WAF)["CPAAS_DRAIN_REFERENCE"] == WAF
+    assert "CPAAS_DRAIN_REFERENCE" not in drain.environment(**common)

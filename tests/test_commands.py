@@ -1,5 +1,5 @@
-"""The commands README.md shows run as written in a fresh shell, and `make test` works on a
-fresh clone (issue 13 items 5 and 6)."""
+"""The commands README.md, docs/ and CHANGELOG.md show run as written in a fresh shell, and
+`make test` works on a fresh clone (issue 13 items 5 and 6)."""
 
 from __future__ import annotations
 
@@ -12,23 +12,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, run
 
-README = (ROOT / "README.md").read_text()
+# Every page a reader copies commands from: the README, the reference in docs/, the rollout notes.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "CHANGELOG.md"]
 # A fresh shell: no venv activated, no PYTHONPATH, only the system's tools on PATH.
 FRESH = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
 COMMAND = re.compile(r"^(make|\.venv/bin/python|python3?|pulumi|kubectl)\b")
 
 
 def _commands() -> list[str]:
-    """Every command the README shows: shell lines in fenced blocks, and code spans that start
+    """Every command the pages show: shell lines in fenced blocks, and code spans that start
     with a command (one per span; `[...]` options dropped)."""
     found: list[str] = []
-    for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", README, flags=re.S | re.M):
-        if lang in ("", "sh", "bash", "shell"):
-            found += [line.strip() for line in body.splitlines() if COMMAND.match(line.strip())]
-    outside = re.sub(r"^```.*?^```", "", README, flags=re.S | re.M)
-    found += [span for span in re.findall(r"`([^`\n]+)`", outside) if COMMAND.match(span)]
+    for page in PAGES:
+        text = page.read_text()
+        for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.S | re.M):
+            if lang in ("", "sh", "bash", "shell"):
+                found += [line.strip() for line in body.splitlines() if COMMAND.match(line.strip())]
+        outside = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+        found += [span for span in re.findall(r"`([^`\n]+)`", outside) if COMMAND.match(span)]
     return sorted({re.sub(r"\s*\[[^]]*\]", "", c).strip() for c in found})
 
 
@@ -36,31 +39,23 @@ def _make_targets() -> set[str]:
     return set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), flags=re.M))
 
 
-def test_the_readme_shows_no_command_that_needs_an_activated_venv() -> None:
+def test_no_page_shows_a_command_that_needs_an_activated_venv() -> None:
     bare = [c for c in _commands() if re.match(r"python3? ", c)]
     assert bare == [], "use a make target or .venv/bin/python -m ...: " + ", ".join(bare)
 
 
-def test_every_make_command_the_readme_shows_names_a_target_of_the_makefile() -> None:
+def test_every_make_command_the_pages_show_names_a_target_of_the_makefile() -> None:
     makes = [shlex.split(c) for c in _commands() if c.startswith("make")]
     assert {"make", "render", "up", "replicate", "bench", "test"} <= {w for m in makes for w in m[:2]}
     missing = [" ".join(m) for m in makes if len(m) > 1 and "=" not in m[1] and m[1] not in _make_targets()]
     assert missing == []
 
 
-def test_every_venv_module_the_readme_shows_runs_in_a_fresh_shell() -> None:
+def test_every_venv_module_the_pages_show_runs_in_a_fresh_shell() -> None:
     modules = sorted({c.split()[2] for c in _commands() if c.startswith(".venv/bin/python -m ")})
     assert {"tools.render", "tools.replicate", "tools.bench"} <= set(modules)
     for module in modules:
-        result = subprocess.run(
-            [".venv/bin/python", "-m", module, "--help"],
-            cwd=ROOT,
-            env=FRESH,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run([".venv/bin/python", "-m", module, "--help"], cwd=ROOT, env=FRESH)
         assert result.returncode == 0, f"{module}: {result.stderr}"
 
 
@@ -79,14 +74,10 @@ def test_the_make_targets_run_the_venv_module_with_the_given_args(target: str, m
 
 def _make(*args: str, path: str = FRESH["PATH"]) -> subprocess.CompletedProcess[str]:
     # -o: never rebuild the venv from a test, whatever the requirement files' times.
-    return subprocess.run(
+    return run(
         ["make", "--no-print-directory", "-o", ".venv/.installed", *args],
         cwd=ROOT,
         env={**FRESH, "PATH": path},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
 
 
@@ -124,8 +115,9 @@ def test_make_up_for_a_stack_the_backend_lacks_says_to_init_it_and_what_to_set(t
     assert not [c for c in log.read_text().splitlines() if c.startswith(("up", "stack init"))]
 
 
-def test_the_readme_prod_steps_create_the_stack_before_setting_its_secrets() -> None:
-    deploy = README[README.index("### Deploy") : README.index("### Secrets")]
+def test_the_prod_deploy_steps_create_the_stack_before_setting_its_secrets() -> None:
+    page = (ROOT / "docs" / "operations.md").read_text()
+    deploy = page[page.index("## Deploy") : page.index("## Reaching the dev apps")]
     assert "pulumi stack init prod" in deploy
     assert deploy.index("pulumi stack init prod") < deploy.index("set the secrets")
 
@@ -152,22 +144,15 @@ def _fresh_clone(tmp_path: Path) -> Path:
 
 
 def _ensure(clone: Path, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(ROOT / ".venv/bin/python"),
-            "-m",
-            "tools.schemas",
-            "--if-missing",
-            "--base-url",
-            "http://127.0.0.1:9",
-        ],
-        cwd=clone,
-        env={**FRESH, "HOME": str(home), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    argv = [
+        str(ROOT / ".venv/bin/python"),
+        "-m",
+        "tools.schemas",
+        "--if-missing",
+        "--base-url",
+        "http://127.0.0.1:9",
+    ]
+    return run(argv, cwd=clone, env={**FRESH, "HOME": str(home), **env})
 
 
 def test_fails_offline_on_a_fresh_clone_in_one_line_that_says_how_to_point_at_a_copy(tmp_path: Path) -> None:

@@ -38,8 +38,8 @@ from components.observability import Observability
 from components.pki import Pki
 from components.routes import InClusterRoutes
 from components.unit import AtomicUnit
-from tests.support import run_build, stack
-from tools import engine
+from tests.support import stack
+from tools import engine, graph
 
 SECRET = engine.SECRET
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -51,6 +51,7 @@ TIGERA_REPO = "https://docs.tigera.io/calico/charts"
 F5_REPO = "https://f5networks.github.io/charts/stable"
 NGINX_OCI = "oci://ghcr.io/nginx/charts/nginx-ingress"
 KPS_OCI = "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack"
+KPS_VERSION = versions.KUBE_PROMETHEUS_STACK.version
 JAEGER_REPO = "https://jaegertracing.github.io/helm-charts"
 COMPONENTS = {
     "cpaas:pki:Pki": Pki,
@@ -81,32 +82,9 @@ COMPONENTS = {
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    """The full prod build (three units) under its own recording mock; shared, it is the slow one."""
-    return run_build(stack("prod"), "prod")
-
-
-@pytest.fixture
-def dev() -> engine.Run:
-    return run_build(stack("dev"), "dev")
-
-
-def _ancestors(run: engine.Run, reg: engine.Registration) -> list[str]:
-    """The URNs of reg's parents, nearest first (the root Stack is not recorded)."""
-    by_urn = run.by_urn()
-    out: list[str] = []
-    parent = reg.parent
-    while parent in by_urn:
-        out.append(parent)
-        parent = by_urn[parent].parent
-    return out
-
-
 def _unit_of(run: engine.Run, reg: engine.Registration) -> str | None:
     """The name of the AtomicUnit above reg, if any."""
-    by_urn = run.by_urn()
-    units = [by_urn[u].name for u in _ancestors(run, reg) if by_urn[u].type == UNIT_TYPE]
+    units = [a.name for a in graph.ancestors(reg, run.by_urn()) if a.type == UNIT_TYPE]
     assert len(units) <= 1, f"{reg.name} sits under several units: {units}"
     return units[0] if units else None
 
@@ -127,19 +105,20 @@ def _unit(stack_name: str, unit: str) -> config.Unit:
     return stack(stack_name).unit(unit)
 
 
+BIGIP: dict[str, object] = {
+    "management_address": "192.0.2.10",
+    "password_secret": "bigipPassword-t",
+    "trusted_cert_file": "trust/t/bigip.pem",
+    "cis_partition": "t-cis",
+    "pulumi_partition": "t-pulumi",
+    "vlan": "internal",
+    "self_ips": ["192.0.2.20", "192.0.2.21"],
+    "asn": 65010,
+}
+
+
 def _bigip(**update: object) -> config.Bigip:
-    fields: dict[str, object] = {
-        "management_address": "192.0.2.10",
-        "password_secret": "bigipPassword-t",
-        "trusted_cert_file": "trust/t/bigip.pem",
-        "cis_partition": "t-cis",
-        "pulumi_partition": "t-pulumi",
-        "vlan": "internal",
-        "self_ips": ["192.0.2.20", "192.0.2.21"],
-        "asn": 65010,
-    }
-    fields.update(update)
-    return config.Bigip.model_validate(fields)
+    return config.Bigip.model_validate({**BIGIP, **update})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,14 +275,14 @@ def test_dev_workloads_also_wait_for_calico_and_the_provider_for_the_cluster(dev
 
 EXPECTED_RELEASES = {
     # role: (release name, chart, version, repo or None for an oci:// chart)
-    "calico-operator": ("calico", "tigera-operator", "v3.32.1", TIGERA_REPO),
-    "mesh-base": ("istio-base", "base", "1.30.3", ISTIO_REPO),
-    "mesh-istiod": ("istiod", "istiod", "1.30.3", ISTIO_REPO),
-    "mesh-gateway": ("istio-ingressgateway", "gateway", "1.30.3", ISTIO_REPO),
-    "nginx-release": ("nginx-ingress", NGINX_OCI, "2.6.4", None),
-    "cis-release": ("f5-bigip-ctlr", "f5-bigip-ctlr", "0.0.33", F5_REPO),
-    "observability-prometheus": ("kube-prometheus-stack", KPS_OCI, "88.5.3", None),
-    "observability-jaeger": ("jaeger-collector", "jaeger", "4.11.1", JAEGER_REPO),
+    "calico-operator": ("calico", "tigera-operator", versions.TIGERA_OPERATOR.version, TIGERA_REPO),
+    "mesh-base": ("istio-base", "base", versions.ISTIO_VERSION, ISTIO_REPO),
+    "mesh-istiod": ("istiod", "istiod", versions.ISTIO_VERSION, ISTIO_REPO),
+    "mesh-gateway": ("istio-ingressgateway", "gateway", versions.ISTIO_VERSION, ISTIO_REPO),
+    "nginx-release": ("nginx-ingress", NGINX_OCI, versions.NGINX_INGRESS.version, None),
+    "cis-release": ("f5-bigip-ctlr", "f5-bigip-ctlr", versions.CIS.version, F5_REPO),
+    "observability-prometheus": ("kube-prometheus-stack", KPS_OCI, KPS_VERSION, None),
+    "observability-jaeger": ("jaeger-collector", "jaeger", versions.JAEGER.version, JAEGER_REPO),
 }
 
 
@@ -331,13 +310,13 @@ def test_every_helm_release_pins_its_chart_names_its_release_and_uses_the_expect
 
 
 @pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
-def test_cis_release_runs_2_20_4_in_cluster_crd_mode_verifying_bigip_tls_and_skips_chart_crds(
+def test_cis_release_runs_the_pinned_version_in_cluster_crd_mode_verifying_bigip_tls_and_skips_chart_crds(
     prod: engine.Run, unit: str
 ) -> None:
     release = prod.get(f"{unit}-cis-release").inputs
     assert release["skipCrds"] is True
     values = release["values"]
-    assert values["version"] == "2.20.4"
+    assert values["version"] == versions.CIS_VERSION
     args = values["args"]
     assert args["pool_member_type"] == "cluster"
     assert args["custom_resource_mode"] is True
@@ -558,7 +537,7 @@ def test_istiod_values_declare_the_tracing_provider_only_when_tracing_is_on() ->
     assert off["meshConfig"]["trustDomain"] == "t.example.com"
     assert off["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
     assert off["global"]["multiCluster"] == {"clusterName": "u1"}
-    assert off["global"]["tag"] == "1.30.3"
+    assert off["global"]["tag"] == versions.ISTIO_VERSION
     tracing = config.Tracing(enabled=True, provider="opentelemetry", port=4317, sampling_percent=5.0)
     traced = base.model_copy(update={"tracing": tracing})
     on = mesh.istiod_values(traced, "u1")
@@ -592,7 +571,7 @@ def test_nginx_values_use_a_cluster_ip_service_and_watch_the_listed_namespaces()
     assert controller["ingressClass"]["name"] == "web"
     assert controller["ingressClass"]["setAsDefaultIngress"] is False
     assert controller["replicaCount"] == 3
-    assert controller["image"]["tag"] == "5.5.4"
+    assert controller["image"] == {"repository": versions.NGINX_IMAGE, "tag": versions.NGINX_IMAGE_TAG}
     assert controller["enableSnippets"] is False
     assert nginx.values(config.Nginx(replicas=1))["controller"]["podDisruptionBudget"]["enabled"] is False
 
@@ -606,7 +585,8 @@ def test_cis_values_verify_tls_with_the_trusted_certs_unless_insecure_is_chosen(
     assert insecure["args"]["insecure"] is True
     assert "trusted_certs_cfgmap" not in insecure["args"]
     assert secure["ingressClass"] == {"create": False}
-    assert secure["version"] == "2.20.4"
+    assert secure["version"] == versions.CIS_VERSION
+    assert (secure["image"]["user"], secure["image"]["repo"]) == tuple(versions.CIS_IMAGE.split("/"))
 
 
 def test_an_insecure_cis_makes_no_trusted_certs_config_map() -> None:

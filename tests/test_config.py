@@ -29,7 +29,7 @@ PROPERTY = settings(
 )
 
 UNION_TAGS = {"generated", "imported", "k3d", "kubeconfig", "stackReference", "calico-bgp", "cloud-native"}
-UNKNOWN = "unknown key; remove it or check its spelling against the README's config reference"
+UNKNOWN = "unknown key; remove it or check its spelling against docs/config.md"
 MISSING = "required key is missing; add it"
 DNS_LABEL_MSG = (
     "is not a DNS-1123 label; use 1-63 lowercase letters, digits and '-', "
@@ -199,6 +199,42 @@ def test_fails_when_a_cidr_overlaps_the_same_cidr_of_another_unit(field: str, va
     assert errors(raw) == [
         f"cpaas:units[1].network.{field}: {value} overlaps units[0].network.{field} "
         f"(aws-syd: {value}); use a disjoint range"
+    ]
+
+
+def _rule_problems(raw: dict[str, Any]) -> list[tuple[tuple[str | int, ...], config.Problem]]:
+    """(location of the model, problem) of every cross-field problem validating raw raises."""
+    with pytest.raises(pydantic.ValidationError) as info:
+        config.StackConfig.model_validate(raw)
+    errs = info.value.errors(include_url=False)
+    return [(tuple(e["loc"]), p) for e in errs if e["type"] == "cpaas_rule" for p in e["ctx"]["problems"]]
+
+
+def test_a_rule_hands_back_its_problem_as_path_value_allowed_and_fix() -> None:
+    raw = raw_stack("prod")
+    raw["units"][1]["network"]["podCidr"] = "10.10.64.0/18"
+    assert _rule_problems(raw) == [
+        (
+            (),
+            config.Problem(
+                "units[1].network.podCidr",
+                "10.10.64.0/18",
+                "overlaps units[0].network.podCidr (aws-syd: 10.10.64.0/18)",
+                "use a disjoint range",
+            ),
+        )
+    ]
+    raw = raw_stack("prod")
+    raw["units"][0]["egress"]["allow"].append(dict(raw["units"][0]["egress"]["allow"][0]))
+    # A model's rule names its path below the model; the error's location is the model's.
+    assert _rule_problems(raw) == [
+        (
+            ("units", 0, "egress"),
+            config.Problem("allow[1].namespace", "bookinfo", "is listed twice", "merge the entries"),
+        )
+    ]
+    assert errors(raw) == [
+        "cpaas:units[0].egress.allow[1].namespace: bookinfo is listed twice; merge the entries"
     ]
 
 

@@ -226,7 +226,7 @@ def test_every_image_is_pinned_to_an_exact_tag_and_none_is_latest(prod: engine.R
     for image in images:
         assert PINNED.match(image), image
         assert not image.endswith(":latest"), image
-        config._image_ref(image)  # the stack's own pinned-image rule agrees
+        config.image_ref(image)  # the stack's own pinned-image rule agrees
     bookinfo = f"{versions.BOOKINFO_HUB}/examples-bookinfo"
     assert images == {
         *(f"{bookinfo}-{s}-v1:{versions.BOOKINFO_TAG}" for s in BOOKINFO),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components import config, gslb
+from components import config, gslb, versions
 from components.gslb import UnitRef, declaration
 from tests.support import raw_stack, run_build, stack
 from tools import engine, render
@@ -153,7 +153,7 @@ def test_the_declaration_is_an_as3_deploy_of_an_adc_at_the_pinned_schema_version
     assert decl["class"] == "AS3" and decl["action"] == "deploy"
     adc = decl["declaration"]
     assert adc["class"] == "ADC"
-    assert adc["schemaVersion"] == "3.56.0"
+    assert adc["schemaVersion"] == versions.AS3_SCHEMA_VERSION
     assert adc["id"] == f"cpaas-gslb-{TENANT}"
     assert "updateMode" not in adc, "selective (the default): tenants not declared are left alone"
 
@@ -241,25 +241,18 @@ def test_topology_mode_maps_each_ldns_subnet_to_the_units_data_center() -> None:
     assert pool["lbModeAlternate"] == "round-robin", "no matching record: still answer"
     topology = _shared(decl)["cpaas-topology"]
     assert topology["class"] == "GSLB_Topology_Records"
+
+    def record(subnet: str, unit: str, weight: int) -> dict[str, Any]:
+        datacenter = {"use": f"/Common/Shared/cpaas-dc-{unit}"}
+        return {
+            "source": {"matchType": "subnet", "matchOperator": "equals", "matchValue": subnet},
+            "destination": {"matchType": "datacenter", "matchOperator": "equals", "matchValue": datacenter},
+            "weight": weight,
+        }
+
     assert topology["records"] == [
-        {
-            "source": {"matchType": "subnet", "matchOperator": "equals", "matchValue": "10.30.0.0/16"},
-            "destination": {
-                "matchType": "datacenter",
-                "matchOperator": "equals",
-                "matchValue": {"use": "/Common/Shared/cpaas-dc-onprem-syd"},
-            },
-            "weight": 200,
-        },
-        {
-            "source": {"matchType": "subnet", "matchOperator": "equals", "matchValue": "10.10.0.0/16"},
-            "destination": {
-                "matchType": "datacenter",
-                "matchOperator": "equals",
-                "matchValue": {"use": "/Common/Shared/cpaas-dc-aws-syd"},
-            },
-            "weight": 100,
-        },
+        record("10.30.0.0/16", "onprem-syd", 200),
+        record("10.10.0.0/16", "aws-syd", 100),
     ]
     assert "cpaas-topology" not in _shared(_prod_decl()), "no topology config, no records"
 

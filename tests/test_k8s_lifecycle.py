@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pulumi
-import pytest
 
 from components import config
 from components.calico import Calico, CalicoArgs
@@ -32,11 +31,6 @@ def _provider(unit: config.Unit, kubeconfig: str | None = None, output: Any = No
     mocks = engine.StateMocks(stack_outputs={AKS_STACK: {"kubeconfig": output}})
     run = engine.run(lambda: {"kc": Cluster("c", ClusterArgs(unit, kubeconfig)).kubeconfig}, mocks=mocks)
     return run.get("c-k8s")
-
-
-@pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    return run_build(stack("prod"), "prod")
 
 
 # ---------------------------------------------------------------------------------------------

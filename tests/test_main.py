@@ -13,10 +13,9 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime import config as runtime_config
 
 from tests.support import ROOT, raw_stack
-from tools import engine, render
+from tools import engine, render, sdk_internals
 
 
 def _run_main(values: dict[str, Any], secret_keys: list[str]) -> engine.Run:
@@ -24,7 +23,7 @@ def _run_main(values: dict[str, Any], secret_keys: list[str]) -> engine.Run:
     flat = {f"cpaas:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 
     def program() -> None:
-        runtime_config.set_all_config(flat, [f"cpaas:{k}" for k in secret_keys])
+        sdk_internals.set_all_config(flat, [f"cpaas:{k}" for k in secret_keys])
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     return engine.run(program, stack="dev")
@@ -52,7 +51,7 @@ def test_main_reads_secrets_with_require_secret_and_keeps_them_secret() -> None:
     flat |= {f"cpaas:{k}": v for k, v in secrets.items()}
 
     def program() -> None:
-        runtime_config.set_all_config(flat, [f"cpaas:{k}" for k in secrets])
+        sdk_internals.set_all_config(flat, [f"cpaas:{k}" for k in secrets])
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     run = engine.run(program, stack="prod", mocks=engine.StateMocks(stack_outputs=refs))
@@ -134,7 +133,7 @@ def _refused_by_main(entries: dict[str, Any]) -> list[str]:
     refs = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
 
     def program() -> None:
-        runtime_config.set_all_config(flat, secret)
+        sdk_internals.set_all_config(flat, secret)
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     with pytest.raises(pulumi.RunError) as caught:

@@ -24,22 +24,16 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import HealthCheck, example, given, reject
 from hypothesis import strategies as st
 
 from components import cluster, config, gslb, mesh, pki
 from components.bigip import egress, ingress, reencrypt, routing, waf
-from tests.support import raw_stack, run_build
+from tests.support import examples, raw_stack, run_build
 from tools import render
 from tools.validate import Validator
 
-PROPERTY = settings(
-    max_examples=40,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+PROPERTY = examples(40, HealthCheck.filter_too_much)
 
 # ---------------------------------------------------------------------------------------------
 # Oracles: the receiving systems' rules
@@ -424,6 +418,16 @@ def _accepted(raw: dict[str, Any]) -> config.StackConfig:
         reject()
 
 
+def _with(base: dict[str, Any], value: Any, *path: str | int) -> dict[str, Any]:
+    """A deep copy of `base` with `value` at `path`."""
+    raw = copy.deepcopy(base)
+    node: Any = raw
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return raw
+
+
 def _rename_unit(raw: dict[str, Any], index: int, new: str) -> dict[str, Any]:
     old = raw["units"][index]["name"]
     raw["units"][index]["name"] = new
@@ -611,8 +615,7 @@ def test_every_unit_name_the_config_accepts_names_a_k3d_cluster_bigip_objects_an
 @example("rancher//k3s:v1")
 @example("rancher/k3s-:v1")
 def test_every_k3d_image_the_config_accepts_is_a_docker_reference(upstream: Upstream, image: str) -> None:
-    raw = copy.deepcopy(DEV)
-    raw["units"][0]["cluster"]["image"] = image
+    raw = _with(DEV, image, "units", 0, "cluster", "image")
     assert refusals(_accepted(raw), upstream) == []
 
 
@@ -621,8 +624,7 @@ def test_every_k3d_image_the_config_accepts_is_a_docker_reference(upstream: Upst
 @example("/C/policy")
 @example("/My.Part/policy")
 def test_every_waf_policy_path_the_config_accepts_is_one_cis_accepts(upstream: Upstream, path: str) -> None:
-    raw = copy.deepcopy(PROD)
-    raw["units"][1]["apps"][0]["waf"] = {"policy": path}
+    raw = _with(PROD, {"policy": path}, "units", 1, "apps", 0, "waf")
     assert refusals(_accepted(raw), upstream) == []
 
 
@@ -666,8 +668,7 @@ def test_fails_when_an_app_service_starts_with_a_digit_which_kubernetes_refuses_
     service: str,
 ) -> None:
     assert dns1123_label(service) and not dns1035_label(service)
-    raw = copy.deepcopy(PROD)
-    raw["units"][0]["apps"][2]["service"] = service
+    raw = _with(PROD, service, "units", 0, "apps", 2, "service")
     assert errors(raw) == [f"cpaas:units[0].apps[2].service: {service!r} {SERVICE_MSG}"]
 
 
@@ -713,8 +714,7 @@ TRUST_DOMAIN_MSG = (
 )
 def test_fails_when_a_trust_domain_has_a_label_istio_refuses(domain: str) -> None:
     assert spiffe_id(f"spiffe://{domain}") and not istio_trust_domain(domain)
-    raw = copy.deepcopy(PROD)
-    raw["units"][1]["mesh"]["trustDomain"] = domain
+    raw = _with(PROD, domain, "units", 1, "mesh", "trustDomain")
     assert errors(raw) == [f"cpaas:units[1].mesh.trustDomain: {domain!r} {TRUST_DOMAIN_MSG}"]
 
 
@@ -730,8 +730,7 @@ def test_fails_when_a_partition_is_an_as3_declaration_key_or_one_character(
     upstream: Upstream, partition: str
 ) -> None:
     assert not (upstream.as3_tenant(partition) and f5_partition(partition))
-    raw = copy.deepcopy(PROD)
-    raw["gslb"]["dnsDevice"]["partition"] = partition
+    raw = _with(PROD, partition, "gslb", "dnsDevice", "partition")
     assert errors(raw) == [f"cpaas:gslb.dnsDevice.partition: {partition!r} {PARTITION_MSG}"]
 
 
@@ -743,8 +742,7 @@ def test_the_partition_message_names_every_as3_declaration_key_a_tenant_could_co
     )
     assert ", ".join(tenant_like) in PARTITION_MSG
     for key in tenant_like:
-        raw = copy.deepcopy(PROD)
-        raw["units"][0]["bigip"]["cisPartition"] = key
+        raw = _with(PROD, key, "units", 0, "bigip", "cisPartition")
         assert errors(raw) == [f"cpaas:units[0].bigip.cisPartition: {key!r} {PARTITION_MSG}"], key
 
 
@@ -758,8 +756,7 @@ WAF_POLICY_MSG = (
 @pytest.mark.parametrize("path", ["/C/policy", "/My.Part/policy"])
 def test_fails_when_a_waf_policy_path_has_a_partition_cis_refuses(upstream: Upstream, path: str) -> None:
     assert not upstream.cis_accepts("VirtualServer", "spec.waf", path)
-    raw = copy.deepcopy(PROD)
-    raw["units"][1]["apps"][0]["waf"] = {"policy": path}
+    raw = _with(PROD, {"policy": path}, "units", 1, "apps", 0, "waf")
     assert errors(raw) == [f"cpaas:units[1].apps[0].waf.policy: {path!r} {WAF_POLICY_MSG}"]
 
 
@@ -775,8 +772,7 @@ IMAGE_MSG = (
 )
 def test_fails_when_a_k3d_image_is_not_a_docker_reference(image: str) -> None:
     assert not docker_tagged_reference(image)
-    raw = copy.deepcopy(DEV)
-    raw["units"][0]["cluster"]["image"] = image
+    raw = _with(DEV, image, "units", 0, "cluster", "image")
     assert errors(raw) == [f"cpaas:units[0].cluster.image: {image!r} {IMAGE_MSG}"]
 
 

@@ -17,7 +17,7 @@ import pytest
 from components import config, mesh, observability, versions
 from components.observability import Observability
 from tests.support import raw_stack, run_build, stack
-from tools import engine, render
+from tools import engine, graph, render
 from tools.validate import Validator, resolve_schema_dir
 
 OBS_TYPE = "cpaas:observability:Observability"
@@ -71,11 +71,6 @@ _LEAVES = {"prometheus.prometheusSpec.storageSpec", "prometheus.prometheusSpec.r
 _LEAVES |= {"grafana.deploymentStrategy", "jaeger.resources"}
 
 
-@pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    return run_build(stack("prod"), "prod")
-
-
 def _paths(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
     for key, value in values.items():
         path = f"{prefix}{key}"
@@ -86,13 +81,9 @@ def _paths(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 def _unit_of(run: engine.Run, reg: engine.Registration) -> str:
-    by_urn = run.by_urn()
-    cur: engine.Registration | None = reg
-    while cur is not None:
-        if cur.type == "cpaas:unit:AtomicUnit":
-            return cur.name
-        cur = by_urn.get(cur.parent)
-    raise AssertionError(f"{reg.name} is outside every unit")
+    unit = graph.unit_of(reg, run.by_urn())
+    assert unit is not None, f"{reg.name} is outside every unit"
+    return unit
 
 
 def _children(run: engine.Run, component: engine.Registration) -> list[engine.Registration]:
@@ -142,8 +133,8 @@ def test_every_prod_unit_gets_metrics_dashboards_and_tracing(prod: engine.Run) -
             assert children[role].type == RELEASE
             assert children[role].inputs["namespace"] == observability.NAMESPACE
         assert children["prometheus"].inputs["chart"] == versions.KUBE_PROMETHEUS_STACK.name
-        assert children["prometheus"].inputs["version"] == "88.5.3"
-        assert children["jaeger"].inputs["version"] == "4.11.1"
+        assert children["prometheus"].inputs["version"] == versions.KUBE_PROMETHEUS_STACK.version
+        assert children["jaeger"].inputs["version"] == versions.JAEGER.version
 
 
 def test_dev_has_no_observability_unless_enabled_and_says_so() -> None:

@@ -21,6 +21,7 @@ from cryptography.x509.verification import VerificationError
 
 from components import config, mesh, pki
 from tests import pkitools as t
+from tests.tlsdouble import TlsDouble
 from tools import engine
 
 UNITS = (pki.UnitTrust("alpha", "alpha.bank.example"), pki.UnitTrust("beta", "beta.bank.example"))
@@ -215,9 +216,13 @@ def sub_ca_leaf(ca: t.Issued, unit: pki.UnitTrust) -> tuple[t.Issued, t.Issued]:
     return sub, workload(sub, unit)
 
 
-def test_provider_encoding_drops_pathlen_zero_on_the_intermediate(org: dict[str, t.Issued]) -> None:
-    """plan() asks max_path_length=0; the provider never sets Go's MaxPathLenZero, so the issued
-    intermediate says CA:TRUE with NO pathLenConstraint. Values >= 1 (the root's 1) are emitted."""
+def test_the_emulated_provider_encoding_drops_pathlen_zero_on_the_intermediate(
+    org: dict[str, t.Issued],
+) -> None:
+    """plan() asks max_path_length=0. An emulation, not the provider: tests/pkitools.py
+    provider_path_length encodes what the provider's source does (it never sets Go's
+    MaxPathLenZero; Refs there), so the intermediate says CA:TRUE with NO pathLenConstraint.
+    Values >= 1 (the root's 1) are emitted."""
     spec = intermediate(org, "alpha").spec
     assert spec is not None and spec.max_path_length == 0
     assert basic_constraints(intermediate(org, "alpha")).value.path_length is None
@@ -373,7 +378,7 @@ IMPORTED_CERT = engine.mock_pem("CERTIFICATE", "imported-root")
 IMPORTED_KEY = engine.mock_pem("PRIVATE KEY", "imported-root")
 
 
-def run_pki(pki_model: config.Pki, **kwargs: Any) -> engine.Run:
+def run_pki(pki_model: config.Pki, mocks: engine.StateMocks | None = None, **kwargs: Any) -> engine.Run:
     def program() -> dict[str, Any]:
         component = pki.Pki("pki", pki.PkiArgs(pki_model, UNITS, **kwargs))
         outputs: dict[str, Any] = {"root": component.root_cert_pem}
@@ -381,7 +386,7 @@ def run_pki(pki_model: config.Pki, **kwargs: Any) -> engine.Run:
             outputs |= {f"{unit}-key": ca.key_pem, f"{unit}-chain": ca.chain_pem, f"{unit}-cert": ca.cert_pem}
         return outputs
 
-    return engine.run(program)
+    return engine.run(program, mocks=mocks)
 
 
 @pytest.fixture(scope="module")
@@ -440,7 +445,8 @@ def test_root_cert_inputs_match_the_plan(generated_run: engine.Run) -> None:
 
 
 def test_intermediate_csr_and_signed_cert_inputs_match_the_plan(generated_run: engine.Run) -> None:
-    root_cert = engine.mock_pem("CERTIFICATE", f"{SELF_SIGNED}::pki-root")
+    # Under StateMocks every PEM is a stand-in: what is checked is which output feeds which input.
+    root_cert = generated_run.outputs["root"]
     for spec in pki.plan(model(), UNITS)[1:]:
         csr = generated_run.get(f"pki-{spec.role}-csr")
         assert csr.inputs == {
@@ -514,13 +520,23 @@ def test_issued_ca_key_pem_is_secret_inside_the_program() -> None:
     assert seen == {u.unit: True for u in UNITS}
 
 
-def test_chain_pem_is_the_intermediate_then_the_root(generated_run: engine.Run) -> None:
-    root = generated_run.outputs["root"]
+def test_chain_pem_is_the_intermediate_then_the_root() -> None:
+    """With the certificates the tls double issues (tests/tlsdouble.py): each unit's chain output
+    is its intermediate, then the self-signed root that signed it, which is the root output."""
+    run = run_pki(model(), mocks=TlsDouble())
+    specs = {spec.role: spec for spec in pki.plan(model(), UNITS)}
+    [root] = x509.load_pem_x509_certificates(run.outputs["root"].encode())
+    root.verify_directly_issued_by(root)
+    assert _common_name(root) == specs[pki.root_role()].common_name
     for unit in UNITS:
-        assert (
-            generated_run.outputs[f"{unit.unit}-chain"] == generated_run.outputs[f"{unit.unit}-cert"] + root
-        )
-    assert root == engine.mock_pem("CERTIFICATE", f"{SELF_SIGNED}::pki-root")
+        [cert] = x509.load_pem_x509_certificates(run.outputs[f"{unit.unit}-cert"].encode())
+        assert x509.load_pem_x509_certificates(run.outputs[f"{unit.unit}-chain"].encode()) == [cert, root]
+        cert.verify_directly_issued_by(root)
+        assert _common_name(cert) == specs[pki.intermediate_role(unit.unit)].common_name
+
+
+def _common_name(cert: x509.Certificate) -> object:
+    return cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
 
 
 def test_imported_root_registers_no_root_resources_and_signs_with_the_imported_cert() -> None:

@@ -37,16 +37,22 @@ def repo(tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder tempfile hands out from, to check that nothing is left in it."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(folder))
+    return folder
+
+
 def _no_temp_left(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir())
 
 
 def test_make_diff_renders_the_base_in_a_worktree_and_prints_what_the_pr_job_shows(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    repo: Path, temp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr("tempfile.tempdir", str(temp))
     stack_file = repo / "Pulumi.dev.yaml"
     assert "replicas: 1\n" in stack_file.read_text()
     stack_file.write_text(stack_file.read_text().replace("replicas: 1\n", "replicas: 2\n"))
@@ -67,11 +73,8 @@ def test_make_diff_renders_the_base_in_a_worktree_and_prints_what_the_pr_job_sho
 
 
 def test_fails_make_diff_with_a_base_that_is_no_commit_with_exit_2_one_line_and_nothing_left(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    repo: Path, temp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr("tempfile.tempdir", str(temp))
     assert prdiff.local("dev", "no-such-branch", repo) == 2
     out, err = capsys.readouterr()
     assert out == ""

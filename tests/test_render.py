@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
+import io
+import itertools
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import config
+from components import config, versions
 from tests.support import raw_stack, run_build
 from tools import bench, engine, render
 from tools.validate import resolve_schema_dir
@@ -20,13 +23,31 @@ from tools.validate import resolve_schema_dir
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs"}
 
 
+def _render(stack: str, folder: Path) -> Path:
+    """The stack rendered (and validated) into `folder`; a render that does not exit 0 fails every
+    test that reads it, with what the render printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = render.main(["--stack", stack, "--out", str(folder)])
+    assert code == 0, f"render of {stack} exited {code}:\n{printed.getvalue()}"
+    return folder
+
+
 @pytest.fixture(scope="module")
-def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, Path, str]]:
-    out: dict[str, tuple[int, Path, str]] = {}
-    for stack in ("dev", "prod"):
-        folder = tmp_path_factory.mktemp(stack)
-        out[stack] = (render.main(["--stack", stack, "--out", str(folder)]), folder, "")
-    return out
+def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {stack: _render(stack, tmp_path_factory.mktemp(stack)) for stack in ("dev", "prod")}
+
+
+def test_fails_every_test_reading_a_render_when_the_render_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(argv: list[str]) -> int:
+        print("violation: k8s/x.yaml: spec: bad")
+        return 1
+
+    monkeypatch.setattr(render, "main", failing)
+    with pytest.raises(AssertionError, match=r"render of prod exited 1:\n *violation: k8s/x.yaml: spec: bad"):
+        _render("prod", tmp_path)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -49,7 +70,7 @@ def test_each_stack_renders_with_zero_violations_and_no_skipped_schema_family(
 
 
 def test_resources_json_lists_every_registration_with_the_stable_keys(renders: dict) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     resources = json.loads((folder / "resources.json").read_text())
     assert resources and all(set(r) == RESOURCE_KEYS for r in resources)
     urns = {r["urn"] for r in resources}
@@ -66,7 +87,7 @@ def test_resources_json_lists_every_registration_with_the_stable_keys(renders: d
 
 
 def test_every_resource_is_registered_after_its_parent_and_dependencies(renders: dict) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     seen: set[str] = set()
     for r in json.loads((folder / "resources.json").read_text()):
         for before in [r["parent"], *r["dependencies"]]:
@@ -76,7 +97,7 @@ def test_every_resource_is_registered_after_its_parent_and_dependencies(renders:
 
 def test_rendered_files_hold_no_secret_value(renders: dict) -> None:
     for stack in ("dev", "prod"):
-        _, folder, _ = renders[stack]
+        folder = renders[stack]
         for name, data in _files(folder).items():
             text = data.decode()
             assert "<secret " not in text, name
@@ -84,27 +105,46 @@ def test_rendered_files_hold_no_secret_value(renders: dict) -> None:
 
 
 def test_kubernetes_objects_and_helm_releases_are_written_per_unit(renders: dict) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     files = _files(folder)
     for unit in ("aws-syd", "azure-mel", "onprem-syd"):
         assert f"k8s/{unit}/istio-system/peerauthentication-default.yaml" in files
         assert f"helm/{unit}/istiod.yaml" in files
     assert "k8s/onprem-syd/_cluster/bgppeer-bigip-10-30-0-245.yaml" in files
     release = yaml.safe_load(files["helm/onprem-syd/calico.yaml"])
-    assert release["chart"] == "tigera-operator" and release["version"] == "v3.32.1"
+    assert release["chart"] == "tigera-operator" and release["version"] == versions.TIGERA_OPERATOR.version
     assert {"summary.md", "graph.mmd", "resources.json"} <= set(files)
 
 
 def test_summary_counts_resources_per_unit_and_names_the_longest_chain(renders: dict) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     summary = (folder / "summary.md").read_text()
-    assert "## unit `onprem-syd`" in summary
-    assert "## Longest dependency chain:" in summary
-    assert "onprem-syd-calico-api-ready" in summary
+    resources = json.loads((folder / "resources.json").read_text())
+    units = ("aws-syd", "azure-mel", "onprem-syd")
+    owned = {u: [r for r in resources if r["name"] == u or r["name"].startswith(f"{u}-")] for u in units}
+    for unit, regs in owned.items():
+        assert f"\n### unit `{unit}`: {len(regs)} resources\n" in summary
+    rest = len(resources) - sum(map(len, owned.values()))
+    assert f"\n### stack-wide (PKI, GSLB): {rest} resources\n" in summary
+
+    # The longest path over dependencies, found here by depth-first search.
+    by_urn = {r["urn"]: r for r in resources}
+
+    @functools.cache
+    def depth(urn: str) -> int:
+        return 1 + max((depth(d) for d in by_urn[urn]["dependencies"] if d in by_urn), default=0)
+
+    section = summary.split("## Longest dependency chain: ")[1].split("\n## ")[0]
+    chain = re.findall(r"^\d+\. `[^`]+` (\S+)$", section, re.M)
+    assert f"## Longest dependency chain: {len(chain)} resources\n" in summary
+    assert len(chain) == max(map(depth, by_urn)) > 5
+    by_name = {r["name"]: r for r in resources}
+    for earlier, later in itertools.pairwise(chain):
+        assert by_name[earlier]["urn"] in by_name[later]["dependencies"], (earlier, later)
 
 
 def test_dev_render_says_the_bigip_side_is_skipped(renders: dict) -> None:
-    _, folder, _ = renders["dev"]
+    folder = renders["dev"]
     summary = (folder / "summary.md").read_text()
     assert "skipped: bigip: not configured" in summary
     resources = json.loads((folder / "resources.json").read_text())
@@ -152,12 +192,15 @@ def test_fails_when_schemas_are_required_but_missing(
     code = render.main(["--stack", "dev", "--out", str(tmp_path / "o"), "--schemas", str(empty)])
     printed = capsys.readouterr().out
     assert code == 1
-    assert "skipped: schema family" in printed
-    assert os.environ["CPAAS_REQUIRE_SCHEMAS"] == "1"
+    assert "not found; its objects were NOT validated (CPAAS_REQUIRE_SCHEMAS=1: error)" in printed
+    monkeypatch.delenv("CPAAS_REQUIRE_SCHEMAS")
+    code = render.main(["--stack", "dev", "--out", str(tmp_path / "o"), "--schemas", str(empty)])
+    assert code == 0, "without the requirement the same render passes (and says what it skipped)"
+    assert "(CPAAS_REQUIRE_SCHEMAS=1: error)" not in capsys.readouterr().out
 
 
 def test_prod_render_writes_the_bigip_side_of_every_unit(renders: dict) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     files = _files(folder)
     for unit in ("aws-syd", "azure-mel", "onprem-syd"):
         prefix = f"bigip/{unit}/"
@@ -290,9 +333,8 @@ def test_fails_a_missing_schema_folder_with_exit_2_before_any_work(
 def test_summary_opens_with_the_verdict_then_one_overview_per_unit_and_the_counts_below(
     renders: dict,
 ) -> None:
-    code, folder, _ = renders["prod"]
+    folder = renders["prod"]
     lines = (folder / "summary.md").read_text().splitlines()
-    assert code == 0
     assert lines[0] == "# Render of stack `prod`"
     assert lines[2] == (
         "**Verdict: passes (exit 0).** Schemas: 0 violations. Policy: not checked (render without "
@@ -337,7 +379,7 @@ def test_summary_opens_with_the_verdict_then_one_overview_per_unit_and_the_count
 
 
 def test_dev_overview_says_there_is_no_bigip_and_why(renders: dict) -> None:
-    _, folder, _ = renders["dev"]
+    folder = renders["dev"]
     lines = (folder / "summary.md").read_text().splitlines()
     unit = lines[lines.index("## Unit `dev`: local, local") : lines.index("## Resources per unit")]
     assert unit[2].startswith(
@@ -453,7 +495,7 @@ def test_every_graph_of_a_16_unit_stack_is_within_mermaids_default_limits(sixtee
 
 
 def test_the_stack_graph_draws_units_pki_and_gslb_as_components(renders: dict) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     text = (folder / "graph.mmd").read_text()
     lines = text.splitlines()
     assert lines[0] == "flowchart LR"
@@ -498,7 +540,7 @@ def test_a_one_address_change_of_a_wide_ip_member_diffs_as_one_line_of_resources
 def test_resources_json_shows_the_as3_declaration_parsed_and_it_is_what_the_provider_gets(
     renders: dict,
 ) -> None:
-    _, folder, _ = renders["prod"]
+    folder = renders["prod"]
     [entry] = [r for r in json.loads((folder / "resources.json").read_text()) if r["type"] == render.AS3_TYPE]
     _, run, _ = render.evaluate("prod")
     [as3] = run.by_type(render.AS3_TYPE)

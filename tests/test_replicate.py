@@ -6,7 +6,6 @@ Every test works on copies of the stack files in tmp_path; the real Pulumi.*.yam
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -22,12 +21,30 @@ from tools import render, replicate
 REAL_STACK_FILES = sorted(support.ROOT.glob("Pulumi*.yaml"))
 
 
+MARK = "by tools.replicate."  # the comment the tool writes above each unit it adds
+
+
+def _replicated_into(before: str, after: str) -> bool:
+    """Whether a replication was written between the two texts of a real stack file (one the
+    tool was really run on already carries the mark)."""
+    return after.count(MARK) > before.count(MARK)
+
+
 @pytest.fixture(autouse=True)
 def real_stack_files_stay_untouched() -> Iterator[None]:
     # Not a byte comparison: others may edit the real files while the suite runs.
+    before = {path: path.read_text() for path in REAL_STACK_FILES}
     yield
-    for path in REAL_STACK_FILES:
-        assert "tools.replicate." not in path.read_text(), f"a test wrote into {path}"
+    for path, text in before.items():
+        assert not _replicated_into(text, path.read_text()), f"a test wrote into {path}"
+
+
+def test_a_real_stack_file_the_tool_was_really_run_on_fails_no_test() -> None:
+    replicated = "units:\n    # Replicated from aws-syd by tools.replicate.\n    - name: aws-mel\n"
+    assert not _replicated_into(replicated, replicated)
+    assert not _replicated_into(replicated, replicated + "    # an edit\n")
+    assert _replicated_into("units:\n", replicated)
+    assert _replicated_into(replicated, replicated + "    # Replicated from x by tools.replicate.\n")
 
 
 @pytest.fixture
@@ -239,11 +256,10 @@ def test_derive_takes_a_stack_config_or_the_raw_keys_and_apply_gives_a_valid_sta
 # ---------------------------------------------------------------------------------------------
 
 
-def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_validates_and_renders(
+def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_is_a_valid_stack_that_renders(
     project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     clouds = ["aws", "azure", "gcp", "onprem"]
-    started = time.perf_counter()
     for i in range(13):
         # Alternate the three original units and, every fourth time, the previous replica.
         source = f"unit-{i - 1:02d}" if i % 4 == 3 else ["aws-syd", "azure-mel", "onprem-syd"][i % 3]
@@ -251,7 +267,6 @@ def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_validates_and_r
             capsys, "--unit", source, "--name", f"unit-{i:02d}", "--cloud", clouds[i % 4]
         )
         assert code == 0, f"unit-{i:02d}: {err}"
-    grown = time.perf_counter() - started
 
     stack = _stack(project)
     assert len(stack.units) == 16
@@ -269,13 +284,10 @@ def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_validates_and_r
     assert "exhausted" in err and "serviceBlocks 172.16.0.0/12" in err
     assert _files(project) == before
 
-    started = time.perf_counter()
     out = tmp_path / "render"
     assert render.main(["--stack", "prod", "--out", str(out), "--no-validate"]) == 0
-    rendered = time.perf_counter() - started
     assert len(list((out / "k8s").iterdir())) == 16
     assert "for 16 units" in capsys.readouterr().out
-    assert grown + rendered < 30, f"growth {grown:.1f} s, render {rendered:.1f} s"
 
 
 # ---------------------------------------------------------------------------------------------

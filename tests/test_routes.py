@@ -1,13 +1,11 @@
 """A unit without a BIG-IP (dev) still routes its HTTP apps: http-nginx apps through an NGINX
 Ingress, http-mesh apps through the Istio ingress gateway (Gateway + VirtualService), reached
-from the developer's machine with `kubectl port-forward` (README)."""
+from the developer's machine with `kubectl port-forward` (docs/operations.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from components import mesh, nginx
 from tests.support import run_build, stack
@@ -18,11 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
-
-
-@pytest.fixture(scope="module")
-def dev() -> engine.Run:
-    return run_build(stack("dev"), "dev")
 
 
 def _one(run: engine.Run, type_: str) -> engine.Registration:
@@ -98,9 +91,9 @@ def test_the_dev_routes_validate_and_skip_no_wait_they_could_pass(dev: engine.Ru
     assert verdict.state == "skipped"
 
 
-def test_the_readme_says_how_to_reach_the_dev_apps_with_the_names_cpaas_uses() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Reaching the dev apps", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+def test_the_docs_say_how_to_reach_the_dev_apps_with_the_names_cpaas_uses() -> None:
+    page = (ROOT / "docs" / "operations.md").read_text()
+    section = page.split("## Reaching the dev apps", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     assert f"-n {nginx.NAMESPACE} port-forward svc/{nginx.SERVICE} " in section
     assert f"-n {mesh.GATEWAY_NAMESPACE} port-forward svc/{mesh.GATEWAY_RELEASE} " in section
     for app in stack("dev").units[0].apps:

@@ -3,13 +3,13 @@ with bash on sample outputs: the script a `command:local:Command` step runs afte
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Sequence
 
 import pytest
 
 from components.bigip import tmsh_check
+from tests.support import run_script
 
 WHAT = "unit u1: BGP configuration"
 URN = "urn:pulumi:prod::cpaas::cpaas:bigip:BigipBgp$f5bigip:index/command:Command::u1-bgp-apply"
@@ -23,18 +23,8 @@ COMMANDS = (
 
 def run(commands: Sequence[str], outputs: Sequence[str] | None) -> subprocess.CompletedProcess[str]:
     """The script as the step runs it: `/bin/bash -c <script>` with the step's environment."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **tmsh_check.environment(WHAT, URN, commands, outputs),
-    }
-    return subprocess.run(
-        [*tmsh_check.INTERPRETER, tmsh_check.script()],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    env = tmsh_check.environment(WHAT, URN, commands, outputs)
+    return run_script(tmsh_check.INTERPRETER, tmsh_check.script(), env)
 
 
 def test_the_check_passes_when_no_command_printed_a_tmsh_error() -> None:
@@ -54,8 +44,27 @@ def test_the_check_passes_when_no_command_printed_a_tmsh_error() -> None:
         "01070734:3: Configuration error: invalid local-as",
         "some context\n01020036:3: The requested BGP instance (/Common/cpaas-u1) was not found.",
         "Error: the routing daemon is not running",
+        # Ref: F5Networks/f5-ansible@da26e796 (1.34.1) ansible_collections/f5networks/f5_modules/plugins/
+        #      modules/bigip_command.py (NoChangeReporter: "Data Input Error: shared.*already exists";
+        #      _check_known_errors: "usage: tmsh"), modules/bigip_config.py (_detect_errors:
+        #      "Unexpected Error:")
+        'Data Input Error: shared alias "calico" already exists',
+        "Data Input Error: Invalid value for local-as",
+        "Unexpected Error: Loading configuration process failed.",
+        "some context\nUnexpected Error: the daemon is gone",
+        "usage: tmsh [-a] [-c <command>] [-h] [-q] [<command>]",
     ],
-    ids=["syntax-error", "message-code", "message-code-on-a-later-line", "error-line"],
+    ids=[
+        "syntax-error",
+        "message-code",
+        "message-code-on-a-later-line",
+        "error-line",
+        "data-input-error",
+        "data-input-error-invalid-value",
+        "unexpected-error",
+        "unexpected-error-on-a-later-line",
+        "tmsh-usage-instead-of-running-the-command",
+    ],
 )
 def test_fails_when_a_command_printed_a_tmsh_error_naming_the_command_and_how_to_run_it_again(
     output: str,
@@ -83,7 +92,7 @@ def test_fails_when_a_commands_output_was_not_recorded() -> None:
 
 
 def test_ordinary_output_that_merely_looks_alike_is_not_a_failure() -> None:
-    outputs = ["checked: 0 errors", "id deadbeef1:2 ok", "no Error here; 1234567:1: seven digits"]
+    outputs = ["checked: 0 errors\nErrors: 0", "id deadbeef1:2 ok", "no Error here; 1234567:1: seven digits"]
     done = run(COMMANDS, outputs)
     assert done.returncode == 0, done.stderr
 

@@ -3,12 +3,15 @@ publisher retires."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from components import demo, versions
-from tests.support import run_build, stack
+from tests.support import ROOT, run_build, stack
 from tools import engine
 
 # Istio leaves GCP in December 2026: charts leave istio-release.storage.googleapis.com and
@@ -41,3 +44,37 @@ def test_bookinfo_images_are_pinned_in_versions_and_come_from_docker_hub() -> No
     assert demo.bookinfo_image("reviews", "v3") == (
         f"{versions.BOOKINFO_HUB}/examples-bookinfo-reviews-v3:{versions.BOOKINFO_TAG}"
     )
+
+
+# A pin as written in code: a dotted version (v3.32.1, 1.45.0, 0.0.33, 1.20.3-rc.1) or a commit.
+# Not an IPv4 address: four dotted numbers are left alone.
+_PIN = re.compile(r"(?<![\w.])v?\d+\.\d+\.\d+(?:-[\w.]+)?(?![\w.])|\b[0-9a-f]{40}\b")
+
+
+def _literals(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of the file's string constants, docstrings left out (they may name versions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_component_holds_a_version_or_commit_pin_of_its_own() -> None:
+    """Issue 15: pins live in components/versions.py only, the config models' defaults included."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {pin}"
+        for path in sorted((ROOT / "components").rglob("*.py"))
+        if path.name != "versions.py"
+        for line, text in _literals(path)
+        for pin in _PIN.findall(text)
+    ]
+    assert not found, "pins outside components/versions.py (move them there): " + "; ".join(found)

@@ -13,6 +13,7 @@ import pytest
 
 from components import config
 from components.bigip import ingress, waf
+from components.bigip.device import Login
 from components.bigip.waf import WafArgs, WafPolicies
 from tests.support import raw_stack, run_build, stack
 from tools import engine, render
@@ -23,24 +24,20 @@ COMPONENT = "cpaas:bigip:WafPolicies"
 VIRTUAL_SERVER = "kubernetes:cis.f5.com/v1:VirtualServer"
 
 
-@pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    return run_build(stack("prod"), "prod")
+APP = dict(
+    name="shop",
+    kind="http-mesh",
+    fqdn="shop.example.com",
+    vip="192.0.2.10",
+    port=443,
+    namespace="shop",
+    service="web",
+    service_port=8080,
+)
 
 
 def _app(**update: Any) -> config.App:
-    fields: dict[str, Any] = {
-        "name": "shop",
-        "kind": "http-mesh",
-        "fqdn": "shop.example.com",
-        "vip": "192.0.2.10",
-        "port": 443,
-        "namespace": "shop",
-        "service": "web",
-        "service_port": 8080,
-    }
-    fields.update(update)
-    return config.App.model_validate(fields)
+    return config.App.model_validate({**APP, **update})
 
 
 def test_a_templated_app_gets_one_waf_policy_named_after_its_unit_app_and_template_in_common(
@@ -61,14 +58,17 @@ def test_a_templated_app_gets_one_waf_policy_named_after_its_unit_app_and_templa
         assert unit in inputs["description"]
 
 
-def test_each_waf_policy_uses_its_units_bigip_provider_and_sits_in_the_waf_component(
+def test_each_waf_policy_has_a_provider_of_its_own_for_its_units_bigip_and_sits_in_the_waf_component(
     prod: engine.Run,
 ) -> None:
+    """Its own provider (plugin process): a failed WAF step keeps its process's lock (device.Login)."""
     by_urn = prod.by_urn()
     for reg in prod.by_type(WAF_TYPE):
         unit = reg.name.removesuffix("-waf-bookinfo-rapid-deployment")
-        provider = prod.get(f"{unit}-bigip-provider")
+        provider = prod.get(f"{unit}-waf-bookinfo-provider")
         assert reg.provider.startswith(provider.urn + "::"), reg.name
+        assert provider.inputs == prod.get(f"{unit}-bigip-provider").inputs
+        assert by_urn[provider.parent].name == f"{unit}-waf"
         parent = by_urn[reg.parent]
         assert (parent.type, parent.name) == (COMPONENT, f"{unit}-waf")
         assert by_urn[parent.parent].name == unit
@@ -111,6 +111,29 @@ def test_a_template_change_makes_a_new_policy_beside_the_old_one_and_the_virtual
     assert {r.urn for r in changed.by_type(WAF_TYPE)} - {new.urn} == {
         r.urn for r in prod.by_type(WAF_TYPE) if r.urn != old.urn
     }
+
+
+def test_a_template_change_makes_a_new_wait_so_the_old_one_holds_the_old_policy_until_cis_moved_off_it(
+    prod: engine.Run,
+) -> None:
+    """The old policy is deleted at the end of the update, after CIS resources changed in it;
+    CIS applies the VirtualServer change later. The wait named with the old template leaves the
+    program with the old policy: it is deleted first, and waits until nothing names the old path."""
+    raw = raw_stack("prod")
+    raw["units"][2]["apps"][0]["waf"]["template"] = "POLICY_TEMPLATE_FUNDAMENTAL"
+    changed = run_build(config.parse_stack(raw), "prod")
+    old = prod.get("onprem-syd-cis-drain-bookinfo-waf-rapid-deployment")
+    new = changed.get("onprem-syd-cis-drain-bookinfo-waf-fundamental")
+    assert old.inputs["environment"]["CPAAS_DRAIN_REFERENCE"] == (
+        "/Common/cpaas-onprem-syd-bookinfo-waf-rapid-deployment"
+    )
+    assert new.inputs["environment"]["CPAAS_DRAIN_REFERENCE"] == (
+        "/Common/cpaas-onprem-syd-bookinfo-waf-fundamental"
+    )
+    assert old.urn not in {r.urn for r in changed.registrations}
+    assert prod.get("onprem-syd-waf-bookinfo-rapid-deployment").urn in old.dependencies
+    assert changed.get("onprem-syd-waf-bookinfo-fundamental").urn in new.dependencies
+    assert new.urn in changed.get("onprem-syd-ingress-bookinfo-virtualserver").dependencies
 
 
 def test_an_app_naming_an_existing_policy_gets_no_waf_policy_only_the_reference(prod: engine.Run) -> None:
@@ -175,9 +198,9 @@ def test_only_apps_with_a_template_are_templated() -> None:
 
 
 def test_fails_policy_inputs_for_an_app_that_names_an_existing_policy() -> None:
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match=r"^unit u1: app shop has waf\.policy \(an existing policy\), not"):
         waf.policy_inputs("u1", _app(waf={"policy": "/Common/shop-waf"}))
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match=r"^unit u1: app shop has no waf, not waf\.template"):
         waf.policy_inputs("u1", _app())
 
 
@@ -189,7 +212,8 @@ def test_the_component_waits_for_what_it_is_given() -> None:
         import pulumi_f5bigip as f5bigip
 
         gate = f5bigip.Partition("gate", name="gate")
-        WafPolicies("u-waf", WafArgs(unit, (gate,)), pulumi.ResourceOptions())
+        login = Login(unit.bigip, "pw", "trust/u.pem")  # type: ignore[arg-type]
+        WafPolicies("u-waf", WafArgs(unit, login, (gate,)), pulumi.ResourceOptions())
         return {}
 
     run = engine.run(program, stack="test", mocks=engine.StateMocks())

@@ -22,13 +22,14 @@ import pytest
 import yaml
 
 from components import pki
-from tests.support import stack
+from tests.support import run, stack
 from tools.validate import resolve_schema_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 PR = WORKFLOWS / "pull-request.yml"
 DEPLOY = WORKFLOWS / "deploy.yml"
+E2E = WORKFLOWS / "e2e.yml"
 SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@]+)?@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(-\s+)?uses:\s*(?P<ref>\S+)\s*(?P<comment>#.*)?$")
 VERSION_COMMENT = re.compile(r"^# v\d+\.\d+\.\d+$")
@@ -88,37 +89,16 @@ def test_actionlint_with_shellcheck_is_clean() -> None:
     actionlint, shellcheck = tool("actionlint"), tool("shellcheck")
     version = subprocess.run([actionlint, "-version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip(), "actionlint -version printed nothing"
-    result = subprocess.run(
-        [
-            actionlint,
-            "-no-color",
-            "-config-file",
-            str(ROOT / ".github" / "actionlint.yaml"),
-            "-shellcheck",
-            shellcheck,
-            "-pyflakes=",  # no Python in run: steps; an empty value disables it
-            *map(str, workflow_files()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=NO_NETWORK_ENV,
-        timeout=120,
-        check=False,
-    )
+    config = str(ROOT / ".github" / "actionlint.yaml")
+    # -pyflakes= : no Python in run: steps; an empty value disables it
+    argv = [actionlint, "-no-color", "-config-file", config, "-shellcheck", shellcheck, "-pyflakes="]
+    result = run([*argv, *map(str, workflow_files())], cwd=ROOT, env=NO_NETWORK_ENV)
     assert result.returncode == 0, f"actionlint found problems:\n{result.stdout}{result.stderr}"
 
 
 def zizmor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [tool("zizmor"), "--offline", "--no-progress", "--color=never", *args, str(WORKFLOWS)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=NO_NETWORK_ENV,
-        timeout=120,
-        check=False,
-    )
+    argv = [tool("zizmor"), "--offline", "--no-progress", "--color=never", *args, str(WORKFLOWS)]
+    return run(argv, cwd=ROOT, env=NO_NETWORK_ENV)
 
 
 def test_zizmor_offline_is_clean() -> None:
@@ -203,6 +183,10 @@ def test_every_workflow_runs_one_at_a_time() -> None:
     # An update in progress is never cancelled; the next one waits.
     assert up["concurrency"]["cancel-in-progress"] is False
     assert up["strategy"]["max-parallel"] == 1
+    # The e2e deploy (tests/test_e2e.py): a new push to a PR replaces its run; main's runs queue.
+    e2e = load(E2E)["concurrency"]
+    assert e2e["group"] == "e2e-${{ github.event.pull_request.number || github.ref }}"
+    assert e2e["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,6 +212,20 @@ def test_pull_request_runs_the_tests_with_required_schemas() -> None:
     assert doc["env"]["CPAAS_REQUIRE_SCHEMAS"] == "1"
     runs = [s.get("run") for s in doc["jobs"]["test"]["steps"] if "run" in s]
     assert runs == ["make schemas", "make test"]
+
+
+def test_ci_stops_in_one_line_when_openssl_is_missing(tmp_path: Path) -> None:
+    """The iRule tests need openssl (tests/tclstubs.py); CI says so before running anything."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "make"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    done = run(["bash", str(ROOT / ".ci" / "run")], env={"PATH": str(bin_dir)})
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "ci: openssl is missing; the iRule tests need it: install openssl\n"
+    makefile = (ROOT / "Makefile").read_text()
+    test_recipe = makefile[makefile.index("\ntest:") + 1 :].split("\n\n")[0]
+    assert "command -v openssl" in test_recipe.splitlines()[1], "make test checks for openssl first"
 
 
 def test_pull_request_renders_every_stack_against_the_base() -> None:
@@ -366,15 +364,8 @@ def test_render_job_scripts_write_the_summary_the_diff_and_the_artifact(tmp_path
     ):
         step = named[name]
         cwd = work / step.get("working-directory", ".")
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]]
+        result = run(argv, cwd=cwd, env=env, timeout=300)
         assert result.returncode == 0, f"{name}:\n{result.stdout}{result.stderr}"
     text = summary.read_text()
     assert text.startswith("# Render of `dev`: exit 0 (base branch: exit 0)\n")

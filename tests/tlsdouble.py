@@ -15,7 +15,8 @@ Emulated provider behaviour (terraform-provider-tls internal/provider, Go crypto
   dnsNames, ipAddresses; a CSR carries them into the LocallySignedCert.
 - allowedUses -> KeyUsage (critical; omitted when no bit) and ExtendedKeyUsage (non-critical).
 - isCaCertificate + maxPathLength -> BasicConstraints (critical); maxPathLength 0 gives **no**
-  pathlen (the provider never sets Go's MaxPathLenZero), `tests.pkitools.provider_path_length`.
+  pathlen (the provider never sets Go's MaxPathLenZero), `tests.pkitools.provider_path_length`
+  (Ref: hashicorp/terraform-provider-tls v4.2.1 internal/provider/common_cert.go:181-190).
 - SubjectKeyIdentifier when setSubjectKeyId or a CA; AuthorityKeyIdentifier = the CA's SKI.
 - SAN critical iff the subject is empty; validity = now .. now + validityPeriodHours.
 
@@ -31,15 +32,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import pulumi.runtime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import rpc
 
 from tests import pkitools
 from tools import engine
+from tools.sdk_internals import unwrap_rpc_secret, wrap_rpc_secret
 
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
@@ -64,7 +65,7 @@ _CURVES = {"P224": ec.SECP224R1, "P256": ec.SECP256R1, "P384": ec.SECP384R1, "P5
 
 def unwrap(value: Any) -> Any:
     """A deserialized input with every RPC secret envelope removed (recursively)."""
-    value = rpc.unwrap_rpc_secret(value)
+    value = unwrap_rpc_secret(value)
     if isinstance(value, Mapping):
         return {k: unwrap(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -96,14 +97,14 @@ class TlsDouble(engine.StateMocks):
         self.csrs: dict[str, x509.CertificateSigningRequest] = {}
         self._lock = threading.Lock()
 
-    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         inputs = unwrap(dict(args.inputs))
         with self._lock:
             self.seen[args.name] = (args.typ, inputs)
         if args.typ == "command:local:Command" and args.name in self.command_stdout:
             return f"{args.name}-id", {
                 **args.inputs,
-                "stdout": rpc.wrap_rpc_secret(self.command_stdout[args.name]),
+                "stdout": wrap_rpc_secret(self.command_stdout[args.name]),
             }
         if args.typ not in TLS_TYPES:
             return super().new_resource(args)
@@ -138,9 +139,9 @@ class TlsDouble(engine.StateMocks):
         none = serialization.NoEncryption()
         public = key.public_key()
         return {
-            "privateKeyPem": rpc.wrap_rpc_secret(key.private_bytes(enc.PEM, traditional, none).decode()),
-            "privateKeyPemPkcs8": rpc.wrap_rpc_secret(pkitools.key_pem(key)),
-            "privateKeyOpenssh": rpc.wrap_rpc_secret(
+            "privateKeyPem": wrap_rpc_secret(key.private_bytes(enc.PEM, traditional, none).decode()),
+            "privateKeyPemPkcs8": wrap_rpc_secret(pkitools.key_pem(key)),
+            "privateKeyOpenssh": wrap_rpc_secret(
                 key.private_bytes(enc.PEM, serialization.PrivateFormat.OpenSSH, none).decode()
             ),
             "publicKeyPem": public.public_bytes(

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tools import graph
 from tools.engine import Registration
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
@@ -182,14 +183,7 @@ class Topology:
     def upstream(self, reg: Registration) -> frozenset[str]:
         """URNs `reg` waits for, directly or through other dependencies."""
         if reg.urn not in self._upstream:
-            seen: set[str] = set()
-            todo = list(reg.dependencies)
-            while todo:
-                urn = todo.pop()
-                if urn not in seen:
-                    seen.add(urn)
-                    todo.extend(self.by_urn[urn].dependencies if urn in self.by_urn else ())
-            self._upstream[reg.urn] = frozenset(seen)
+            self._upstream[reg.urn] = graph.upstream(reg, self.by_urn)
         return self._upstream[reg.urn]
 
     def objects(self, provider: str, kind: str, namespace: str | None) -> list[Registration]:

@@ -13,6 +13,9 @@ the same mock engine:
 
 Times are the best of --repeat runs. Validation compiles each schema once per process; a warm-up
 render pays that first-use cost (about 0.5 s) outside the timings. Progress goes to stderr.
+
+Then the checks: times the code is held to (a `check:` line each), kept here rather than in pytest,
+where a busy machine would fail them at random. Exit 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -21,17 +24,21 @@ import argparse
 import copy
 import gc
 import importlib
+import os
 import sys
+import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
 
 from components import config
-from tools import engine, render, replicate, stackfile
+from tools import engine, fastschema, render, replicate, sdk_internals, stackfile
 from tools.validate import Validator, resolve_schema_dir
 
 T = TypeVar("T")
@@ -152,18 +159,15 @@ def declared_properties(types: Iterable[str]) -> dict[str, tuple[str, ...]]:
     an Output for each; the replay passes the same names. Found through the packages' resource
     module registrations (what the SDK itself uses to rebuild resource references).
     """
-    from pulumi import _types
-    from pulumi.runtime import rpc
-
     wanted = set(types)
     found: dict[str, tuple[str, ...]] = {}
-    for modules in rpc._RESOURCE_MODULES.values():
+    for modules in sdk_internals.resource_modules().values():
         for module in modules:
             info = getattr(module, "mod_info", None) or {}
             for token, class_name in info.get("classes", {}).items():
                 if token in wanted and token not in found:
                     cls = getattr(importlib.import_module(info["fqn"]), class_name)
-                    found[token] = tuple(_types.resource_py_to_pulumi_names(cls).values())
+                    found[token] = tuple(sdk_internals.resource_py_to_pulumi_names(cls).values())
     return found
 
 
@@ -196,13 +200,125 @@ def replayer(registrations: list[engine.Registration]) -> Callable[[], None]:
     return program
 
 
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+VALIDATE_MS_PER_RESOURCE = 0.4
+FIRST_CRD_LOOKUP_S = 1.0
+REFUSAL_S = 3.0
+GROW_AND_RENDER_S = 30.0
+# The first CRD lookup of a process: one Calico object, its CRD file indexed and one document parsed.
+BGP_PEER = {
+    "apiVersion": "projectcalico.org/v3",
+    "kind": "BGPPeer",
+    "metadata": {"name": "x"},
+    "spec": {"peerIP": "192.0.2.1", "asNumber": 64512},
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    measured: float
+    limit: float
+    unit: str = "s"
+
+    @property
+    def ok(self) -> bool:
+        return self.measured <= self.limit
+
+    def line(self) -> str:
+        verdict = "ok" if self.ok else "MISSED"
+        limit = f"limit {self.limit:g} {self.unit}"
+        return f"check: {self.what}: {self.measured:.3f} {self.unit} ({limit}): {verdict}"
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+@contextmanager
+def _cold_schema_cache() -> Iterator[None]:
+    """No schema compiled in this process and an empty disk cache; both restored after."""
+    saved = os.environ.get(fastschema.CACHE_ENV)
+    with tempfile.TemporaryDirectory() as empty:
+        os.environ[fastschema.CACHE_ENV] = empty
+        fastschema.clear()
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop(fastschema.CACHE_ENV, None)
+            else:
+                os.environ[fastschema.CACHE_ENV] = saved
+            fastschema.clear()
+
+
+def first_crd_lookup(schema_dir: Path | None) -> Check:
+    """A render's first custom resource in a new process: indexing the CRD files (3 MB) must not
+    parse them whole."""
+    with _cold_schema_cache():
+        seconds = _seconds(lambda: Validator(schema_dir).k8s_object(BGP_PEER, "1.33", "bench.yaml"))
+    return Check("first CRD lookup in a new process, empty schema cache", seconds, FIRST_CRD_LOOKUP_S)
+
+
+def hostile_stack_files(prod_text: str) -> dict[str, str]:
+    """Stack files made to be slow to read: each must be refused (exit 2) at once."""
+    levels = ["  cpaas:environment: dev", '  l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return {
+        "an alias expansion bomb": "config:\n" + "\n".join(levels) + "\n  cpaas:units: *l8\n",
+        "nesting 100000 deep": "config:\n  cpaas:units: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "a 5 MB line": prod_text.replace("Platform Root CA", "x" * 5_000_000),
+        "a 300000-character value": prod_text.replace("ap-southeast-2", "x" * 300_000, 1),
+    }
+
+
+def refusal(what: str, text: str) -> Check:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "Pulumi.bench.yaml"
+        path.write_text(text, encoding="utf-8")
+
+        def refuse() -> None:
+            try:
+                stackfile.read(path)
+            except stackfile.StackFileError:
+                return
+            raise RuntimeError(f"bench: the stack file with {what} was accepted; it must be refused")
+
+        return Check(f"refusing a stack file with {what}", _seconds(refuse), REFUSAL_S)
+
+
+def checks(raw: dict[str, Any], largest: Row, grow_s: float) -> list[Check]:
+    found = [
+        Check(
+            f"validation at {largest.units} units, per resource",
+            largest.validate_ms_per_resource,
+            VALIDATE_MS_PER_RESOURCE,
+            "ms",
+        ),
+        Check(
+            f"growing prod to {largest.units} units by replication, evaluating and validating it",
+            grow_s + largest.total,
+            GROW_AND_RENDER_S,
+        ),
+    ]
+    prod_text = stackfile.stack_path("prod").read_text(encoding="utf-8")
+    return found + [refusal(what, text) for what, text in hostile_stack_files(prod_text).items()]
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(list(argv) if argv is not None else None)
     raw = prod_raw()
-    Validator(resolve_schema_dir(None))  # imports and schema discovery outside the timings
+    schema_dir = resolve_schema_dir(None)
+    cold = first_crd_lookup(schema_dir)  # before anything in this process compiles a schema
+    Validator(schema_dir)  # imports and schema discovery outside the timings
     _progress("warm-up: 1 unit (first uses, such as compiling each schema, are not per-unit costs)")
     warm_up(grown_stack(raw, 1))
     print(
@@ -224,7 +340,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         f"{largest.floor_ratio:.2f}x, so the program adds {largest.replay_ratio:.2f}x on top of it; "
         f"validation {largest.validate_ms_per_resource:.3f} ms per resource (target <= 0.4 ms)"
     )
-    return 0
+    grow_s = _seconds(lambda: grown_stack(raw, largest.units))
+    found = [cold, *checks(raw, largest, grow_s)]
+    for check in found:
+        print(check.line())
+    return 0 if all(c.ok for c in found) else 1
 
 
 if __name__ == "__main__":

@@ -21,21 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi.runtime
 from google.protobuf import json_format
-from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import resource as presource
-from pulumi.runtime.proto import source_pb2
-from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+
+from tools import graph
+from tools import sdk_internals as sdk
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
-_SIG = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-_ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
-_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 @dataclass
@@ -66,18 +59,18 @@ class Registration:
 def plain(value: Any) -> Any:
     """JSON form of a serialized property value, secrets and unknowns replaced in place."""
     if isinstance(value, dict):
-        sig = value.get(_SIG)
-        if sig == _SECRET_SIG:
+        sig = value.get(sdk.SIG_KEY)
+        if sig == sdk.SECRET_SIG:
             return _mask(value.get("value"))
-        if sig == _RESOURCE_SIG:
+        if sig == sdk.RESOURCE_SIG:
             return value.get("urn", "")
-        if sig == _ASSET_SIG:
+        if sig == sdk.ASSET_SIG:
             return value.get("text") or value.get("path") or value.get("uri")
         # Sorted: protobuf maps carry no order, and renders must be byte-identical.
         return {k: plain(value[k]) for k in sorted(value) if not k.startswith("__")}
     if isinstance(value, list):
         return [plain(v) for v in value]
-    if value == _UNKNOWN_VALUE:
+    if value == sdk.UNKNOWN_VALUE:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -86,7 +79,7 @@ def plain(value: Any) -> Any:
 
 def _mask(value: Any) -> Any:
     """Keep a secret's shape (keys of a Secret's stringData stay readable), hide every value."""
-    if isinstance(value, dict) and value.get(_SIG) is None:
+    if isinstance(value, dict) and value.get(sdk.SIG_KEY) is None:
         return {k: _mask(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [_mask(v) for v in value]
@@ -99,7 +92,7 @@ def mock_pem(kind: str, seed: str) -> str:
     return f"-----BEGIN {kind}-----\nMOCK{body}\n-----END {kind}-----\n"
 
 
-class StateMocks(pmocks.Mocks):
+class StateMocks(pulumi.runtime.Mocks):
     """Echo inputs as state, with the computed outputs our program reads; refuse invokes.
 
     `stack_outputs` answers StackReference registrations: {stack name: {output: value}}.
@@ -108,10 +101,10 @@ class StateMocks(pmocks.Mocks):
     def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None):
         self.stack_outputs = dict(stack_outputs or {})
 
-    def call(self, args: pmocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         raise RuntimeError(f"unexpected invoke {args.token}; the program must not call providers")
 
-    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
         seed = f"{args.typ}::{args.name}"
         if args.typ == "pulumi:pulumi:StackReference":
@@ -120,8 +113,8 @@ class StateMocks(pmocks.Mocks):
             state["secretOutputNames"] = sorted(state["outputs"])
             return name, state
         if args.typ == "tls:index/privateKey:PrivateKey":
-            state["privateKeyPem"] = pmocks.rpc.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
-            state["privateKeyPemPkcs8"] = pmocks.rpc.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
+            state["privateKeyPem"] = sdk.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
+            state["privateKeyPemPkcs8"] = sdk.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
             state["publicKeyPem"] = mock_pem("PUBLIC KEY", seed)
         elif args.typ in (
             "tls:index/selfSignedCert:SelfSignedCert",
@@ -131,7 +124,7 @@ class StateMocks(pmocks.Mocks):
         elif args.typ == "tls:index/certRequest:CertRequest":
             state["certRequestPem"] = mock_pem("CERTIFICATE REQUEST", seed)
         elif args.typ == "command:local:Command":
-            state["stdout"] = pmocks.rpc.wrap_rpc_secret(f"mock stdout of {args.name}")
+            state["stdout"] = sdk.wrap_rpc_secret(f"mock stdout of {args.name}")
         elif args.typ == "kubernetes:helm.sh/v3:Release":
             # What the provider reports after the first install (its setReleaseAttributes).
             keys = ("name", "namespace", "chart", "version")
@@ -139,8 +132,8 @@ class StateMocks(pmocks.Mocks):
         return f"{args.name}-id", state
 
 
-class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks: pmocks.Mocks):
+class RecordingMonitor(sdk.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
@@ -150,7 +143,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             qualified = parent.split("::")[2]
             if qualified != "pulumi:pulumi:Stack":
                 type_ = f"{qualified}${type_}"
-        return "urn:pulumi:" + "::".join([pmocks.get_stack(), pmocks.get_project(), type_, name])
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().ReadResource(request)
@@ -217,17 +210,9 @@ class Run:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
 
-    def upstream(self, reg: Registration) -> set[str]:
+    def upstream(self, reg: Registration) -> frozenset[str]:
         """URNs `reg` waits for, directly or through other dependencies."""
-        by_urn = self.by_urn()
-        seen: set[str] = set()
-        todo = list(reg.dependencies)
-        while todo:
-            urn = todo.pop()
-            if urn not in seen:
-                seen.add(urn)
-                todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
-        return seen
+        return graph.upstream(reg, self.by_urn())
 
 
 def run(
@@ -235,7 +220,7 @@ def run(
     *,
     project: str = "cpaas",
     stack: str = "test",
-    mocks: pmocks.Mocks | None = None,
+    mocks: pulumi.runtime.Mocks | None = None,
 ) -> Run:
     """Run `program` (returning stack outputs) under the mock engine in a fresh context.
 
@@ -271,30 +256,29 @@ def _drain_leftover_tasks(timeout: float = 10.0) -> None:
     if pending:
         seen |= pending
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    for task in [*SETTINGS.outputs, *seen]:
+    for task in [*sdk.SETTINGS.outputs, *seen]:
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: no "exception was never retrieved" later
-    SETTINGS.outputs.clear()
-    SETTINGS.rpc_manager.clear()
+    sdk.SETTINGS.outputs.clear()
+    sdk.SETTINGS.rpc_manager.clear()
 
 
 @contextlib.contextmanager
 def _no_source_positions() -> Iterator[None]:
     """The SDK walks the Python stack (pathlib URIs per frame) on every registration to send
     source positions, which the mock monitor ignores; skip that work while we run."""
-    original = presource._get_stack_trace
-    presource._get_stack_trace = source_pb2.StackTrace  # an empty trace
+    original = sdk.set_stack_trace(sdk.StackTrace)  # an empty trace
     try:
         yield
     finally:
-        presource._get_stack_trace = original
+        sdk.set_stack_trace(original)
 
 
 def _run(
     program: Callable[[], Mapping[str, Any] | None],
     project: str,
     stack: str,
-    mocks: pmocks.Mocks,
+    mocks: pulumi.runtime.Mocks,
 ) -> Run:
     # A run allocates many short-lived futures; the cyclic GC's passes over them cost more than
     # the garbage it finds in a run this short (about half the time at 16 units).
@@ -312,10 +296,10 @@ def _run_program(
     program: Callable[[], Mapping[str, Any] | None],
     project: str,
     stack: str,
-    mocks: pmocks.Mocks,
+    mocks: pulumi.runtime.Mocks,
 ) -> Run:
     monitor = RecordingMonitor(mocks)
-    pmocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     collected: dict[str, Any] = {}
     secret_names: set[str] = set()
 
@@ -333,7 +317,7 @@ def _run_program(
         outputs = program() or {}
         return resolve(outputs)
 
-    _sync_await(run_pulumi_func(body))
+    sdk.sync_await(sdk.run_pulumi_func(body))
     return Run(monitor.registrations, collected, secret_names)
 
 

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,10 +30,10 @@ from components import config
 from components.bigip import routing
 from components.gslb import OUTPUT_NAME, UnitRef
 from components.platform import DeployInputs, build
-from tools import engine, review, stackfile
+from tools import engine, graph, review, stackfile
+from tools.graph import longest_chain, stable_order
 
 ROOT = Path(__file__).resolve().parent.parent
-UNIT_TYPE = "cpaas:unit:AtomicUnit"
 HELM_TYPE = "kubernetes:helm.sh/v3:Release"
 AS3_TYPE = review.AS3_TYPE
 NOT_K8S_OBJECTS = {HELM_TYPE, "kubernetes:yaml/v2:ConfigFile", "kubernetes:helm.sh/v4:Chart"}
@@ -90,39 +90,6 @@ class Rendered:
     facts: review.Facts | None = None  # what summary.md is written from (again, with the verdict)
 
 
-def stable_order(regs: list[engine.Registration]) -> list[engine.Registration]:
-    """A deterministic registration order: parents and dependencies first, ties by URN.
-
-    The SDK registers from several threads, so the raw arrival order can vary run to run.
-    """
-    by_urn = {r.urn: r for r in regs}
-    before: dict[str, set[str]] = {
-        r.urn: {d for d in [r.parent, *r.dependencies] if d in by_urn} for r in regs
-    }
-    first_seen = {r.urn: i for i, r in enumerate(regs)}
-    done: list[engine.Registration] = []
-    placed: set[str] = set()
-    pending = sorted(by_urn)
-    while pending:
-        ready = [u for u in pending if before[u] <= placed]
-        if not ready:  # a cycle cannot happen in a valid program; fall back to arrival order
-            ready = sorted(pending, key=first_seen.__getitem__)[:1]
-        for urn in ready:
-            done.append(by_urn[urn])
-            placed.add(urn)
-        pending = [u for u in pending if u not in placed]
-    return done
-
-
-def unit_of(reg: engine.Registration, by_urn: Mapping[str, engine.Registration]) -> str:
-    cur: engine.Registration | None = reg
-    while cur is not None:
-        if cur.type == UNIT_TYPE:
-            return cur.name
-        cur = by_urn.get(cur.parent)
-    return review.STACK
-
-
 def k8s_object(reg: engine.Registration) -> dict[str, Any] | None:
     if not reg.type.startswith("kubernetes:") or reg.type in NOT_K8S_OBJECTS:
         return None
@@ -157,7 +124,7 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
     out = Rendered()
     regs = stable_order(run.registrations)
     by_urn = {r.urn: r for r in regs}
-    units = {r.urn: unit_of(r, by_urn) for r in regs}
+    units = {r.urn: graph.unit_of(r, by_urn) or review.STACK for r in regs}
     out.files["resources.json"] = (
         json.dumps([resource_entry(r) for r in regs], indent=2, sort_keys=True) + "\n"
     )
@@ -238,28 +205,6 @@ def do_declarations(stack: config.StackConfig) -> dict[str, dict[str, Any]]:
         for u in stack.units
         if u.bigip is not None and u.uses_calico
     }
-
-
-def longest_chain(regs: list[engine.Registration]) -> list[engine.Registration]:
-    """Longest path over dependency edges (the critical path of a deployment)."""
-    by_urn = {r.urn: r for r in regs}
-    best: dict[str, tuple[int, str]] = {}
-    for reg in regs:  # regs are in dependency order
-        deps = [d for d in reg.dependencies if d in best]
-        if deps:
-            top = max(deps, key=lambda d: (best[d][0], d))
-            best[reg.urn] = (best[top][0] + 1, top)
-        else:
-            best[reg.urn] = (1, "")
-    if not best:
-        return []
-    end = max(best, key=lambda u: (best[u][0], u))
-    chain = []
-    cur = end
-    while cur:
-        chain.append(by_urn[cur])
-        cur = best[cur][1]
-    return list(reversed(chain))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,15 +57,45 @@ def bigip_provider(
     )
 
 
+@dataclass(frozen=True)
+class Login:
+    """What a provider for one BIG-IP is made of, so a component can make another provider for
+    the same device (`provider`): another plugin process.
+
+    Why another process: the f5bigip provider guards SslKeyCert's and WafPolicy's create and
+    update with one mutex per process and returns on an error without unlocking it, so after one
+    failed step every later SslKeyCert or WafPolicy step on that process waits forever, and so does
+    `pulumi up`. Each of those resources gets a provider of its own; the rest share the unit's.
+    The engine starts one plugin process per provider resource; a resource moved to another
+    provider with the same inputs is not replaced (the bridge's DiffConfig finds no change).
+    Ref: F5Networks/terraform-provider-bigip@v1.26.0:bigip/resource_bigip_awaf_policy.go (the
+         package-level `mutex`; create and update return before `mutex.Unlock()` on errors),
+         bigip/resource_bigip_ssl_key_cert.go (the same mutex, the same early returns)
+    Ref: pulumi/pulumi@v3.259.0:pkg/resource/deploy/providers/registry.go (Check loads a provider
+         per provider resource), pkg/host/host.go (Provider starts a new plugin each call),
+         pkg/resource/deploy/step_generator.go (providerChanged: replace only when DiffConfig says)
+    Ref: pulumi/pulumi-terraform-bridge@v3.135.0:pkg/tfbridge/provider.go (configDiffer)
+    """
+
+    access: config.BigipAccess
+    password: pulumi.Input[str]
+    trusted_cert_path: pulumi.Input[str] | None
+
+    def provider(self, name: str, parent: pulumi.Resource) -> f5bigip.Provider:
+        return bigip_provider(name, self.access, self.password, self.trusted_cert_path, parent)
+
+
 class BigipDevice(pulumi.ComponentResource):
     provider: f5bigip.Provider
+    login: Login
     save_on_destroy: f5bigip.Command
     pulumi_partition: f5bigip.Partition
 
     def __init__(self, name: str, args: DeviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:BigipDevice", name, None, opts)
         bigip = args.bigip
-        self.provider = bigip_provider(f"{name}-provider", bigip, args.password, args.trusted_cert_path, self)
+        self.login = Login(bigip, args.password, args.trusted_cert_path)
+        self.provider = self.login.provider(f"{name}-provider", self)
         # Every BIG-IP object of the unit depends on this, so it is deleted after them, and its
         # deletion saves the configuration without them (see persist.py for when that happens).
         self.save_on_destroy = f5bigip.Command(

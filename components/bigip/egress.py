@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components import config, mesh
 from components.bigip import irules
+from components.bigip.device import Login
 from components.pki import IssuedLeaf
 
 # The BIG-IP identity's key and certificate, named after its SPIFFE service account. Earlier
@@ -76,10 +77,18 @@ def egress_host(unit: config.Unit) -> str:
     return f"egress.{unit.name}.cpaas.internal"
 
 
+def _egress(unit: config.Unit) -> config.Egress:
+    if unit.egress is None:
+        raise ValueError(
+            f"unit {unit.name}: no egress is configured, so there is no egress gateway to register in "
+            "the mesh; build it only for units with egress"
+        )
+    return unit.egress
+
+
 def service_entry(unit: config.Unit, spiffe_id: str) -> dict[str, Any]:
     """Registers the BIG-IP VIP in the mesh (what `istioctl register` did before it was removed)."""
-    egress = unit.egress
-    assert egress is not None
+    egress = _egress(unit)
     return {
         "hosts": [egress_host(unit)],
         "addresses": [f"{egress.vip}/32"],
@@ -97,8 +106,7 @@ def service_entry(unit: config.Unit, spiffe_id: str) -> dict[str, Any]:
 
 def destination_rule(unit: config.Unit) -> dict[str, Any]:
     """ISTIO_MUTUAL: the sidecar presents the pod's own SPIFFE certificate to the BIG-IP."""
-    egress = unit.egress
-    assert egress is not None
+    egress = _egress(unit)
     return {
         "host": egress_host(unit),
         "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL", "sni": egress_host(unit)}},
@@ -115,6 +123,8 @@ class EgressArgs:
     mesh_ca_pem: pulumi.Input[str]
     # The unit intermediate's subject ("attr=value"): the iRule admits only leaves it issued.
     mesh_ca_subject: tuple[str, ...]
+    # The unit's BIG-IP, for the identity upload's own provider (device.Login).
+    login: Login
     # Children wait for these: a component's depends_on does not reach its children.
     after: tuple[pulumi.Resource, ...] = ()
     # The mesh side (ServiceEntry, DestinationRule) also waits for these (Istio's CRDs, istiod).
@@ -144,6 +154,7 @@ class EgressGateway(pulumi.ComponentResource):
         # Key and certificate in one resource: the provider uploads (and on a change replaces) both in
         # one transaction, so the profile never holds a key beside a certificate it does not match.
         # Named /<partition>/<key_name> and /<partition>/<cert_name> on the device, as given.
+        # On a provider of its own: a failed upload keeps its provider process locked (Login).
         # Ref: F5Networks/terraform-provider-bigip@v1.26.0:bigip/resource_bigip_ssl_key_cert.go
         key_pem: pulumi.Output[str] = pulumi.Output.secret(args.identity.key_pem)
         identity = f5bigip.SslKeyCert(
@@ -153,7 +164,9 @@ class EgressGateway(pulumi.ComponentResource):
             partition=names.partition,
             cert_content=args.identity.cert_pem,
             key_content=key_pem,
-            opts=first,
+            opts=pulumi.ResourceOptions.merge(
+                first, pulumi.ResourceOptions(provider=args.login.provider(f"{name}-identity-provider", self))
+            ),
         )
         ca = f5bigip.ssl.Certificate(
             f"{name}-mesh-ca",

@@ -30,15 +30,40 @@ def template_slug(template: str) -> str:
     return template.removeprefix("POLICY_TEMPLATE_").lower().replace("_", "-")
 
 
+def http_host(app: config.App) -> str:
+    """The Host an HTTP app is reached by: config gives every http-mesh and http-nginx app one."""
+    if app.fqdn is None:
+        raise ValueError(
+            f"app {app.name} (kind {app.kind}) has no fqdn, the Host an HTTP route matches; pass an "
+            "HTTP app (config gives every http-mesh and http-nginx app an fqdn)"
+        )
+    return app.fqdn
+
+
+def waf_template(where: str, app: config.App) -> tuple[config.Waf, str]:
+    """The app's WAF settings and the F5 template its policy is created from (`waf.template`);
+    `where` names the unit or component asking, for the error."""
+    if app.waf is None or app.waf.template is None:
+        has = "no waf" if app.waf is None else "waf.policy (an existing policy)"
+        raise ValueError(
+            f"{where}: app {app.name} has {has}, not waf.template: Pulumi creates a WAF policy only "
+            "from a template; pick the apps with waf.templated_apps"
+        )
+    return app.waf, app.waf.template
+
+
 def waf_policy_path(unit: str, app: config.App) -> str:
     """The policy a CIS VirtualServer references: the configured one, or the one Pulumi creates
     in /Common (shared, so CIS's partition never points into Pulumi's), named after its template
     so another template is another policy (waf.py)."""
-    assert app.waf is not None
+    if app.waf is None:
+        raise ValueError(
+            f"unit {unit}: app {app.name} has no waf, so it names no WAF policy; set apps[].waf "
+            "or build its VirtualServer without one"
+        )
     if app.waf.policy is not None:
         return app.waf.policy
-    assert app.waf.template is not None
-    return f"/Common/cpaas-{unit}-{app.name}-waf-{template_slug(app.waf.template)}"
+    return f"/Common/cpaas-{unit}-{app.name}-waf-{template_slug(waf_template(f'unit {unit}', app)[1])}"
 
 
 def tls_secret_name(app: config.App) -> str:
@@ -61,9 +86,8 @@ def _monitor_http(host: str, path: str, port: int | None = None) -> dict[str, An
 def _virtual_server(
     unit: str, app: config.App, service: str, port: int, monitor: dict[str, Any]
 ) -> dict[str, Any]:
-    assert app.fqdn
     spec: dict[str, Any] = {
-        "host": app.fqdn,
+        "host": http_host(app),
         "virtualServerAddress": str(app.vip),
         "virtualServerHTTPSPort": app.port,
         "tlsProfileName": app.name,
@@ -77,17 +101,15 @@ def _virtual_server(
 
 def mesh_virtual_server(unit: str, app: config.App) -> dict[str, Any]:
     """CIS VirtualServer for an http-mesh app: BIG-IP terminates TLS, re-encrypts to the gateway."""
-    assert app.fqdn
     # The gateway's readiness endpoint, on its status port.
     return _virtual_server(
-        unit, app, mesh.GATEWAY_RELEASE, 443, _monitor_http(app.fqdn, "/healthz/ready", 15021)
+        unit, app, mesh.GATEWAY_RELEASE, 443, _monitor_http(http_host(app), "/healthz/ready", 15021)
     )
 
 
 def mesh_tls_profile(unit: str, app: config.App) -> dict[str, Any]:
-    assert app.fqdn
     return {
-        "hosts": [app.fqdn],
+        "hosts": [http_host(app)],
         "tls": {
             "termination": "reencrypt",
             "clientSSL": tls_secret_name(app),
@@ -101,23 +123,22 @@ def mesh_tls_profile(unit: str, app: config.App) -> dict[str, Any]:
 
 
 def istio_gateway(app: config.App) -> dict[str, Any]:
-    assert app.fqdn
+    host = http_host(app)
     return {
         "selector": GATEWAY_SELECTOR,
         "servers": [
             {
                 "port": {"number": 443, "name": f"https-{app.name}", "protocol": "HTTPS"},
                 "tls": {"mode": "SIMPLE", "credentialName": tls_secret_name(app)},
-                "hosts": [app.fqdn],
+                "hosts": [host],
             }
         ],
     }
 
 
 def istio_virtual_service(app: config.App) -> dict[str, Any]:
-    assert app.fqdn
     return {
-        "hosts": [app.fqdn],
+        "hosts": [http_host(app)],
         "gateways": [f"{mesh.GATEWAY_NAMESPACE}/{app.name}"],
         "http": [
             {
@@ -136,25 +157,22 @@ def istio_virtual_service(app: config.App) -> dict[str, Any]:
 
 def nginx_virtual_server(unit: str, app: config.App) -> dict[str, Any]:
     """CIS VirtualServer for an http-nginx app: edge TLS on the BIG-IP, HTTP to NGINX."""
-    assert app.fqdn
-    return _virtual_server(unit, app, nginx.SERVICE, 80, _monitor_http(app.fqdn, "/"))
+    return _virtual_server(unit, app, nginx.SERVICE, 80, _monitor_http(http_host(app), "/"))
 
 
 def edge_tls_profile(app: config.App) -> dict[str, Any]:
-    assert app.fqdn
     return {
-        "hosts": [app.fqdn],
+        "hosts": [http_host(app)],
         "tls": {"termination": "edge", "clientSSL": tls_secret_name(app), "reference": "secret"},
     }
 
 
 def nginx_ingress(app: config.App, ingress_class: str) -> dict[str, Any]:
-    assert app.fqdn
     return {
         "ingressClassName": ingress_class,
         "rules": [
             {
-                "host": app.fqdn,
+                "host": http_host(app),
                 "http": {
                     "paths": [
                         {
@@ -184,6 +202,42 @@ def transport_server(app: config.App) -> dict[str, Any]:
         "snat": "auto",
         "pool": pool,
     }
+
+
+def app_ingress(
+    name: str, app: config.App, ingress_class: str, opts: pulumi.ResourceOptions
+) -> k8s.networking.v1.Ingress:
+    """The Ingress that routes an http-nginx app on NGINX, behind the BIG-IP or in the cluster
+    alone (routes.py)."""
+    return k8s.networking.v1.Ingress(
+        f"{name}-{app.name}-ingress",
+        metadata={"name": app.name, "namespace": app.namespace, "annotations": nginx.INGRESS_ANNOTATIONS},
+        spec=cast("k8s.networking.v1.IngressSpecArgsDict", nginx_ingress(app, ingress_class)),
+        opts=opts,
+    )
+
+
+def app_resource(
+    name: str,
+    app: config.App,
+    kind: str,
+    namespace: str,
+    spec: dict[str, Any],
+    *,
+    opts: pulumi.ResourceOptions,
+    group: str = "cis.f5.com/v1",
+    role: str = "",
+) -> k8s.apiextensions.CustomResource:
+    """A custom resource of an app, named after it; CIS's carry the label CIS selects."""
+    labels = CIS_LABELS if group.startswith("cis.f5.com") else {}
+    return k8s.apiextensions.CustomResource(
+        f"{name}-{app.name}-{role or kind.lower()}",
+        api_version=group,
+        kind=kind,
+        metadata={"name": app.name, "namespace": namespace, "labels": {"app": app.name, **labels}},
+        spec=spec,
+        opts=opts,
+    )
 
 
 @dataclass(frozen=True)
@@ -233,15 +287,7 @@ class CisIngress(pulumi.ComponentResource):
         group: str = "cis.f5.com/v1",
         role: str = "",
     ) -> k8s.apiextensions.CustomResource:
-        labels = CIS_LABELS if group.startswith("cis.f5.com") else {}
-        return k8s.apiextensions.CustomResource(
-            f"{name}-{app.name}-{role or kind.lower()}",
-            api_version=group,
-            kind=kind,
-            metadata={"name": app.name, "namespace": namespace, "labels": {"app": app.name, **labels}},
-            spec=spec,
-            opts=self._opts(*deps),
-        )
+        return app_resource(name, app, kind, namespace, spec, opts=self._opts(*deps), group=group, role=role)
 
     def _mesh_app(self, name: str, app: config.App, cert: IssuedLeaf) -> None:
         ns = mesh.GATEWAY_NAMESPACE
@@ -272,11 +318,6 @@ class CisIngress(pulumi.ComponentResource):
     def _nginx_app(self, name: str, app: config.App, cert: IssuedLeaf, ingress_class: str) -> None:
         ns = nginx.NAMESPACE
         secret = self._tls_secret(name, app, ns, cert)
-        k8s.networking.v1.Ingress(
-            f"{name}-{app.name}-ingress",
-            metadata={"name": app.name, "namespace": app.namespace, "annotations": nginx.INGRESS_ANNOTATIONS},
-            spec=cast("k8s.networking.v1.IngressSpecArgsDict", nginx_ingress(app, ingress_class)),
-            opts=self._opts(),
-        )
+        app_ingress(name, app, ingress_class, self._opts())
         profile = self._cr(name, app, "TLSProfile", ns, edge_tls_profile(app), secret)
         self._cr(name, app, "VirtualServer", ns, nginx_virtual_server(self._unit, app), profile)

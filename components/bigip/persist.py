@@ -9,7 +9,8 @@ from what the device returns (a failed object's outputs are unknown, and an unkn
 stops the whole update, other units included):
 
 - `ConfigSave` saves after the unit's objects are created or updated. Trigger: the unit's config,
-  the cpaas code that writes to the BIG-IP, and the certificates it uploads.
+  what the cpaas code that writes to the BIG-IP sends (`code_digest`: not its comments), and the
+  certificates it uploads.
 - `BigipDevice.save_on_destroy` sits under every object, so it is deleted after them: on destroy,
   on removing the unit, and, because a new trigger replaces it and the old copy is deleted at
   the end of the update after every object removed or replaced in that update, whenever the
@@ -22,9 +23,10 @@ Ref: https://www.pulumi.com/docs/iac/concepts/options/replacementtrigger/
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata, resources
 from typing import Any
@@ -57,10 +59,46 @@ def code_files() -> list[tuple[str, str]]:
     return sorted(files)
 
 
-def code_digest() -> str:
-    """Changes with that code, so an upgrade that changes BIG-IP objects without a config change
-    still saves."""
-    return digest(code_files())
+def _syntax(node: Any) -> Any:
+    """A syntax tree as plain data: node names and fields, no positions, no empty fields (so
+    that a Python release adding an empty field does not move the digest)."""
+    if isinstance(node, ast.AST):
+        fields = {key: _syntax(value) for key, value in ast.iter_fields(node) if value not in (None, [])}
+        return [type(node).__name__, fields]
+    if isinstance(node, list):
+        return [_syntax(item) for item in node]
+    return node
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def sent_form(path: str, text: str) -> Any:
+    """What a file of that code adds to what the BIG-IP receives. An iRule is sent as written,
+    comments included. Python is the syntax tree without comments, docstrings or layout: a
+    comment edit sends nothing new, so it must not save every device again.
+
+    Why the code and not the objects' registered inputs: the save-on-destroy's trigger is needed
+    before any object is registered (they all depend on it), and several inputs are Outputs
+    (another object's name as the device returned it, certificates) that a trigger must never
+    wait on. The code that turns the config into those inputs, with the config, determines them.
+    """
+    if not path.endswith(".py"):
+        return text
+    return _syntax(_without_docstrings(ast.parse(text, filename=path)))
+
+
+def code_digest(files: Iterable[tuple[str, str]] | None = None) -> str:
+    """Changes with what that code sends, so an upgrade that changes BIG-IP objects without a
+    config change still saves. `files`: (path, text) pairs in place of `code_files()`."""
+    files = code_files() if files is None else files
+    return digest([(path, sent_form(path, text)) for path, text in files])
 
 
 def unit_digest(unit: config.Unit, *sent: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_f5bigip as f5bigip
 
-from components import calico, config
+from components import calico, config, versions
 from components.bigip.persist import SAVE
 from components.bigip.tmsh_check import CheckArgs, output_check
 
@@ -29,10 +29,19 @@ def bgp_name(unit: config.Unit) -> str:
     return f"/Common/cpaas-{unit.name}"
 
 
+def peering(unit: config.Unit) -> tuple[config.Bigip, config.CalicoBgp]:
+    """The two sides of the unit's BGP peering: its BIG-IP and its Calico."""
+    if unit.bigip is None:
+        raise ValueError(
+            f"unit {unit.name}: no bigip is configured, so there is no BIG-IP side of a BGP peering; "
+            "build it only for units with bigip"
+        )
+    return unit.bigip, calico.calico_cni(unit)
+
+
 def tmsh_commands(unit: config.Unit) -> list[str]:
     """The tmsh commands (without the `tmsh` prefix the provider adds). Pure: test it directly."""
-    bigip, cni = unit.bigip, unit.network.cni
-    assert bigip is not None and isinstance(cni, config.CalicoBgp)
+    bigip, cni = peering(unit)
     name = bgp_name(unit)
     neighbors = " ".join(f"{ip} {{ peer-group {PEER_GROUP} }}" for ip in bigip.bgp_neighbors)
     return [
@@ -49,10 +58,9 @@ def tmsh_commands(unit: config.Unit) -> list[str]:
 
 def do_declaration(unit: config.Unit) -> dict[str, Any]:
     """The same peering as a DO RoutingBGP class, for BIG-IPs that are onboarded with DO."""
-    bigip, cni = unit.bigip, unit.network.cni
-    assert bigip is not None and isinstance(cni, config.CalicoBgp)
+    bigip, cni = peering(unit)
     return {
-        "schemaVersion": "1.45.0",
+        "schemaVersion": versions.DO_SCHEMA_VERSION,
         "class": "Device",
         "async": True,
         "Common": {

@@ -10,12 +10,20 @@ itself never raises on what a device answered (an exception in an apply cancels 
 A failed check is not stored, or keeps its old input on a failed update, so every later update
 runs it again until the command is re-run (`pulumi up --replace <urn>`, named in the message).
 
+Known limit: with --continue-on-error the engine holds back the end-of-update deletions that an
+errored step's old state depends on. A check that never passed has no old state, so its failure
+holds back nothing: a save-on-destroy copy replaced in the same update is still deleted, and saves
+what the refused commands left (CHANGELOG, "Known limit"). Without --continue-on-error the update
+stops at the failed step and deletes nothing.
+
 Ref: F5Networks/terraform-provider-bigip@v1.26.0:bigip/resource_bigip_command.go (create stores
      command_result, read is a no-op, delete ignores the output)
 Ref: pulumi/pulumi-command@v1.2.1:provider/pkg/provider/local/commandController.go (update runs
      `create` when no `update` is given; a non-zero exit fails the step)
 Ref: pulumi/pulumi@v3.259.0:pkg/resource/deploy/deployment_executor.go (continue-on-error skips
-     the steps that depend on an errored step)
+     the steps that depend on an errored step; performPostSteps holds back the deletions only of
+     what an errored step's state in the old snapshot depends on), step_executor.go
+     (cancelDueToError cancels the update without --continue-on-error)
 """
 
 from __future__ import annotations

@@ -4,8 +4,13 @@
 # Environment (components/bigip/tmsh_check.py): CPAAS_CHECK_WHAT, CPAAS_CHECK_URN (the command
 # resource), CPAAS_CHECK_COUNT, and per command i: CPAAS_CHECK_COMMAND_i, CPAAS_CHECK_OUTPUT_i.
 set -u
-# tmsh errors: an F5 message code ("01070734:3: ..."), "Syntax Error: ..." or a line "Error...".
-pattern='(^|[^[:alnum:]_])[0-9a-f]{8}:[0-9]+:|Syntax Error|^Error'
+# tmsh errors: an F5 message code ("01070734:3: ..."), "Syntax Error", a line whose first words
+# end in "Error:" ("Error: ...", "Data Input Error: ...", "Unexpected Error: ..."), or tmsh's
+# usage text, which it prints instead of running a command it could not parse. Not "Errors: 0".
+# Ref: F5Networks/f5-ansible@da26e796 (1.34.1) ansible_collections/f5networks/f5_modules/plugins/
+#      modules/bigip_command.py ("Data Input Error:", "usage: tmsh"),
+#      modules/bigip_config.py ("Unexpected Error:")
+pattern='(^|[^[:alnum:]_])[0-9a-f]{8}:[0-9]+:|Syntax Error|^[A-Za-z ]*Error:|Unexpected Error:|usage: tmsh'
 failed=""
 i=0
 while [ "$i" -lt "$CPAAS_CHECK_COUNT" ]; do

@@ -12,8 +12,10 @@ one, so the template of an existing policy is ignored (else every refresh would 
 engine puts an ignored input back from the old state, on `--replace` too, so a template change
 cannot be applied to an existing resource: another template is another resource (the template is
 in its Pulumi name) and another policy (and in its BIG-IP name). It is created beside the old
-one, the VirtualServer moves to it, and the old one is deleted at the end of the update. A policy
-replaced under the same name (`pulumi up --replace`) is deleted first, with its template kept.
+one, the VirtualServer moves to it, and the old one is deleted at the end of the update, once CIS
+has moved the virtual server off it (drain.py). `pulumi up --replace` is no way to change or
+re-create a policy: it deletes the policy first (same name), while the VirtualServer still uses
+it, and would create it again from the old template.
 
 Ref: https://www.pulumi.com/registry/packages/f5bigip/api-docs/wafpolicy/
 Ref: https://clouddocs.f5.com/containers/latest/userguide/crd/virtualserver.html (the `waf` field)
@@ -28,7 +30,8 @@ import pulumi
 import pulumi_f5bigip as f5bigip
 
 from components import config
-from components.bigip.ingress import template_slug, waf_policy_path
+from components.bigip.device import Login
+from components.bigip.ingress import template_slug, waf_policy_path, waf_template
 
 PARTITION = "Common"
 
@@ -40,15 +43,19 @@ def templated_apps(unit: config.Unit) -> list[config.App]:
 
 def policy_inputs(unit: str, app: config.App) -> dict[str, Any]:
     """The WafPolicy's inputs for an app with `waf.template`. Pure: test it directly."""
-    assert app.waf is not None and app.waf.template is not None
+    waf, template = waf_template(f"unit {unit}", app)
     path = waf_policy_path(unit, app)
     partition, _, name = path.removeprefix("/").partition("/")
-    assert partition == PARTITION, path
+    if partition != PARTITION:
+        raise ValueError(
+            f"unit {unit}: app {app.name}'s WAF policy {path} is outside /{PARTITION}, where Pulumi "
+            "creates them; ingress.waf_policy_path and waf.PARTITION must agree"
+        )
     return {
         "name": name,
         "partition": partition,
-        "template_name": app.waf.template,
-        "enforcement_mode": app.waf.enforcement_mode,
+        "template_name": template,
+        "enforcement_mode": waf.enforcement_mode,
         "application_language": "utf-8",
         "description": f"cpaas: WAF for {app.name} ({app.fqdn}) in unit {unit}; managed by Pulumi",
     }
@@ -56,13 +63,14 @@ def policy_inputs(unit: str, app: config.App) -> dict[str, Any]:
 
 def resource_name(component: str, app: config.App) -> str:
     """The policy's Pulumi name: the template is in it, so another template is another resource."""
-    assert app.waf is not None and app.waf.template is not None
-    return f"{component}-{app.name}-{template_slug(app.waf.template)}"
+    return f"{component}-{app.name}-{template_slug(waf_template(component, app)[1])}"
 
 
 @dataclass(frozen=True)
 class WafArgs:
     unit: config.Unit
+    # The unit's BIG-IP: each policy gets a provider of its own for it (device.Login).
+    login: Login
     # Children wait for these: a component's depends_on does not reach its children.
     after: tuple[pulumi.Resource, ...] = ()
 
@@ -89,6 +97,10 @@ class WafPolicies(pulumi.ComponentResource):
                 #      (processIgnoreChanges restores ignored inputs from the old state)
                 opts=pulumi.ResourceOptions(
                     parent=self,
+                    # One per app, never shared with the unit's other objects: a failed step
+                    # keeps its provider process locked (device.Login). A new template's policy
+                    # shares it with the old one, whose deletion takes no lock.
+                    provider=args.login.provider(f"{name}-{app.name}-provider", self),
                     depends_on=list(args.after),
                     delete_before_replace=True,
                     ignore_changes=["templateName"],

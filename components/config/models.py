@@ -1,0 +1,661 @@
+"""The stack file as strict, frozen models: one `cpaas:<key>` of the stack file per StackConfig field.
+
+Keys are camelCase in YAML and snake_case in Python; unknown keys are refused and values are typed
+strictly (`true` is not a port, an address is text). Each model lists its cross-field rules in
+`checked_by` (components.config.rules). Every field's description and default is what
+docs/config.md shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components import versions
+from components.config import rules
+from components.config.types import (
+    DURATION,
+    QUANTITY,
+    WAF_TEMPLATE,
+    AppFqdn,
+    AppName,
+    Asn,
+    BigipName,
+    ConfigKey,
+    DnsLabel,
+    DnValue,
+    Fqdn,
+    ImageRef,
+    IPv4Addr,
+    IPv4Net,
+    K8sMinor,
+    Location,
+    PartitionName,
+    Port,
+    SemVer,
+    ServiceName,
+    StackRefName,
+    TrustDomain,
+    TrustFile,
+    UnitName,
+    WafPolicyPath,
+    non_empty,
+)
+
+
+class Model(BaseModel):
+    """Base of every config model: camelCase keys, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=False,
+    )
+    # Rules over the parsed model, in order; a model reports the first problem, the stack all.
+    checked_by: ClassVar[tuple[rules.Rule, ...]] = ()
+    reports_every_problem: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        return rules.enforce(self, self.checked_by, every=self.reports_every_problem)
+
+
+# ---------------------------------------------------------------------------------------------
+# PKI
+# ---------------------------------------------------------------------------------------------
+
+KeyAlgorithm = Literal["ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096"]
+
+
+class GeneratedRoot(Model):
+    """The org root is generated and kept (encrypted) in the stack state; dev and labs."""
+
+    source: Literal["generated"] = Field(description="Selects this kind of root.")
+    common_name: str = Field(min_length=1, max_length=64, description="The root certificate's common name.")
+    validity_days: StrictInt = Field(
+        default=3650, ge=30, le=7300, description="The root certificate's lifetime in days."
+    )
+
+
+class ImportedRoot(Model):
+    """The org root's certificate and key come from config keys (the bank's offline CA)."""
+
+    source: Literal["imported"] = Field(description="Selects this kind of root.")
+    cert_key: ConfigKey = Field(
+        description="The config key holding the root certificate (PEM): a plain deploy-time value."
+    )
+    private_key_secret: ConfigKey = Field(
+        description="The secret config key holding the root's private key (PEM)."
+    )
+
+
+class Pki(Model):
+    """The org PKI: a root, one intermediate per unit (Istio's cacerts) and leaves for what a
+    BIG-IP presents."""
+
+    organization: DnValue = Field(
+        min_length=1, max_length=64, description="The subject organisation of every certificate."
+    )
+    key_algorithm: KeyAlgorithm = Field(
+        default="ECDSA-P256", description="The algorithm of every key the PKI generates."
+    )
+    root: Annotated[GeneratedRoot | ImportedRoot, Field(discriminator="source")] = Field(
+        description="The org root: generated in the state, or imported from config keys."
+    )
+    intermediate_validity_days: StrictInt = Field(
+        default=1095, ge=7, le=3650, description="Each unit intermediate's lifetime in days."
+    )
+    leaf_validity_days: StrictInt = Field(
+        default=365, ge=1, le=825, description="Each leaf certificate's lifetime in days."
+    )
+
+    checked_by = (rules.pki_lifetimes,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cluster sources
+# ---------------------------------------------------------------------------------------------
+
+_KUBERNETES_VERSION = "The cluster's Kubernetes minor version, MAJOR.MINOR."
+
+
+class K3dCluster(Model):
+    """A local k3d cluster made and removed by pulumi-command (dev). k3d makes its own Docker
+    network on `network.nodeCidr` and removes it with the cluster."""
+
+    source: Literal["k3d"] = Field(description="Selects this kind of cluster.")
+    image: ImageRef = Field(default=versions.K3S_IMAGE, description="The k3s node image.")
+    kubernetes_version: K8sMinor = Field(
+        default=versions.K3S_KUBERNETES_VERSION, description=_KUBERNETES_VERSION
+    )
+    servers: StrictInt = Field(default=1, ge=1, le=5, description="Control-plane nodes.")
+    agents: StrictInt = Field(default=3, ge=0, le=10, description="Worker nodes.")
+    api_port: Port = Field(default=6550, description="The host port of the Kubernetes API.")
+    tls_sans: tuple[str, ...] = Field(
+        default=("127.0.0.1", "localhost"), description="Extra names in the API server's certificate."
+    )
+    docker_network: DnsLabel | None = Field(
+        default=None,
+        description="An existing Docker network to join instead of making one; k3d leaves its "
+        "subnet as it is.",
+    )
+
+
+class KubeconfigCluster(Model):
+    """An existing cluster whose kubeconfig sits in a secret config key (EKS, AKS, GKE, any)."""
+
+    source: Literal["kubeconfig"] = Field(description="Selects this kind of cluster.")
+    kubeconfig_secret: ConfigKey = Field(
+        description="The secret config key holding the kubeconfig (set it from the file)."
+    )
+    kubernetes_version: K8sMinor = Field(description=_KUBERNETES_VERSION)
+    context: str | None = Field(default=None, description="The kubeconfig context; unset: its current one.")
+
+
+class StackReferenceCluster(Model):
+    """An existing cluster whose kubeconfig is an output of another stack (made by a cluster team)."""
+
+    source: Literal["stackReference"] = Field(description="Selects this kind of cluster.")
+    stack: StackRefName = Field(description="The stack whose output holds the kubeconfig.")
+    output: str = Field(
+        default="kubeconfig", min_length=1, max_length=100, description="The name of that output."
+    )
+    kubernetes_version: K8sMinor = Field(description=_KUBERNETES_VERSION)
+
+
+ClusterSource = Annotated[
+    K3dCluster | KubeconfigCluster | StackReferenceCluster, Field(discriminator="source")
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Network and CNI
+# ---------------------------------------------------------------------------------------------
+
+
+class CalicoBgp(Model):
+    """Calico as the CNI, peering BGP with the unit's BIG-IP so it routes to pod IPs."""
+
+    type: Literal["calico-bgp"] = Field(description="Selects this CNI.")
+    asn: Asn = Field(description="The cluster's ASN; the BIG-IP peers with it over eBGP.")
+    encapsulation: Literal["None", "IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet"] = Field(
+        default="None", description="The IP pool's encapsulation between nodes."
+    )
+    block_size: StrictInt = Field(
+        default=26, ge=20, le=32, description="The prefix length of the blocks Calico hands to nodes."
+    )
+    node_to_node_mesh: StrictBool = Field(default=True, description="Full-mesh BGP between the nodes.")
+    nat_outgoing: StrictBool = Field(default=True, description="SNAT pod traffic that leaves the pod CIDR.")
+
+
+class CloudNativeCni(Model):
+    """The cloud's VPC-native CNI (EKS VPC CNI, Azure CNI, GKE VPC-native): pods are routable."""
+
+    type: Literal["cloud-native"] = Field(description="Selects this CNI.")
+
+
+Cni = Annotated[CalicoBgp | CloudNativeCni, Field(discriminator="type")]
+
+
+class Network(Model):
+    """The unit's address ranges, disjoint within the unit and across all units, and its CNI."""
+
+    pod_cidr: IPv4Net = Field(description="The pods' addresses.")
+    service_cidr: IPv4Net = Field(description="The Services' cluster IPs.")
+    node_cidr: IPv4Net = Field(description="The nodes' addresses (the BGP neighbours live here).")
+    cni: Cni = Field(description="The CNI: Calico peering BGP with the BIG-IP, or the cloud's own.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mesh, NGINX
+# ---------------------------------------------------------------------------------------------
+
+
+class Tracing(Model):
+    """Where Istio's proxies send spans."""
+
+    enabled: StrictBool = Field(
+        default=False,
+        description="Send spans; unset, it follows units[].observability.enabled (an explicit value wins).",
+    )
+    provider: Literal["zipkin", "opentelemetry"] = Field(default="zipkin", description="The span protocol.")
+    service: Fqdn = Field(
+        default="jaeger-collector.observability.svc.cluster.local", description="The collector's host."
+    )
+    port: Port = Field(default=9411, description="The collector's port.")
+    sampling_percent: float = Field(
+        default=1.0, ge=0.0, le=100.0, description="The share of requests traced, in percent."
+    )
+
+
+class Mesh(Model):
+    """Istio on the org intermediate CA, STRICT mTLS in the injected namespaces."""
+
+    istio_version: SemVer = Field(default=versions.ISTIO_VERSION, description="The pinned Istio version.")
+    trust_domain: TrustDomain = Field(description="The mesh's SPIFFE trust domain.")
+    injected_namespaces: tuple[DnsLabel, ...] = Field(
+        default=(), description="The namespaces that get sidecars (the mesh)."
+    )
+    tracing: Tracing = Field(default=Tracing(), description="Tracing from the proxies.")
+    ingress_gateway_replicas: StrictInt = Field(
+        default=2, ge=1, le=20, description="Replicas of the Istio ingress gateway."
+    )
+
+    checked_by = (rules.istio_serves_v1_apis,)
+
+
+class Observability(Model):
+    """Metrics (Prometheus, Grafana with dashboards as code) and tracing (Jaeger) per unit."""
+
+    enabled: StrictBool | None = Field(
+        default=None, description="Deploy it; unset: on in prod, off elsewhere."
+    )
+    prometheus_retention: str = Field(
+        default="15d", pattern=DURATION, description="How long metrics are kept."
+    )
+    prometheus_storage: str = Field(default="50Gi", pattern=QUANTITY, description="Prometheus's volume size.")
+    grafana_storage: str = Field(default="10Gi", pattern=QUANTITY, description="Grafana's volume size.")
+    tracing_storage: str = Field(default="20Gi", pattern=QUANTITY, description="Jaeger's volume size.")
+    tracing_retention: str = Field(default="72h", pattern=DURATION, description="How long spans are kept.")
+
+
+class Nginx(Model):
+    """NGINX Inc's ingress controller, for the http-nginx apps."""
+
+    enabled: StrictBool = Field(default=True, description="Deploy it.")
+    ingress_class: DnsLabel = Field(default="nginx", description="Its IngressClass.")
+    replicas: StrictInt = Field(default=2, ge=1, le=20, description="Controller replicas.")
+    # Ref: nginx/kubernetes-ingress chart 2.6.4 values.yaml (controller.watchNamespace: "" watches all)
+    namespaces: tuple[DnsLabel, ...] = Field(
+        default=(), description="The namespaces it watches (watchNamespace); empty: every namespace."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# BIG-IP and egress
+# ---------------------------------------------------------------------------------------------
+
+
+class BigipAccess(Model):
+    """How Pulumi (and CIS) reach a BIG-IP's management API, TLS verified."""
+
+    management_address: IPv4Addr = Field(description="The management API's address.")
+    management_port: Port = Field(default=443, description="The management API's port.")
+    username: str = Field(default="admin", min_length=1, max_length=64, description="The API user.")
+    password_secret: ConfigKey = Field(description="The secret config key holding the user's password.")
+    trusted_cert_file: TrustFile | None = Field(
+        default=None,
+        description="The BIG-IP's management certificate that CIS and Pulumi trust: a committed PEM "
+        "file, its path relative to the project (see [the refresh model](operations.md#the-refresh-model)).",
+    )
+    insecure_skip_verify: StrictBool = Field(
+        default=False, description="Skip TLS verification instead; allowed only in dev."
+    )
+
+    # Rules over the raw mapping, before the fields parse: a key that moved.
+    checked_before: ClassVar[tuple[rules.Rule, ...]] = (rules.trusted_cert_key_moved,)
+    checked_by: ClassVar[tuple[rules.Rule, ...]] = (rules.tls_is_verified,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw_rules(cls, data: Any) -> Any:
+        return rules.enforce(data, cls.checked_before, every=False)
+
+
+class Bigip(BigipAccess):
+    """The unit's BIG-IP: CIS's partition for the ingress virtual servers, Pulumi's for egress,
+    BGP with the cluster."""
+
+    cis_partition: PartitionName = Field(description="The partition CIS owns.")
+    pulumi_partition: PartitionName = Field(description="The partition of Pulumi's egress objects.")
+    vlan: BigipName = Field(description="The VLAN facing the cluster.")
+    self_ips: Annotated[
+        tuple[IPv4Addr, ...], non_empty("self IPs", "list the BIG-IP self IPs the cluster peers with")
+    ] = Field(description="The BIG-IP self IPs the cluster peers with.")
+    asn: Asn = Field(description="The BIG-IP's ASN; not the cluster's (the peering is eBGP).")
+    bgp_neighbors: tuple[IPv4Addr, ...] = Field(
+        default=(),
+        description="The cluster nodes the BIG-IP peers with; required for calico-bgp units, each "
+        "inside network.nodeCidr.",
+    )
+    cis_version: SemVer = Field(default=versions.CIS_VERSION, description="The pinned CIS version.")
+
+    checked_by = (*BigipAccess.checked_by, rules.partitions_differ)
+
+
+class ForwardProxy(Model):
+    """The forward proxy the egress gateway sends to (in front of the firewall)."""
+
+    address: IPv4Addr = Field(description="Its address.")
+    port: Port = Field(description="Its port.")
+
+
+class EgressAllow(Model):
+    """A namespace whose workloads may use the egress gateway, by SPIFFE identity."""
+
+    namespace: DnsLabel = Field(description="A mesh namespace.")
+    service_accounts: tuple[DnsLabel, ...] = Field(
+        default=(), description="Only these service accounts of it; empty: all."
+    )
+    snat_address: IPv4Addr | None = Field(
+        default=None,
+        description="A SNAT address of its own, so the firewall can tell this app apart; in no other "
+        "entry and not in the shared snatAddresses.",
+    )
+
+
+class Egress(Model):
+    """The BIG-IP egress gateway: mTLS from mesh pods, an iRule that authorises SPIFFE IDs, SNAT,
+    then the forward proxy."""
+
+    vip: IPv4Addr = Field(description="The egress virtual server's address.")
+    port: Port = Field(default=443, description="Its port.")
+    forward_proxy: ForwardProxy = Field(description="Where it sends the traffic.")
+    snat_addresses: Annotated[
+        tuple[IPv4Addr, ...], non_empty("SNAT addresses", "list at least one egress address")
+    ] = Field(description="The SNAT pool shared by the namespaces without a snatAddress of their own.")
+    allow: Annotated[
+        tuple[EgressAllow, ...],
+        non_empty("allowed callers", "list the namespaces that may use the egress gateway"),
+    ] = Field(description="Who may use it.")
+
+    checked_by = (rules.egress_allow_entries,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Apps (ingress)
+# ---------------------------------------------------------------------------------------------
+
+AppKind = Literal["http-mesh", "http-nginx", "tcp", "udp"]
+
+
+class Waf(Model):
+    """BIG-IP Advanced WAF for an HTTP app, attached to its CIS VirtualServer: either an existing
+    policy (`policy`, a full path) or one Pulumi creates from an F5 template in /Common
+    (`template`), named /Common/cpaas-<unit>-<app>-waf-<template>."""
+
+    policy: WafPolicyPath | None = Field(default=None, description="An existing policy.")
+    template: str | None = Field(
+        default=None, pattern=WAF_TEMPLATE, description="The F5 template to create a policy from."
+    )
+    enforcement_mode: Literal["blocking", "transparent"] = Field(
+        default="blocking", description="The created policy's enforcement mode."
+    )
+
+    checked_by = (rules.waf_has_one_source,)
+
+
+class App(Model):
+    """An app the BIG-IP serves: HTTP(S) through Istio's ingress gateway or NGINX, or TCP/UDP
+    straight to the pods."""
+
+    name: AppName = Field(description="Unique in the unit.")
+    kind: AppKind = Field(
+        description="http-mesh (Istio ingress gateway), http-nginx (NGINX), or tcp/udp (to the pods)."
+    )
+    fqdn: AppFqdn | None = Field(
+        default=None, description="The Host the BIG-IP matches; required for HTTP apps."
+    )
+    vip: IPv4Addr = Field(description="The virtual server's address.")
+    port: Port = Field(description="The virtual server's port.")
+    namespace: DnsLabel = Field(description="The app's namespace.")
+    service: ServiceName = Field(description="The app's Service.")
+    service_port: Port = Field(description="The Service's port.")
+    waf: Waf | None = Field(default=None, description="BIG-IP Advanced WAF; HTTP apps only, off unless set.")
+
+    checked_by = (rules.app_kind_fields,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unit
+# ---------------------------------------------------------------------------------------------
+
+Cloud = Literal["local", "aws", "azure", "gcp", "onprem"]
+
+
+class Unit(Model):
+    """One atomic unit: a Kubernetes cluster and the BIG-IP in front of it."""
+
+    name: UnitName = Field(description="Unique in the stack; it prefixes the unit's resource names.")
+    cloud: Cloud = Field(description="Where the cluster runs; local for k3d.")
+    region: DnsLabel = Field(description="The cloud region.")
+    cluster: ClusterSource = Field(description="Where the cluster comes from.")
+    network: Network = Field(description="Address ranges and CNI.")
+    mesh: Mesh = Field(description="Istio.")
+    nginx: Nginx = Field(default=Nginx(), description="NGINX Inc's ingress controller.")
+    bigip: Bigip | None = Field(default=None, description="The BIG-IP in front of the cluster.")
+    egress: Egress | None = Field(default=None, description="The BIG-IP egress gateway; needs bigip.")
+    apps: tuple[App, ...] = Field(default=(), description="The apps the BIG-IP serves.")
+    demo_workloads: StrictBool = Field(
+        default=False,
+        description="Deploy the demo workloads: bookinfo in the mesh, httpbin behind NGINX, a "
+        "Mosquitto MQTT broker, and a traffic generator that calls productpage and, where there is "
+        "an egress gateway, the egress path.",
+    )
+    observability: Observability = Field(default=Observability(), description="Metrics and tracing.")
+
+    @property
+    def uses_calico(self) -> bool:
+        return isinstance(self.network.cni, CalicoBgp)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.cluster, K3dCluster)
+
+
+# ---------------------------------------------------------------------------------------------
+# GSLB
+# ---------------------------------------------------------------------------------------------
+
+
+class DnsDevice(BigipAccess):
+    """The F5 DNS device that answers for the wide IPs."""
+
+    partition: PartitionName = Field(default="cpaas-gslb", description="The partition of the GSLB objects.")
+    self_ip: IPv4Addr | None = Field(
+        default=None,
+        description="The device's own self IP (iQuery, probing): F5 DNS needs a server object for "
+        "itself in a data center before it probes; unset, that object must exist already.",
+    )
+    location: Location = Field(default="dns", description="The data center of the device's own server.")
+    listeners: tuple[IPv4Addr, ...] = Field(
+        default=(),
+        description="Where resolvers send queries: a UDP and a TCP listener on port 53 per address; "
+        "empty: the device's existing listeners answer.",
+    )
+
+    checked_by = (*BigipAccess.checked_by, rules.listeners_distinct)
+
+
+class Monitor(Model):
+    """The health monitor of a wide IP's pool members."""
+
+    type: Literal["https", "http", "tcp"] = Field(description="The monitor type.")
+    interval: StrictInt = Field(default=30, ge=1, le=3600, description="Seconds between probes.")
+    timeout: StrictInt = Field(
+        default=91, ge=1, le=86400, description="Seconds without an answer before a member is down."
+    )
+    send: str | None = Field(default=None, description="The request a probe sends; unset: AS3's default.")
+    receive: str | None = Field(default=None, description="The text a healthy answer holds.")
+
+
+class TopologyRecord(Model):
+    """Answer requests from `ldnsSubnet` with `unit` first (GSLB topology load balancing)."""
+
+    ldns_subnet: IPv4Net = Field(description="The resolvers' subnet.")
+    unit: UnitName = Field(description="The unit that answers them first.")
+    weight: StrictInt = Field(default=100, ge=1, le=4294967295, description="The record's weight.")
+
+
+class WideIp(Model):
+    """One app's wide IP: its FQDN answered with the units that serve it."""
+
+    app: AppName = Field(description="The app; one wide IP per app.")
+    lb_mode: Literal["global-availability", "round-robin", "ratio", "topology"] = Field(
+        default="global-availability", description="How the units are picked."
+    )
+    units: tuple[UnitName, ...] = Field(
+        default=(), description="Units serving this app, in failover order; empty: every unit that has it."
+    )
+    ratios: Annotated[
+        Mapping[UnitName, Annotated[StrictInt, Field(ge=1, le=100)]],
+        AfterValidator(MappingProxyType),
+        PlainSerializer(dict),
+    ] = Field(
+        default_factory=lambda: MappingProxyType({}),
+        description="Weight per unit for lbMode ratio, e.g. {aws-syd: 2, azure-mel: 1}.",
+    )
+    monitor: Monitor = Field(description="The health monitor.")
+    last_resort_unit: UnitName | None = Field(
+        default=None, description="The unit of the last-resort pool, answering when the others are down."
+    )
+    topology: tuple[TopologyRecord, ...] = Field(default=(), description="Records for lbMode topology.")
+
+
+class Gslb(Model):
+    """GSLB with F5 DNS across the units: a wide IP per app FQDN, a pool member per unit."""
+
+    dns_device: DnsDevice = Field(description="The F5 DNS device.")
+    wide_ips: Annotated[
+        tuple[WideIp, ...], non_empty("wide IPs", "add one per app under gslb.wideIps or remove gslb")
+    ] = Field(description="One per app.")
+    unit_stacks: Mapping[UnitName, StackRefName] = Field(
+        default_factory=dict,
+        description="Units deployed by their own stacks: name -> org/project/stack whose gslbRefs "
+        "output describes the unit; their apps are checked when the reference resolves.",
+    )
+
+
+class AddressPlan(Model):
+    """Where new units get their addresses (tools.replicate): each unit takes one site block
+    (nodes, pods, VIPs, BIG-IP addresses) and one service block, and a BIG-IP ASN."""
+
+    site_blocks: IPv4Net = Field(description="The range the site blocks come from.")
+    site_prefix: StrictInt = Field(default=16, ge=8, le=28, description="The prefix length of a site block.")
+    service_blocks: IPv4Net = Field(description="The range the service blocks come from.")
+    service_prefix: StrictInt = Field(
+        default=16, ge=8, le=28, description="The prefix length of a service block."
+    )
+    bigip_asns: tuple[Asn, Asn] = Field(description="The BIG-IP ASNs to take from: [first, last].")
+    trust_domain_suffix: TrustDomain = Field(description="A new unit's trust domain is <unit>.<this suffix>.")
+
+    checked_by = (rules.address_plan_ranges,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack
+# ---------------------------------------------------------------------------------------------
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class StackConfig(Model):
+    """The stack: its environment, the org PKI, its units, and GSLB across them."""
+
+    environment: Environment = Field(
+        description="dev, test or prod; TLS verification may be skipped only in dev."
+    )
+    pki: Pki | None = Field(
+        default=None, description="The org PKI; optional only for a GSLB-only stack (no units of its own)."
+    )
+    units: tuple[Unit, ...] = Field(default=(), description="The stack's units.")
+    gslb: Gslb | None = Field(default=None, description="GSLB across the units.")
+    address_plan: AddressPlan | None = Field(
+        default=None, description="Where tools.replicate allocates new units' addresses."
+    )
+
+    checked_by = rules.STACK_RULES
+    reports_every_problem = True
+
+    def unit(self, name: str) -> Unit:
+        for unit in self.units:
+            if unit.name == name:
+                return unit
+        raise KeyError(name)
+
+    def secret_keys(self) -> list[str]:
+        """Every config key whose value is a secret, in a stable order."""
+        keys: list[str] = []
+        if self.pki is not None and isinstance(self.pki.root, ImportedRoot):
+            keys.append(self.pki.root.private_key_secret)
+        for unit in self.units:
+            if isinstance(unit.cluster, KubeconfigCluster):
+                keys.append(unit.cluster.kubeconfig_secret)
+            if unit.bigip is not None:
+                keys.append(unit.bigip.password_secret)
+        if self.gslb is not None:
+            keys.append(self.gslb.dns_device.password_secret)
+        return sorted(set(keys))
+
+    def plain_keys(self) -> list[str]:
+        """Config keys holding non-secret deploy-time values (certificates)."""
+        keys: list[str] = []
+        if self.pki is not None and isinstance(self.pki.root, ImportedRoot):
+            keys.append(self.pki.root.cert_key)
+        return sorted(set(keys))
+
+    def trust_files(self) -> dict[str, str]:
+        """The committed certificate files the stack names: path -> the config path naming it."""
+        named: list[tuple[str, BigipAccess]] = [
+            (rules.path("units", i, "bigip", "trustedCertFile"), u.bigip)
+            for i, u in enumerate(self.units)
+            if u.bigip
+        ]
+        if self.gslb is not None:
+            named.append(("gslb.dnsDevice.trustedCertFile", self.gslb.dns_device))
+        files: dict[str, str] = {}
+        for where, access in named:
+            if access.trusted_cert_file is not None and not access.insecure_skip_verify:
+                files.setdefault(access.trusted_cert_file, where)
+        return files
+
+    def kubeconfig_keys(self) -> list[str]:
+        """The secret keys that hold kubeconfigs (set from a file, not typed)."""
+        return sorted(
+            {u.cluster.kubeconfig_secret for u in self.units if isinstance(u.cluster, KubeconfigCluster)}
+        )
+
+
+# The fields that name config keys, as secret_keys, plain_keys and kubeconfig_keys read them.
+_SECRET_FIELDS = ("passwordSecret", "kubeconfigSecret", "privateKeySecret")
+_CERT_FIELDS = ("certKey",)
+
+
+def named_keys(raw: Any) -> tuple[set[str], set[str], set[str]]:
+    """(secret, certificate, kubeconfig) keys a raw stack names, read without the models: what
+    a stack refers to while parts of it do not validate yet."""
+    secrets: set[str] = set()
+    certificates: set[str] = set()
+    kubeconfigs: set[str] = set()
+    pending = [raw]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending += node
+        if not isinstance(node, Mapping):
+            continue
+        for key, value in node.items():
+            if isinstance(value, str):
+                for fields, names in ((_SECRET_FIELDS, secrets), (_CERT_FIELDS, certificates)):
+                    if key in fields:
+                        names.add(value)
+                if key == "kubeconfigSecret":
+                    kubeconfigs.add(value)
+            else:
+                pending.append(value)
+    return secrets, certificates, kubeconfigs
