@@ -33,12 +33,21 @@ typecheck: lint
 # The schemas come from $$CPAAS_SCHEMAS, ../shared/schemas or the cache, else they are fetched
 # (pinned, sha256-checked); offline without a copy, it stops in one line. Then no schema-dependent
 # test may skip. The iRule tests compare with openssl's certificate text, so openssl is required.
+# Speed (issue 14): ruff and mypy run beside pytest (mypy with a cold cache takes longer than the
+# tests' first half), their output shown after the tests; the target fails if either fails.
+# Bytecode is written (gitignored) even where PYTHONDONTWRITEBYTECODE is set: without it each
+# worker and each Python the tests start compiles the sources, and pytest rewrites the tests, again.
+# worksteal: an idle worker takes queued tests from a busy one, so no slow file ends the run alone.
 test: venv ## the whole suite: schemas, lint, types, tests (what CI runs)
 	@command -v openssl >/dev/null || { echo "make test: openssl is missing; the iRule tests need it: install openssl" >&2; exit 1; }
 	@$(PY) -m tools.schemas --if-missing
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
-	CPAAS_REQUIRE_SCHEMAS=1 $(PY) -m pytest -n auto
+	@echo "$(VENV)/bin/ruff check . && $(VENV)/bin/mypy   (beside pytest; output after the tests)"
+	@lint_out=$$(mktemp) || exit 1; trap 'rm -f "$$lint_out"' EXIT; \
+	{ $(VENV)/bin/ruff check . && $(VENV)/bin/mypy; } >"$$lint_out" 2>&1 & lint_pid=$$!; \
+	PYTHONDONTWRITEBYTECODE= CPAAS_REQUIRE_SCHEMAS=1 $(PY) -m pytest -n auto --dist worksteal; tests_rc=$$?; \
+	wait $$lint_pid; lint_rc=$$?; \
+	echo "---- ruff check . && mypy (exit $$lint_rc)"; cat "$$lint_out"; \
+	[ $$tests_rc -eq 0 ] && [ $$lint_rc -eq 0 ]
 
 render: venv ## everything STACK would create, offline, validated and policy-checked: make render STACK=prod
 	$(PY) -m tools.render --stack $(STACK) --policy

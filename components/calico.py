@@ -137,19 +137,14 @@ class Calico(pulumi.ComponentResource):
         cni = calico_cni(unit)
         child = pulumi.ResourceOptions(parent=self)
         crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
-            opts=child,
-        )
-        operator = helm.release(
+        home = helm.home(name, self, NAMESPACE, enforce="privileged")
+        operator = home.release(
             f"{name}-operator",
             versions.TIGERA_OPERATOR,
-            release_name=RELEASE,
-            namespace=NAMESPACE,
-            values=operator_values(unit),
+            RELEASE,
+            operator_values(unit),
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds, ns]),
+            after=[crds],
         )
         self.ready = command.local.Command(
             f"{name}-api-ready",

@@ -96,12 +96,8 @@ class Cis(pulumi.ComponentResource):
         if not bigip.insecure_skip_verify and args.trusted_cert is None:
             raise ValueError("CIS verifies BIG-IP TLS: a trusted certificate is required")
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-            opts=child,
-        )
-        after_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        home = helm.home(name, self, NAMESPACE, enforce="restricted", after=args.after)
+        after_ns = home.opts()
         login = k8s.core.v1.Secret(
             f"{name}-login",
             metadata={"name": LOGIN_SECRET, "namespace": NAMESPACE},
@@ -123,14 +119,13 @@ class Cis(pulumi.ComponentResource):
                 )
             )
         self.crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
-        self.release = helm.release(
+        self.release = home.release(
             f"{name}-release",
             versions.CIS,
-            release_name=RELEASE,
-            namespace=NAMESPACE,
-            values=values(bigip),
+            RELEASE,
+            values(bigip),
             skip_crds=True,
             timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *needs]),
+            after=[self.crds, *needs],
         )
         self.register_outputs({"partition": bigip.cis_partition})

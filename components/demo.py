@@ -32,6 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import config, versions
+from components.children import waiting
 
 BOOKINFO_PORT = 9080
 # service -> versions deployed (reviews v2/v3 are the ones that call ratings).
@@ -365,7 +366,7 @@ class DemoWorkloads(pulumi.ComponentResource):
         if args.egress_host is not None:
             check_egress_host(args.egress_host)
         self._name = name
-        self._after = list(args.after)
+        self._opts = waiting(self, args.after)
         self.workloads = []
         unit = args.unit
         mesh_ns = bookinfo_namespace(unit)
@@ -380,9 +381,6 @@ class DemoWorkloads(pulumi.ComponentResource):
             self._mosquitto(tcp_app)
         self.skipped = skipped(unit, args.egress_host)
         self.register_outputs({"skipped": self.skipped, "workloads": self.workloads})
-
-    def _opts(self, *more: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, depends_on=[*self._after, *more])
 
     def _service_account(self, role: str, manifest: Manifest) -> k8s.core.v1.ServiceAccount:
         return k8s.core.v1.ServiceAccount(

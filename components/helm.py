@@ -7,6 +7,8 @@ Ref: pulumi/pulumi-kubernetes@v4.34.2 sdk/python/pulumi_kubernetes/helm/v3/Relea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -41,3 +43,61 @@ def release(
         timeout=timeout,
         opts=opts,
     )
+
+
+@dataclass(frozen=True)
+class Home:
+    """A component's own namespace: what it puts there is its child and waits for the namespace."""
+
+    parent: pulumi.Resource
+    name: str
+    namespace: k8s.core.v1.Namespace
+
+    def opts(self, *more: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self.parent, depends_on=[self.namespace, *more])
+
+    def release(
+        self,
+        name: str,
+        chart: versions.Chart,
+        release_name: str,
+        values: pulumi.Input[dict[str, Any]],
+        *,
+        timeout: int | None = None,
+        skip_crds: bool = False,
+        after: Sequence[pulumi.Resource] = (),
+    ) -> k8s.helm.v3.Release:
+        """`chart` installed as `release_name` in this namespace, after it and `after`."""
+        opts = self.opts(*after)
+        return release(
+            name,
+            chart,
+            release_name=release_name,
+            namespace=self.name,
+            values=values,
+            opts=opts,
+            timeout=timeout,
+            skip_crds=skip_crds,
+        )
+
+
+def home(
+    name: str,
+    parent: pulumi.Resource,
+    namespace: str,
+    *,
+    enforce: str,
+    labels: Mapping[str, str] | None = None,
+    after: Sequence[pulumi.Resource] = (),
+) -> Home:
+    """The namespace `namespace` (the resource `{name}-namespace`) enforcing the Pod Security
+    level `enforce`, after `after`."""
+    ns = k8s.core.v1.Namespace(
+        f"{name}-namespace",
+        metadata={
+            "name": namespace,
+            "labels": {"pod-security.kubernetes.io/enforce": enforce, **(labels or {})},
+        },
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )
+    return Home(parent, namespace, ns)

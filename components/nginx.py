@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import config, helm, versions
 
@@ -73,20 +72,9 @@ class NginxIngress(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NginxIngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:nginx:NginxIngress", name, None, opts)
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "baseline"}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-        )
-        self.release = helm.release(
-            f"{name}-release",
-            versions.NGINX_INGRESS,
-            release_name=RELEASE,
-            namespace=NAMESPACE,
-            values=values(args.nginx),
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
-        )
+        home = helm.home(name, self, NAMESPACE, enforce="baseline", after=args.after)
+        chart = versions.NGINX_INGRESS
+        self.release = home.release(f"{name}-release", chart, RELEASE, values(args.nginx), timeout=600)
         self.service_name = SERVICE
         self.namespace = NAMESPACE
         self.register_outputs({"service": f"{NAMESPACE}/{SERVICE}"})

@@ -512,28 +512,23 @@ class Observability(pulumi.ComponentResource):
             self.register_outputs({"enabled": False})
             return
         obs = unit.observability
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={
-                "name": NAMESPACE,
-                "labels": {
-                    # node-exporter (host network, PID and paths) needs the privileged profile.
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    # Outside the mesh: Prometheus scrapes plaintext ports, Jaeger takes plain Zipkin.
-                    "istio-injection": "disabled",
-                },
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        home = helm.home(
+            name,
+            self,
+            NAMESPACE,
+            # node-exporter (host network, PID and paths) needs the privileged profile.
+            enforce="privileged",
+            # Outside the mesh: Prometheus scrapes plaintext ports, Jaeger takes plain Zipkin.
+            labels={"istio-injection": "disabled"},
+            after=args.after,
         )
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
-        self.prometheus = helm.release(
+        in_ns = home.opts()
+        self.prometheus = home.release(
             f"{name}-prometheus",
             versions.KUBE_PROMETHEUS_STACK,
-            release_name=PROMETHEUS_RELEASE,
-            namespace=NAMESPACE,
-            values=prometheus_stack_values(unit),
+            PROMETHEUS_RELEASE,
+            prometheus_stack_values(unit),
             timeout=900,
-            opts=in_ns,
         )
         for cm_name, board in sorted(dashboards(unit).items()):
             k8s.core.v1.ConfigMap(
@@ -548,14 +543,8 @@ class Observability(pulumi.ComponentResource):
             spec=cast("k8s.core.v1.PersistentVolumeClaimSpecArgsDict", badger_claim(obs)),
             opts=in_ns,
         )
-        self.jaeger = helm.release(
-            f"{name}-jaeger",
-            versions.JAEGER,
-            release_name=JAEGER_RELEASE,
-            namespace=NAMESPACE,
-            values=jaeger_values(obs),
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, claim]),
+        self.jaeger = home.release(
+            f"{name}-jaeger", versions.JAEGER, JAEGER_RELEASE, jaeger_values(obs), timeout=600, after=[claim]
         )
         host, port = tracing_address()
         self.register_outputs({"enabled": True, "namespace": NAMESPACE, "tracing": f"{host}:{port}"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_tls as tls
@@ -102,41 +103,74 @@ def plan(pki: config.Pki, units: Sequence[UnitTrust]) -> list[CertSpec]:
     """Every certificate the PKI issues, root first. Pure: same models, same plan."""
     specs: list[CertSpec] = []
     if isinstance(pki.root, config.GeneratedRoot):
-        specs.append(
-            CertSpec(
-                role=root_role(),
-                common_name=pki.root.common_name,
-                organization=pki.organization,
-                organizational_unit="cpaas",
-                is_ca=True,
-                max_path_length=1,
-                allowed_uses=CA_USES,
-                validity_hours=pki.root.validity_days * 24,
-                early_renewal_hours=renewal_hours(pki.root.validity_days * 24),
-            )
-        )
+        root = pki.root
+        specs.append(_ca(pki, root_role(), root.common_name, "cpaas", root.validity_days, path_length=1))
     for unit in units:
-        specs.append(
-            CertSpec(
-                role=intermediate_role(unit.unit),
-                # X.509 caps CN at 64; the organization is in O already.
-                common_name=f"{unit.unit} mesh intermediate CA",
-                organization=pki.organization,
-                organizational_unit=unit.unit,
-                is_ca=True,
-                # Istio signs workload leaves directly; nothing may sit below this CA.
-                max_path_length=0,
-                allowed_uses=CA_USES,
-                validity_hours=pki.intermediate_validity_days * 24,
-                early_renewal_hours=renewal_hours(pki.intermediate_validity_days * 24),
-                issuer=root_role(),
-                # X509-SVID: a signing certificate may carry its trust domain's SPIFFE ID.
-                # Ref: https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md
-                uris=(f"spiffe://{unit.trust_domain}",),
-            )
+        # X.509 caps CN at 64; the organization is in O already.
+        common_name = f"{unit.unit} mesh intermediate CA"
+        intermediate = _ca(
+            pki,
+            intermediate_role(unit.unit),
+            common_name,
+            unit.unit,
+            pki.intermediate_validity_days,
+            # Istio signs workload leaves directly; nothing may sit below this CA.
+            path_length=0,
+            issuer=root_role(),
+            # X509-SVID: a signing certificate may carry its trust domain's SPIFFE ID.
+            # Ref: https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md
+            uris=(f"spiffe://{unit.trust_domain}",),
         )
-        specs.extend(_leaves(pki, unit))
+        specs += [intermediate, *_leaves(pki, unit)]
     return specs
+
+
+def _ca(
+    pki: config.Pki,
+    role: str,
+    common_name: str,
+    unit: str,
+    days: int,
+    *,
+    path_length: int,
+    issuer: str = "",
+    uris: tuple[str, ...] = (),
+) -> CertSpec:
+    return _org_cert(
+        pki, role, common_name, unit, days, uses=CA_USES, path_length=path_length, issuer=issuer, uris=uris
+    )
+
+
+def _org_cert(
+    pki: config.Pki,
+    role: str,
+    common_name: str,
+    unit: str,
+    days: int,
+    *,
+    uses: tuple[str, ...],
+    path_length: int | None,
+    issuer: str,
+    uris: tuple[str, ...] = (),
+    dns_names: tuple[str, ...] = (),
+) -> CertSpec:
+    """A certificate of the org (its O), for `days`, renewed when a third of that remains; a CA
+    when it has a path length."""
+    hours = days * 24
+    return CertSpec(
+        role=role,
+        common_name=common_name,
+        organization=pki.organization,
+        organizational_unit=unit,
+        is_ca=path_length is not None,
+        max_path_length=path_length,
+        allowed_uses=uses,
+        validity_hours=hours,
+        early_renewal_hours=renewal_hours(hours),
+        issuer=issuer,
+        uris=uris,
+        dns_names=dns_names,
+    )
 
 
 def egress_role(unit: str) -> str:
@@ -159,41 +193,38 @@ LEAF_USES = ("digital_signature", "key_encipherment")
 
 def _leaves(pki: config.Pki, unit: UnitTrust) -> list[CertSpec]:
     leaves: list[CertSpec] = []
-    hours = pki.leaf_validity_days * 24
     if unit.egress:
-        leaves.append(
-            CertSpec(
-                role=egress_role(unit.unit),
-                common_name=f"{unit.unit} BIG-IP egress gateway",
-                organization=pki.organization,
-                organizational_unit=unit.unit,
-                is_ca=False,
-                max_path_length=None,
-                # Server to the mesh sidecars; client when it re-originates mTLS.
-                allowed_uses=(*LEAF_USES, "server_auth", "client_auth"),
-                validity_hours=hours,
-                early_renewal_hours=renewal_hours(hours),
-                issuer=intermediate_role(unit.unit),
-                uris=(egress_spiffe_id(unit.trust_domain),),
-            )
-        )
+        name = f"{unit.unit} BIG-IP egress gateway"
+        # Server to the mesh sidecars; client when it re-originates mTLS.
+        uris = (egress_spiffe_id(unit.trust_domain),)
+        leaves.append(_leaf(pki, unit, egress_role(unit.unit), name, "server_auth", "client_auth", uris=uris))
     for app, fqdn in unit.apps:
-        leaves.append(
-            CertSpec(
-                role=app_role(unit.unit, app),
-                common_name=fqdn,
-                organization=pki.organization,
-                organizational_unit=unit.unit,
-                is_ca=False,
-                max_path_length=None,
-                allowed_uses=(*LEAF_USES, "server_auth"),
-                validity_hours=hours,
-                early_renewal_hours=renewal_hours(hours),
-                issuer=intermediate_role(unit.unit),
-                dns_names=(fqdn,),
-            )
-        )
+        leaves.append(_leaf(pki, unit, app_role(unit.unit, app), fqdn, "server_auth", dns_names=(fqdn,)))
     return leaves
+
+
+def _leaf(
+    pki: config.Pki,
+    unit: UnitTrust,
+    role: str,
+    common_name: str,
+    *uses: str,
+    uris: tuple[str, ...] = (),
+    dns_names: tuple[str, ...] = (),
+) -> CertSpec:
+    """A leaf the unit's intermediate issues."""
+    return _org_cert(
+        pki,
+        role,
+        common_name,
+        unit.unit,
+        pki.leaf_validity_days,
+        uses=(*LEAF_USES, *uses),
+        path_length=None,
+        issuer=intermediate_role(unit.unit),
+        uris=uris,
+        dns_names=dns_names,
+    )
 
 
 @dataclass
@@ -248,12 +279,7 @@ class Pki(pulumi.ComponentResource):
                 f"{name}-root",
                 private_key_pem=root_key.private_key_pem,
                 subject=tls.SelfSignedCertSubjectArgs(**_subject(spec)),
-                is_ca_certificate=True,
-                max_path_length=spec.max_path_length,
-                allowed_uses=list(spec.allowed_uses),
-                validity_period_hours=spec.validity_hours,
-                early_renewal_hours=spec.early_renewal_hours,
-                set_subject_key_id=True,
+                **_cert_args(spec),
                 opts=child,
             )
             root_cert: pulumi.Output[str] = root.cert_pem
@@ -269,9 +295,7 @@ class Pki(pulumi.ComponentResource):
         self.leaves = {}
         for unit in args.units:
             spec = specs[intermediate_role(unit.unit)]
-            cert, ikey = _issue(
-                name, spec, key=key, ca_cert=root_cert, ca_key=root_key_pem, opts=child, is_ca=True
-            )
+            cert, ikey = _issue(name, spec, key=key, ca_cert=root_cert, ca_key=root_key_pem, opts=child)
             ca = IssuedCa(
                 cert_pem=cert.cert_pem,
                 key_pem=pulumi.Output.secret(ikey.private_key_pem),
@@ -281,9 +305,7 @@ class Pki(pulumi.ComponentResource):
             )
             self.intermediates[unit.unit] = ca
             for leaf in (s for s in specs.values() if s.issuer == spec.role):
-                lcert, lkey = _issue(
-                    name, leaf, key=key, ca_cert=ca.cert_pem, ca_key=ca.key_pem, opts=child, is_ca=False
-                )
+                lcert, lkey = _issue(name, leaf, key=key, ca_cert=ca.cert_pem, ca_key=ca.key_pem, opts=child)
                 self.leaves[leaf.role] = IssuedLeaf(
                     cert_pem=lcert.cert_pem,
                     key_pem=pulumi.Output.secret(lkey.private_key_pem),
@@ -306,7 +328,6 @@ def _issue(
     ca_cert: pulumi.Input[str],
     ca_key: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
-    is_ca: bool,
 ) -> tuple[tls.LocallySignedCert, tls.PrivateKey]:
     """Key, CSR and certificate for one spec, signed by the given CA."""
     private_key = _private_key(f"{name}-{spec.role}-key", key, opts)
@@ -323,15 +344,22 @@ def _issue(
         cert_request_pem=csr.cert_request_pem,
         ca_private_key_pem=ca_key,
         ca_cert_pem=ca_cert,
-        is_ca_certificate=is_ca,
-        max_path_length=spec.max_path_length,
-        allowed_uses=list(spec.allowed_uses),
-        validity_period_hours=spec.validity_hours,
-        early_renewal_hours=spec.early_renewal_hours,
-        set_subject_key_id=True,
+        **_cert_args(spec),
         opts=opts,
     )
     return cert, private_key
+
+
+def _cert_args(spec: CertSpec) -> dict[str, Any]:
+    """What a self-signed and a locally signed certificate take alike from the spec."""
+    return {
+        "is_ca_certificate": spec.is_ca,
+        "max_path_length": spec.max_path_length,
+        "allowed_uses": list(spec.allowed_uses),
+        "validity_period_hours": spec.validity_hours,
+        "early_renewal_hours": spec.early_renewal_hours,
+        "set_subject_key_id": True,
+    }
 
 
 def _subject(spec: CertSpec) -> dict[str, str]:

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import config, mesh
 from components.bigip.ingress import (
     GATEWAY_SELECTOR,
+    ISTIO_NETWORKING,
     app_ingress,
     app_resource,
     http_host,
     istio_virtual_service,
 )
+from components.children import waiting
 
 HTTP_PORT = 80  # the gateway Service's "http2" port (components/mesh.py gateway_values)
 
@@ -51,27 +52,15 @@ class RoutesArgs:
 class InClusterRoutes(pulumi.ComponentResource):
     def __init__(self, name: str, args: RoutesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:routes:InClusterRoutes", name, None, opts)
-        self._after = list(args.after)
-        unit = args.unit
-        for app in unit.apps:
+        children = waiting(self, args.after)
+        apps = args.unit.apps
+        for app in apps:
             if app.kind == "http-nginx":
-                app_ingress(name, app, unit.nginx.ingress_class, self._opts())
+                app_ingress(name, app, args.unit.nginx.ingress_class, children())
             elif app.kind == "http-mesh":
-                gateway = self._istio(name, app, "Gateway", mesh.GATEWAY_NAMESPACE, http_gateway(app))
-                self._istio(name, app, "VirtualService", app.namespace, istio_virtual_service(app), gateway)
-        self.register_outputs({"apps": [a.name for a in unit.apps if a.kind.startswith("http")]})
-
-    def _opts(self, *deps: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, depends_on=[*self._after, *deps])
-
-    def _istio(
-        self,
-        name: str,
-        app: config.App,
-        kind: str,
-        namespace: str,
-        spec: dict[str, Any],
-        *deps: pulumi.Resource,
-    ) -> k8s.apiextensions.CustomResource:
-        group, role = "networking.istio.io/v1", f"istio-{kind.lower()}"
-        return app_resource(name, app, kind, namespace, spec, opts=self._opts(*deps), group=group, role=role)
+                istio, ns, service = ISTIO_NETWORKING, mesh.GATEWAY_NAMESPACE, istio_virtual_service(app)
+                gw = app_resource(name, app, "Gateway", ns, http_gateway(app), opts=children(), group=istio)
+                app_resource(
+                    name, app, "VirtualService", app.namespace, service, opts=children(gw), group=istio
+                )
+        self.register_outputs({"apps": [a.name for a in apps if a.kind.startswith("http")]})

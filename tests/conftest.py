@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
 import pytest
 from hypothesis import configuration
 
-from tests.support import run_build, stack
-from tools import engine
+from components import config
+from tests.support import raw_stack, run_build, stack
+from tools import bench, engine
 from tools.validate import resolve_schema_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +38,44 @@ def schema_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    """The prod stack (three units) built under the recording mock engine, once per test module."""
+# Builds are shared by every module a worker runs (a build costs up to seconds; a copy a tenth of
+# that): built once per worker process, and each module gets its own deep copy, so nothing one
+# module does to its Run reaches another.
+
+
+@pytest.fixture(scope="session")
+def _prod_build() -> engine.Run:
     return run_build(stack("prod"), "prod")
 
 
-@pytest.fixture(scope="module")
-def dev() -> engine.Run:
-    """The dev stack built under the recording mock engine, once per test module."""
+@pytest.fixture(scope="session")
+def _dev_build() -> engine.Run:
     return run_build(stack("dev"), "dev")
+
+
+@pytest.fixture(scope="session")
+def _sixteen_build() -> tuple[config.StackConfig, engine.Run]:
+    grown = bench.grown_stack(raw_stack("prod"), 16)
+    return grown, run_build(grown, "prod")
+
+
+@pytest.fixture(scope="module")
+def prod(_prod_build: engine.Run) -> engine.Run:
+    """The prod stack (three units) built under the recording mock engine, one copy per module."""
+    return copy.deepcopy(_prod_build)
+
+
+@pytest.fixture(scope="module")
+def dev(_dev_build: engine.Run) -> engine.Run:
+    """The dev stack built under the recording mock engine, one copy per module."""
+    return copy.deepcopy(_dev_build)
+
+
+@pytest.fixture(scope="module")
+def sixteen_prod(
+    _sixteen_build: tuple[config.StackConfig, engine.Run],
+) -> tuple[config.StackConfig, engine.Run]:
+    """prod grown to 16 units by replication (tools.bench.grown_stack, as `make bench` grows it)
+    and built under the recording mock engine, one copy of the Run per module."""
+    grown, run = _sixteen_build
+    return grown, copy.deepcopy(run)

@@ -1021,17 +1021,7 @@ def test_a_key_spelled_like_a_union_tag_keeps_its_place_in_the_path() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _all_models() -> list[type[config.Model]]:
-    found: list[type[config.Model]] = []
-    todo = list(config.Model.__subclasses__())
-    while todo:
-        model = todo.pop()
-        found.append(model)
-        todo.extend(model.__subclasses__())
-    return found
-
-
-@pytest.mark.parametrize("model", _all_models(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", config.every_model(), ids=lambda m: m.__name__)
 def test_every_model_is_frozen_and_forbids_extra_keys(model: type[config.Model]) -> None:
     assert model.model_config.get("frozen") is True
     assert model.model_config.get("extra") == "forbid"

@@ -13,16 +13,6 @@ from components.config import rules
 from tools import configdoc
 
 
-def _models() -> list[type[config.Model]]:
-    found: list[type[config.Model]] = []
-    todo = list(config.Model.__subclasses__())
-    while todo:
-        model = todo.pop()
-        found.append(model)
-        todo.extend(model.__subclasses__())
-    return found
-
-
 def _section(title: str) -> str:
     """The text of the section headed `title` in docs/config.md as generated."""
     text = configdoc.render()
@@ -53,14 +43,16 @@ def test_fails_the_check_when_docs_config_md_differs_from_the_models(
     assert configdoc.main(["--check"]) == 1
 
 
-@pytest.mark.parametrize("model", _models(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", config.every_model(), ids=lambda m: m.__name__)
 def test_every_field_has_a_description_and_every_model_a_docstring(model: type[config.Model]) -> None:
     assert model.__doc__ and model.__doc__ != config.Model.__doc__
     assert [name for name, info in model.model_fields.items() if not info.description] == []
 
 
 def test_every_rule_has_a_summary() -> None:
-    checks = {rule for m in _models() for rule in (*getattr(m, "checked_before", ()), *m.checked_by)}
+    checks = {
+        rule for m in config.every_model() for rule in (*getattr(m, "checked_before", ()), *m.checked_by)
+    }
     checks |= set(rules.STACK_RULES)
     assert sorted(r.__name__ for r in checks if not (r.__doc__ or "").strip()) == []
 
@@ -74,7 +66,7 @@ def test_every_model_and_every_key_it_accepts_is_in_the_reference() -> None:
     anchors = [s.anchor for s in configdoc._sections()]
     assert len(set(anchors)) == len(anchors)  # each link names one section
     documented = {s.model for s in configdoc._sections()}
-    assert {m for m in _models() if m is not config.BigipAccess} == documented
+    assert {m for m in config.every_model() if m is not config.BigipAccess} == documented
     assert "## Cross-field rules" in text
 
 

@@ -6,11 +6,13 @@ table. The real deploy runs only on GitHub; README "End-to-end deploy on pull re
 
 from __future__ import annotations
 
+import ast
 import base64
 import datetime as dt
 import hashlib
 import io
 import json
+import marshal
 import os
 import platform
 import re
@@ -412,20 +414,24 @@ class Fakes:
     tools: dict[str, Path] = field(default_factory=dict)
 
     def write(self, table: list[dict[str, Any]], **flags: Any) -> None:
-        self.state.write_text(json.dumps({"rules": table, "flags": str(self.flags), "log": str(self.log)}))
-        self.flags.write_text(json.dumps(flags))
+        # marshal, not JSON: the fake imports only built-in modules (tests/e2e_fake_tool.py).
+        state = {"rules": table, "flags": str(self.flags), "log": str(self.log)}
+        self.state.write_bytes(marshal.dumps(state))
+        self.flags.write_bytes(marshal.dumps(flags))
+
+    def _logged(self) -> list[dict[str, Any]]:
+        return [ast.literal_eval(line) for line in self.log.read_text().splitlines()]
 
     def calls(self, tool: str | None = None) -> list[str]:
-        lines = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        lines = self._logged() if self.log.exists() else []
         return [" ".join([c["tool"], *c["argv"]]) for c in lines if tool in (None, c["tool"])]
 
     def envs(self, tool: str) -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in self.log.read_text().splitlines()]
-        return [c["env"] for c in lines if c["tool"] == tool]
+        return [c["env"] for c in self._logged() if c["tool"] == tool]
 
 
 def make_fakes(root: Path, *tools: str) -> Fakes:
-    fakes = Fakes(root / "fakes", root / "calls.jsonl", root / "fake-state.json", root / "fake-flags.json")
+    fakes = Fakes(root / "fakes", root / "calls.log", root / "fake-state.bin", root / "fake-flags.bin")
     fakes.folder.mkdir(parents=True)
     for tool in ("pulumi", "k3d", "kubectl", "docker", "curl"):
         path = fakes.folder / tool if tool in tools else root / f"{tool}.fake"

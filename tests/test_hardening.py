@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from components import config, versions
 from tests.support import examples, raw_stack
-from tools import bench, render
+from tools import bench, render, stackfile
 
 Path_ = tuple[str | int, ...]
 # The config paths a mutation expects an error on (any one of them); None: any outcome is fine.
@@ -865,10 +865,59 @@ def test_fails_a_misspelt_namespace_naming_the_key_to_write() -> None:
 
 
 def test_fails_a_key_pulumi_cannot_parse_as_it_would() -> None:
-    text = PROD_TEXT.replace("  cpaas:addressPlan:", "  addressPlan:")
+    text = PROD_TEXT.replace("  cpaas:addressPlan:", "  a:b:addressPlan:")
     assert refused(text) == [
-        "addressPlan: not a config key; Pulumi needs <namespace>:<name>, e.g. cpaas:addressPlan"
+        "a:b:addressPlan: not a config key; Pulumi needs <namespace>:<name>, e.g. cpaas:addressPlan"
     ]
+
+
+def test_a_key_without_a_namespace_is_the_projects_as_the_pulumi_cli_reads_it() -> None:
+    # Ref: pulumi/pulumi@1b59498 sdk/go/common/workspace/loaders.go (stackConfigNamespacedWithProject)
+    wire = stackfile.wire_from_document(
+        yaml.safe_load(PROD_TEXT.replace("  cpaas:addressPlan:", "  addressPlan:")), "x"
+    )
+    assert "cpaas:addressPlan" in wire.values
+    assert wire.problems == ()
+    assert (
+        stackfile.check(wire, "prod").stack
+        == stackfile.check(stackfile.read_file(render.ROOT / "Pulumi.prod.yaml"), "prod").stack
+    )
+
+
+def _deploy_lines(wire: stackfile.Wire) -> list[str]:
+    with pytest.raises(stackfile.StackFileError) as caught:
+        stackfile.check(wire, "prod")
+    return caught.value.lines
+
+
+def test_fails_an_empty_top_level_value_alike_in_render_and_deploy() -> None:
+    # The CLI hands the program "" for a key with no value (loaders.go, checkForEmptyConfig).
+    text = re.sub(r"(?ms)^  cpaas:gslb:\n(    .*?\n)+", "  cpaas:gslb:\n", PROD_TEXT)
+    assert text != PROD_TEXT
+    lines = refused(text)
+    deploy = dict(stackfile.read_file(render.ROOT / "Pulumi.prod.yaml").values)
+    deploy["cpaas:gslb"] = ""
+    assert _deploy_lines(stackfile.Wire(deploy, frozenset())) == lines
+    assert any(line.startswith("cpaas:gslb: ") and "remove the key" in line for line in lines)
+
+
+def test_fails_a_structured_key_given_as_a_secret_in_render_and_deploy_alike() -> None:
+    # `pulumi config set --secret cpaas:units '[...]'`, or a secret set with --path inside it.
+    whole = re.sub(
+        r"(?ms)^  cpaas:addressPlan:\n(    .*?\n)+", "  cpaas:addressPlan:\n    secure: v1:abc\n", PROD_TEXT
+    )
+    nested = re.sub(
+        r"(?m)^(    - name: aws-syd)$", "\\1\n      region2:\n        secure: v1:abc", PROD_TEXT, count=1
+    )
+    for text in (whole, nested):
+        assert text != PROD_TEXT
+        lines = refused(text)
+        assert any("cannot be a secret" in line for line in lines), lines
+    deploy = dict(stackfile.read_file(render.ROOT / "Pulumi.prod.yaml").values)
+    secret = next(k for k in deploy if k == "cpaas:units")
+    assert any(
+        "cannot be a secret" in line for line in _deploy_lines(stackfile.Wire(deploy, frozenset({secret})))
+    )
 
 
 @pytest.mark.parametrize("word", ["yes", "on", "no", "off", "y"])

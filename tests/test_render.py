@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import yaml
 
 from components import config, versions
 from tests.support import raw_stack, run_build
-from tools import bench, engine, render
+from tools import engine, render
 from tools.validate import resolve_schema_dir
 
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs"}
@@ -310,6 +311,26 @@ def test_fails_a_manifest_naming_files_outside_the_folder_and_removes_nothing(
     assert precious.read_text() == "mine\n"
 
 
+def test_fails_a_render_folder_holding_a_link_to_a_folder_elsewhere_and_touches_nothing_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    assert _render_into(out, capsys)[0] == 0
+    # Someone replaced a folder the render wrote with a link to their own files.
+    (victim / "dev").mkdir(parents=True)
+    listed = json.loads((out / ".cpaas-render.json").read_text())["files"]
+    mine = {p.removeprefix("k8s/"): "mine\n" for p in listed if p.startswith("k8s/dev/")}
+    for rel, text in mine.items():
+        (victim / rel).parent.mkdir(parents=True, exist_ok=True)
+        (victim / rel).write_text(text)
+    shutil.rmtree(out / "k8s")
+    (out / "k8s").symlink_to(victim, target_is_directory=True)
+    _no_work(monkeypatch)
+    code, err = _render_into(out, capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "link" in err, err
+    assert {str(p.relative_to(victim)): p.read_text() for p in victim.rglob("*") if p.is_file()} == mine
+
+
 def test_fails_a_missing_schema_folder_with_exit_2_before_any_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -464,9 +485,10 @@ def test_a_render_without_validation_says_the_schemas_were_not_checked(
 
 
 @pytest.fixture(scope="module")
-def sixteen_units() -> tuple[config.StackConfig, render.Rendered, engine.Run]:
-    stack = bench.grown_stack(raw_stack("prod"), 16)
-    run = run_build(stack, "prod")
+def sixteen_units(
+    sixteen_prod: tuple[config.StackConfig, engine.Run],
+) -> tuple[config.StackConfig, render.Rendered, engine.Run]:
+    stack, run = sixteen_prod
     return stack, render.render_files(run, stack, []), run
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components import config
-from tests.support import ROOT, raw_stack, run_build
+from tests.support import ROOT
 from tools import bench, engine, graph, render
 
 
@@ -17,19 +17,19 @@ def _chain(run: engine.Run) -> list[engine.Registration]:
 
 
 @pytest.fixture(scope="module")
-def sixteen() -> config.StackConfig:
-    return bench.grown_stack(raw_stack("prod"), 16)
+def sixteen(sixteen_prod: tuple[config.StackConfig, engine.Run]) -> config.StackConfig:
+    return sixteen_prod[0]
 
 
 @pytest.fixture(scope="module")
-def sixteen_run(sixteen: config.StackConfig) -> engine.Run:
-    return run_build(sixteen, "prod")
+def sixteen_run(sixteen_prod: tuple[config.StackConfig, engine.Run]) -> engine.Run:
+    return sixteen_prod[1]
 
 
 def test_the_longest_chain_of_a_16_unit_stack_is_no_longer_than_a_3_unit_ones(
-    sixteen: config.StackConfig, sixteen_run: engine.Run
+    sixteen: config.StackConfig, sixteen_run: engine.Run, prod: engine.Run
 ) -> None:
-    three = _chain(run_build(config.parse_stack(raw_stack("prod")), "prod"))
+    three = _chain(prod)
     assert len(sixteen.units) == 16
     assert len(_chain(sixteen_run)) <= len(three)
 
@@ -47,10 +47,10 @@ def test_no_resource_of_one_unit_depends_on_another_unit(sixteen_run: engine.Run
     assert gslb and all(unit_of[d] == "_stack" for r in gslb for d in r.dependencies)
 
 
-def test_the_bench_replay_registers_exactly_what_the_program_registered() -> None:
+def test_the_bench_replay_registers_exactly_what_the_program_registered(prod: engine.Run) -> None:
     """The replay floor is only a floor if it registers the same resources: same URNs, types,
     parents, providers, dependencies and inputs, with none of the program's code."""
-    program = run_build(config.parse_stack(raw_stack("prod")), "prod")
+    program = prod
     replay = engine.run(bench.replayer(program.registrations), stack="prod")
 
     def shape(reg: engine.Registration) -> tuple[object, ...]:
@@ -110,6 +110,13 @@ def test_fails_the_bench_with_exit_1_when_a_check_is_missed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(bench, "REFUSAL_S", 0.0)
+    # The table's own timings are the other test's; here only the checks and the exit code.
+    monkeypatch.setattr(bench, "warm_up", lambda stack: None)
+    monkeypatch.setattr(
+        bench,
+        "measure",
+        lambda stack, repeat: bench.Row(len(stack.units), 85, 0.2, 0.01, 0.21, 12.0, 0.1, 0.2),
+    )
     assert bench.main(["--sizes", "1", "--repeat", "1"]) == 1
     missed = [line for line in capsys.readouterr().out.splitlines() if line.endswith(": MISSED")]
     assert len(missed) == 4 and all(line.startswith("check: refusing a stack file with ") for line in missed)

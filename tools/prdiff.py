@@ -168,6 +168,8 @@ def local(stack: str, rev: str, root: Path = ROOT) -> int:
             render(stack, work / "render", "base", tree)
         finally:
             _git(root, "worktree", "remove", "--force", str(tree))
+            # A remove that failed (or an earlier run that was killed) leaves a record behind.
+            _git(root, "worktree", "prune")
         print(f"diff: rendering {stack} in the working tree", file=sys.stderr)
         code = render(stack, work / "render", "head", root)
         keep = root / "build" / "diff"

@@ -321,6 +321,18 @@ def _listed(out: Path) -> list[str]:
     return list(files)
 
 
+def _no_links_inside(out: Path) -> None:
+    """A link inside a previous render could send its removals and writes elsewhere."""
+    for folder, dirs, files in os.walk(out):
+        for entry in (*dirs, *files):
+            if (Path(folder) / entry).is_symlink():
+                link = Path(folder) / entry
+                raise OutDirError(
+                    f"--out {out}: {link.relative_to(out)} is a link, which a render never writes; "
+                    "remove the link, or name another folder"
+                )
+
+
 def previous_render(out: Path) -> list[str]:
     """What a previous render wrote into `out` (nothing for a new or empty folder). Raises
     OutDirError, before any work, for a file, a folder it cannot write, or a folder holding
@@ -331,6 +343,7 @@ def previous_render(out: Path) -> list[str]:
         if not os.access(out, os.W_OK | os.X_OK):
             raise OutDirError(f"--out {out}: cannot write into this folder; name one you can write")
         if (out / MANIFEST).is_file():
+            _no_links_inside(out)
             return _listed(out)
         try:
             empty = next(out.iterdir(), None) is None
@@ -377,14 +390,24 @@ def write(out_dir: Path, rendered: Rendered, previous: Iterable[str] = ()) -> No
     old, new = set(previous), set(rendered.files)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_manifest(out_dir, old | new)
+    root = out_dir.resolve()
+
+    def inside(path: Path) -> Path:
+        if root not in path.parent.resolve().parents and path.parent.resolve() != root:
+            raise OutDirError(
+                f"--out {out_dir}: {path} leads outside it through a link; nothing more written"
+            )
+        return path
+
     for rel in sorted(old - new):
-        path = out_dir / rel
+        path = inside(out_dir / rel)
         if path.is_file() or path.is_symlink():
             path.unlink()
             _prune(path.parent, out_dir)
     for rel, text in sorted(rendered.files.items()):
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
+        inside(path)
         if path.is_symlink():
             path.unlink()  # never write through a link to somewhere else
         path.write_text(text)

@@ -339,6 +339,10 @@ def _parse_key(key: Any) -> str | None:
     # <namespace>:<name>, or the old <namespace>:config:<name>.
     text = str(key)
     parts = text.split(":")
+    if len(parts) == 1:
+        # The CLI puts a key without a namespace in the project's (stackConfigNamespacedWithProject).
+        # Ref: pulumi/pulumi@1b59498 sdk/go/common/workspace/loaders.go
+        return f"{NS}:{text}"
     if len(parts) == 2:
         return text
     if len(parts) == 3 and parts[1] == "config":
@@ -351,6 +355,28 @@ def _secure(value: Any) -> str | None:
     if isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("secure"), str):
         return str(value["secure"])
     return None
+
+
+def _holds_secure(value: Any) -> bool:
+    # A key is secure when any value inside it is (object.go, Secure()).
+    if _secure(value) is not None:
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_secure(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_secure(v) for v in value)
+
+
+def _wire_value(value: Any, key: str) -> tuple[str, bool]:
+    """(what the program receives, whether the key is secure); raises _UnpassableError."""
+    ciphertext = _secure(value)
+    if ciphertext is not None:
+        return ciphertext, True
+    if _holds_secure(value):
+        # The CLI decrypts the values inside before the program sees them; offline there is
+        # no plaintext, and check() refuses a secret structured key anyway.
+        return "", True
+    # A key with no value reaches the program as "" (loaders.go, checkForEmptyConfig).
+    return ("" if value is None else wire_text(value, key)), False
 
 
 def wire_from_document(doc: Any, name: str) -> Wire:
@@ -376,13 +402,12 @@ def wire_from_document(doc: Any, name: str) -> Wire:
         if key in values:
             problems.append(f"{key}: set twice (as {raw_key} too); keep one")
             continue
-        ciphertext = _secure(value)
         try:
-            values[key] = ciphertext if ciphertext is not None else wire_text(value, key)
+            values[key], is_secure = _wire_value(value, key)
         except _UnpassableError as exc:
             problems.append(str(exc))
             continue
-        if ciphertext is not None:
+        if is_secure:
             secure.add(key)
     return Wire(values, frozenset(secure), tuple(problems))
 
@@ -542,7 +567,15 @@ def _namespaced(wire: Wire) -> tuple[list[str], dict[str, str], dict[str, tuple[
                 )
             continue
         if key in config.config_keys():
-            structured[key] = wire.values[full]
+            if full in wire.secure:
+                lines.append(
+                    f"{full}: a structured key cannot be a secret (nothing of it would show in reviews); "
+                    f"set it in plain text and keep secrets in the keys its *Secret fields name"
+                )
+            elif wire.values[full] == "":
+                lines.append(f"{full}: has no value; write its value below it, or remove the key")
+            else:
+                structured[key] = wire.values[full]
         else:
             others[key] = (wire.values[full], full in wire.secure)
     return lines, structured, others

@@ -19,9 +19,11 @@ import pulumi_kubernetes as k8s
 
 from components import config, mesh, nginx
 from components.bigip import reencrypt
+from components.children import waiting
 from components.pki import IssuedLeaf
 
 CIS_LABELS = {"f5cr": "true"}
+ISTIO_NETWORKING = "networking.istio.io/v1"
 GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 
 
@@ -226,12 +228,12 @@ def app_resource(
     *,
     opts: pulumi.ResourceOptions,
     group: str = "cis.f5.com/v1",
-    role: str = "",
 ) -> k8s.apiextensions.CustomResource:
     """A custom resource of an app, named after it; CIS's carry the label CIS selects."""
     labels = CIS_LABELS if group.startswith("cis.f5.com") else {}
+    role = f"istio-{kind.lower()}" if group == ISTIO_NETWORKING else kind.lower()
     return k8s.apiextensions.CustomResource(
-        f"{name}-{app.name}-{role or kind.lower()}",
+        f"{name}-{app.name}-{role}",
         api_version=group,
         kind=kind,
         metadata={"name": app.name, "namespace": namespace, "labels": {"app": app.name, **labels}},
@@ -251,7 +253,7 @@ class IngressArgs:
 class CisIngress(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:CisIngress", name, None, opts)
-        self._after = list(args.after)
+        self._opts = waiting(self, args.after)
         unit = args.unit
         self._unit = unit.name
         for app in unit.apps:
@@ -262,9 +264,6 @@ class CisIngress(pulumi.ComponentResource):
             else:
                 self._cr(name, app, "TransportServer", app.namespace, transport_server(app))
         self.register_outputs({"apps": [a.name for a in unit.apps]})
-
-    def _opts(self, *deps: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, depends_on=[*self._after, *deps])
 
     def _tls_secret(self, name: str, app: config.App, namespace: str, cert: IssuedLeaf) -> k8s.core.v1.Secret:
         key: pulumi.Output[str] = pulumi.Output.secret(cert.key_pem)
@@ -284,33 +283,18 @@ class CisIngress(pulumi.ComponentResource):
         namespace: str,
         spec: dict[str, Any],
         *deps: pulumi.Resource,
-        group: str = "cis.f5.com/v1",
-        role: str = "",
     ) -> k8s.apiextensions.CustomResource:
-        return app_resource(name, app, kind, namespace, spec, opts=self._opts(*deps), group=group, role=role)
+        return app_resource(name, app, kind, namespace, spec, opts=self._opts(*deps))
 
     def _mesh_app(self, name: str, app: config.App, cert: IssuedLeaf) -> None:
         ns = mesh.GATEWAY_NAMESPACE
         secret = self._tls_secret(name, app, ns, cert)
-        gateway = self._cr(
-            name,
-            app,
-            "Gateway",
-            ns,
-            istio_gateway(app),
-            secret,
-            group="networking.istio.io/v1",
-            role="istio-gateway",
+        istio, service = ISTIO_NETWORKING, istio_virtual_service(app)
+        gateway = app_resource(
+            name, app, "Gateway", ns, istio_gateway(app), opts=self._opts(secret), group=istio
         )
-        self._cr(
-            name,
-            app,
-            "VirtualService",
-            app.namespace,
-            istio_virtual_service(app),
-            gateway,
-            group="networking.istio.io/v1",
-            role="istio-virtualservice",
+        app_resource(
+            name, app, "VirtualService", app.namespace, service, opts=self._opts(gateway), group=istio
         )
         profile = self._cr(name, app, "TLSProfile", ns, mesh_tls_profile(self._unit, app), secret)
         self._cr(name, app, "VirtualServer", ns, mesh_virtual_server(self._unit, app), profile, gateway)

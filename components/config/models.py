@@ -659,3 +659,14 @@ def named_keys(raw: Any) -> tuple[set[str], set[str], set[str]]:
             else:
                 pending.append(value)
     return secrets, certificates, kubeconfigs
+
+
+def every_model() -> list[type[Model]]:
+    """Every config model: the subclasses of Model at any depth."""
+    found: list[type[Model]] = []
+    todo = list(Model.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo.extend(model.__subclasses__())
+    return found

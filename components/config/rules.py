@@ -726,19 +726,14 @@ def _wide_ip_units(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem
         if name not in by_name:
             yield Problem(where, name, "is not a unit of this stack", f"known units: {known}")
     if wide.lb_mode == "ratio" and not wide.ratios:
-        yield Problem(
-            path("gslb", "wideIps", w, "ratios"),
-            "",
-            "lbMode ratio needs ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}",
-            "",
-        )
+        yield _lb_mode_needs(w, "ratio", "ratios", "ratios per unit, e.g. {aws-syd: 2, azure-mel: 1}")
     if wide.lb_mode == "topology" and not wide.topology:
-        yield Problem(
-            path("gslb", "wideIps", w, "topology"),
-            "",
-            "lbMode topology needs topology records, e.g. [{ldnsSubnet: 10.0.0.0/8, unit: onprem-syd}]",
-            "",
-        )
+        what = "topology records, e.g. [{ldnsSubnet: 10.0.0.0/8, unit: onprem-syd}]"
+        yield _lb_mode_needs(w, "topology", "topology", what)
+
+
+def _lb_mode_needs(w: int, mode: str, key: str, what: str) -> Problem:
+    return Problem(path("gslb", "wideIps", w, key), "", f"lbMode {mode} needs {what}", "")
 
 
 def _wide_ip_app(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem]:

@@ -67,16 +67,18 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _at_most(value: str, limit: int, why: str) -> str:
+    if len(value) > limit:
+        raise ValueError(f"{value!r} is {len(value)} characters; {why}")
+    return value
+
+
 def _unit_name(value: str) -> str:
     """A DNS-1123 label of at most 20 characters (it prefixes cluster, partition and resource
     names)."""
-    _dns_label(value)
-    if len(value) > 20:
-        raise ValueError(
-            f"{value!r} is {len(value)} characters; unit names are at most 20 "
-            "(they prefix cluster, partition and resource names)"
-        )
-    return value
+    return _at_most(
+        _dns_label(value), 20, "unit names are at most 20 (they prefix cluster, partition and resource names)"
+    )
 
 
 def _app_name(value: str) -> str:
@@ -128,14 +130,13 @@ def _fqdn(value: str) -> str:
 def _app_fqdn(value: str) -> str:
     """A fully qualified domain name of at most 64 characters (the app certificate's common name,
     RFC 5280 ub-common-name)."""
-    _fqdn(value)
     # The app's server certificate names it as its CN. Ref: RFC 5280 appendix A (ub-common-name)
-    if len(value) > 64:
-        raise ValueError(
-            f"{value!r} is {len(value)} characters; an app's FQDN is its certificate's common name, "
-            "which X.509 caps at 64 (RFC 5280 ub-common-name), use a shorter name"
-        )
-    return value
+    return _at_most(
+        _fqdn(value),
+        64,
+        "an app's FQDN is its certificate's common name, which X.509 caps at 64 "
+        "(RFC 5280 ub-common-name), use a shorter name",
+    )
 
 
 def _trust_domain(value: str) -> str:
