@@ -578,7 +578,7 @@ def test_values_for_charts_with_nothing_upstream_are_skipped_unknown_charts_fail
 
 ADC: dict[str, Any] = {
     "class": "ADC",
-    "schemaVersion": "3.56.0",
+    "schemaVersion": versions.AS3_SCHEMA_VERSION,
     "id": "cpaas",
     "tenant1": {
         "class": "Tenant",
@@ -590,7 +590,7 @@ ADC: dict[str, Any] = {
     },
 }
 DEVICE: dict[str, Any] = {
-    "schemaVersion": "1.45.0",
+    "schemaVersion": versions.DO_SCHEMA_VERSION,
     "class": "Device",
     "Common": {
         "class": "Tenant",
@@ -635,7 +635,7 @@ def test_fails_broken_do_declarations(validator: Validator) -> None:
     bad["Common"]["external-self"]["address"] = "10.1.0.999/24"
     bad["Common"]["external"]["tag"] = "4094"
     assert paths(validator.do(bad, "do.json")) == ["Common.external-self.address", "Common.external.tag"]
-    # The shared schemas stop at DO 1.45.0 (see MANIFEST.md).
+    # The shared schemas stop at the pinned DO (versions.DO_SCHEMA_VERSION; see MANIFEST.md).
     assert paths(validator.do({**DEVICE, "schemaVersion": "1.47.0"}, "do.json")) == ["schemaVersion"]
 
 

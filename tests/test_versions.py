@@ -78,3 +78,10 @@ def test_no_component_holds_a_version_or_commit_pin_of_its_own() -> None:
         for pin in _PIN.findall(text)
     ]
     assert not found, "pins outside components/versions.py (move them there): " + "; ".join(found)
+
+
+def test_the_schemas_make_schemas_fetches_are_those_of_the_pinned_as3_and_do_versions() -> None:
+    """tools/schemas.py names upstream files by version: they must follow components/versions.py."""
+    text = (ROOT / "tools" / "schemas.py").read_text()
+    as3 = set(re.findall(r"f5-appsvcs-extension/[0-9a-f]{40}/schema/([\d.]+)/", text))
+    assert as3 == {versions.AS3_SCHEMA_VERSION}
