@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import configuration
@@ -40,23 +43,42 @@ def schema_dir() -> Path:
 
 # Builds are shared by every module a worker runs (a build costs up to seconds; a copy a tenth of
 # that): built once per worker process, and each module gets its own deep copy, so nothing one
-# module does to its Run reaches another.
+# module does to its Run reaches another. Under xdist the first worker to finish a build leaves it
+# pickled in the session's shared temp folder, and a worker needing it later loads it (a twentieth
+# of a build) instead of building it again; one needing it sooner builds its own.
+
+
+def _shared_build(request: pytest.FixtureRequest, key: str, build: Callable[[], engine.Run]) -> engine.Run:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return build()
+    # Each xdist worker's basetemp is <the session's basetemp>/<worker>: the parent is this run's.
+    path = request.getfixturevalue("tmp_path_factory").getbasetemp().parent / f"cpaas-build-{key}.pickle"
+    try:
+        return cast(engine.Run, pickle.loads(path.read_bytes()))
+    except FileNotFoundError:
+        pass
+    run = build()
+    partial = path.with_name(f"{path.name}.{worker}")
+    partial.write_bytes(pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.replace(path)  # atomic: a reader sees no file or a whole one
+    return run
 
 
 @pytest.fixture(scope="session")
-def _prod_build() -> engine.Run:
-    return run_build(stack("prod"), "prod")
+def _prod_build(request: pytest.FixtureRequest) -> engine.Run:
+    return _shared_build(request, "prod", lambda: run_build(stack("prod"), "prod"))
 
 
 @pytest.fixture(scope="session")
-def _dev_build() -> engine.Run:
-    return run_build(stack("dev"), "dev")
+def _dev_build(request: pytest.FixtureRequest) -> engine.Run:
+    return _shared_build(request, "dev", lambda: run_build(stack("dev"), "dev"))
 
 
 @pytest.fixture(scope="session")
-def _sixteen_build() -> tuple[config.StackConfig, engine.Run]:
+def _sixteen_build(request: pytest.FixtureRequest) -> tuple[config.StackConfig, engine.Run]:
     grown = bench.grown_stack(raw_stack("prod"), 16)
-    return grown, run_build(grown, "prod")
+    return grown, _shared_build(request, "sixteen", lambda: run_build(grown, "prod"))
 
 
 @pytest.fixture(scope="module")

@@ -213,6 +213,11 @@ def pki() -> Pki:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev render, read only. Under xdist the first worker's is moved to the session's shared
+    temp folder and a worker needing it later reads that one instead of rendering again."""
+    shared = tmp_path_factory.getbasetemp().parent / "e2e-render-dev"
+    if "PYTEST_XDIST_WORKER" in os.environ and (shared / "resources.json").is_file():
+        return shared
     out = tmp_path_factory.mktemp("render") / "dev"
     subprocess.run(
         [sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(out), "--no-validate"],
@@ -221,7 +226,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         timeout=300,
     )
-    return out
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return out
+    try:
+        out.rename(shared)  # atomic; refused when another worker's is there already
+    except OSError:
+        return out
+    return shared
 
 
 def config_dump(chain: list[x509.Certificate]) -> str:
@@ -762,10 +773,12 @@ class JobRun:
 
 
 def run_job(tmp_path: Path, rendered: Path, pki: Pki, *, flags: dict[str, Any] | None = None,
-            answers: dict[str, Any] | None = None, destroy_removes: bool = True) -> JobRun:  # fmt: skip
+            answers: dict[str, Any] | None = None, destroy_removes: bool = True,
+            real_render: bool = False) -> JobRun:  # fmt: skip
     """Every step of the job in order, with GitHub's `if:` rules (no `if` = success()), its
     bash (-eo pipefail), RUNNER_TEMP and GITHUB_PATH. Checkout and setup-python are the workspace
-    and this Python; the upload step is recorded with the folder it would upload."""
+    and this Python; the upload step is recorded with the folder it would upload. The render step
+    copies the session's dev render (E2E_RENDER_FROM) unless `real_render`."""
     exp = smoke.load_expected(rendered)
     fakes = make_fakes(tmp_path, "docker", "curl")  # the rest come from the install step
     table, sums = downloads(fakes)
@@ -787,6 +800,7 @@ def run_job(tmp_path: Path, rendered: Path, pki: Pki, *, flags: dict[str, Any] |
         "E2E_FAKE_STATE": str(fakes.state),
         "E2E_SMOKE_TIMEOUT": "0",
         "PYTHON": "false",  # should `make venv` try to rebuild .venv, it fails instead
+        **({} if real_render else {"E2E_RENDER_FROM": str(rendered)}),
     }
     ran, failed, output, uploaded = [], [], [], None
     for step in job()["steps"]:
@@ -847,7 +861,7 @@ PIPELINE = [
 def test_the_job_installs_deploys_checks_previews_and_destroys_in_that_order(
     tmp_path: Path, rendered: Path, pki: Pki
 ) -> None:
-    run = run_job(tmp_path, rendered, pki)
+    run = run_job(tmp_path, rendered, pki, real_render=True)
     assert run.failed == [], run.output
     assert run.steps == [*PIPELINE, "tools/e2e.sh destroy"]  # no collect, no upload
     pulumi = [c for c in run.fakes.calls("pulumi") if c != "pulumi version"]
@@ -890,6 +904,10 @@ def test_the_job_installs_deploys_checks_previews_and_destroys_in_that_order(
     assert sorted(p.name for p in logs.iterdir()) == ["destroy.log", "preview.log", "smoke.log", "up.log"]
     assert "Resources: 60 created" in (logs / "up.log").read_text()
     assert (run.artifact / "render" / "resources.json").is_file()
+    # The one real render step: the other job tests copy the session's render (E2E_RENDER_FROM).
+    assert (run.artifact / "render" / "resources.json").read_bytes() == (
+        rendered / "resources.json"
+    ).read_bytes()
     _no_secret_leaves(run)
 
 

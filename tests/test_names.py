@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -218,7 +219,7 @@ def upstream(schema_dir: Path) -> Upstream:
         if doc and doc.get("kind") == "CustomResourceDefinition":
             version = next(v for v in doc["spec"]["versions"] if v["name"] == "v1")
             crds[doc["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
-    as3 = yaml.safe_load((schema_dir / "f5" / "as3-schema.json").read_text())
+    as3 = json.loads((schema_dir / "f5" / "as3-schema.json").read_text())  # JSON; YAML reads it 300x slower
     return Upstream(Validator(schema_dir), crds, as3)
 
 

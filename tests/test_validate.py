@@ -23,8 +23,7 @@ import pytest
 import yaml
 
 from components import config, versions
-from tests.support import raw_stack
-from tools import bench, fastschema, render, schemas, validate
+from tools import fastschema, render, schemas, validate
 from tools.validate import Validator, Violation, f5_format_checker, resolve_schema_dir
 
 K8S = "1.33"
@@ -685,10 +684,12 @@ def kv_files_in_memory() -> Iterator[None]:
         yield
 
 
-def _rendered(name: str) -> tuple[config.StackConfig, render.Rendered]:
-    if name == "16 units":
-        stack = bench.grown_stack(raw_stack("prod"), 16)
-        run = bench.run_stack(stack)
+def _rendered(
+    name: str, request: pytest.FixtureRequest | None = None
+) -> tuple[config.StackConfig, render.Rendered]:
+    if name == "16 units" and request is not None:
+        # The session's 16-unit build (tests/conftest.py), grown as `make bench` grows it.
+        stack, run = request.getfixturevalue("sixteen_prod")
     else:
         stack, run, _notes = render.evaluate(name)
     return stack, render.render_files(run, stack, [])
@@ -711,9 +712,9 @@ def _answers(v: Validator, stack: config.StackConfig, rendered: render.Rendered)
 
 @pytest.mark.parametrize("name", ["dev", "prod", "16 units"])
 def test_compiled_and_reference_validators_agree_on_every_rendered_object(
-    name: str, schema_dir: Path, kv_files_in_memory: None
+    name: str, schema_dir: Path, kv_files_in_memory: None, request: pytest.FixtureRequest
 ) -> None:
-    stack, rendered = _rendered(name)
+    stack, rendered = _rendered(name, request)
     new, reference = Validator(schema_dir), Validator(schema_dir, reference=True)
     assert _answers(new, stack, rendered) == _answers(reference, stack, rendered)
     assert (new.checked, new.skipped) == (reference.checked, reference.skipped)

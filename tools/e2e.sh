@@ -10,6 +10,9 @@
 #   tools/e2e.sh collect   events, pods and the logs of failing namespaces, into the artifact
 #   tools/e2e.sh destroy   make destroy STACK=dev, then fails if the k3d cluster or its network is left
 #
+# E2E_RENDER_FROM=<folder>: `render` copies that existing dev render instead of rendering (for the
+# tests only, which render dev once per session; the job never sets it).
+#
 # Each subcommand stops at its first failure. Nothing secret is printed or put in the artifact:
 # the passphrase and the kubeconfig stay in $E2E_DIR/private.
 set -euo pipefail
@@ -204,6 +207,10 @@ collect() {
 
 render() {
   rm -rf "$ART/render"
+  if [ -n "${E2E_RENDER_FROM:-}" ]; then
+    cp -R "$E2E_RENDER_FROM" "$ART/render"
+    return
+  fi
   "$PY" -m tools.render --stack "$STACK" --out "$ART/render" --no-validate
 }
 
