@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
+from components.children import waiting
 
 
 def release(
@@ -54,7 +55,7 @@ class Home:
     namespace: k8s.core.v1.Namespace
 
     def opts(self, *more: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self.parent, depends_on=[self.namespace, *more])
+        return waiting(self.parent, (self.namespace,))(*more)
 
     def release(
         self,

@@ -378,10 +378,6 @@ class Outcome:
         return not self.rejected and self.error is None and "LB_SELECTED" in self.events
 
     @property
-    def snat(self) -> str | None:
-        return self.snat_calls[-1] if self.snat_calls else None
-
-    @property
     def snatpool(self) -> str | None:
         return self.snatpool_calls[-1] if self.snatpool_calls else None
 

@@ -14,19 +14,13 @@ from typing import Any
 
 import pydantic
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from components import config
-from tests.support import raw_stack, stack
+from tests.support import examples, raw_stack, stack
 
-PROPERTY = settings(
-    max_examples=50,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = examples(50)
 
 UNION_TAGS = {"generated", "imported", "k3d", "kubeconfig", "stackReference", "calico-bgp", "cloud-native"}
 UNKNOWN = "unknown key; remove it or check its spelling against docs/config.md"

@@ -976,7 +976,7 @@ def test_an_integral_float_reads_as_the_whole_number_pulumi_passes_the_program()
     assert code == 0, err
 
 
-@settings(PARSE, max_examples=40)
+@settings(PARSE)
 @given(data=st.data(), count=st.integers(1, 3))
 def test_the_keys_a_raw_stack_names_are_the_ones_its_model_names(data: st.DataObject, count: int) -> None:
     # While a stack does not parse, the reader finds its secret and certificate keys this way.

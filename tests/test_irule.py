@@ -14,11 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from components import config
-from components.bigip import irules
+from components.bigip import egress, irules
 from tests import pkitools, tclstubs
 
 TD = "prod.example"
-DG = "/cpaas-onprem-syd/egress-allow"
+NAMES = egress.Names("cpaas-onprem-syd")
+DG = NAMES.data_group
 ALLOW = (
     config.EgressAllow(namespace="bookinfo"),
     config.EgressAllow(namespace="payments", service_accounts=("worker", "api"), snat_address="10.30.17.201"),
@@ -27,9 +28,8 @@ ALLOW = (
 CLIENT = ("10.244.3.9", 51515)
 
 
-def snat_pool(namespace: str) -> str:
-    """The per-app SNAT pool a namespace with its own address gets (egress.Names.app_snat_pool)."""
-    return f"/cpaas-onprem-syd/egress-snat-{namespace}"
+# The per-app SNAT pool a namespace with its own address gets.
+snat_pool = NAMES.app_snat_pool
 
 
 # The SNAT pools on the device: one per per-app address, holding that address alone.

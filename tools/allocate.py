@@ -177,7 +177,7 @@ def stack_files(root: Path) -> list[StackFile]:
     found = []
     for path in sorted(root.glob("Pulumi.*.yaml")):
         try:
-            raw = stackfile.document_raw(stackfile.document(path)[1])
+            raw = stackfile.raw_config(path)
         except stackfile.StackFileError as exc:
             raise RefusedError(
                 f"{exc.lines[0]}; every stack file is read to keep allocations apart: fix it or "

@@ -61,7 +61,7 @@ def grown_stack(raw_prod: dict[str, Any], units: int) -> config.StackConfig:
 
 def prod_raw() -> dict[str, Any]:
     """The `cpaas:` keys of Pulumi.prod.yaml as the program receives them."""
-    return stackfile.document_raw(stackfile.document(stackfile.stack_path("prod"))[1])
+    return stackfile.raw_config(stackfile.stack_path("prod"))
 
 
 def run_stack(stack: config.StackConfig) -> engine.Run:
@@ -292,7 +292,7 @@ def refusal(what: str, text: str) -> Check:
         return Check(f"refusing a stack file with {what}", _seconds(refuse), REFUSAL_S)
 
 
-def checks(raw: dict[str, Any], largest: Row, grow_s: float) -> list[Check]:
+def checks(largest: Row, grow_s: float) -> list[Check]:
     found = [
         Check(
             f"validation at {largest.units} units, per resource",
@@ -341,7 +341,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         f"validation {largest.validate_ms_per_resource:.3f} ms per resource (target <= 0.4 ms)"
     )
     grow_s = _seconds(lambda: grown_stack(raw, largest.units))
-    found = [cold, *checks(raw, largest, grow_s)]
+    found = [cold, *checks(largest, grow_s)]
     for check in found:
         print(check.line())
     return 0 if all(c.ok for c in found) else 1

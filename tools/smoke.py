@@ -34,9 +34,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from components import versions
+from tools.graph import UNIT_TYPE
 
 K3D_COMMAND = "command:local:Command"
-UNIT_TYPE = "cpaas:unit:AtomicUnit"
 NGINX_HTTP_PORT = 80  # the NGINX controller Service's http port (README "Reaching the dev apps")
 # components/routes.py HTTP_PORT and components/demo.py TRAFFIC_GENERATOR (tests/test_e2e.py checks
 # them); not imported, as those modules load pulumi_kubernetes, a second of start-up here.

@@ -44,9 +44,9 @@ import pulumi_command as command
 from components import cis, config
 from components.bigip import reencrypt
 from components.bigip.ingress import template_slug, waf_policy_path
+from components.bigip.tmsh_check import INTERPRETER
 from components.bigip.waf import templated_apps
 
-INTERPRETER = ("/bin/bash", "-c")
 # How long a deletion waits for CIS (CIS posts a change within seconds; AS3 may take minutes).
 TIMEOUT_SECONDS = 600
 INTERVAL_SECONDS = 10
@@ -116,7 +116,6 @@ class DrainArgs:
 class CisDrain(pulumi.ComponentResource):
     """Make the unit's CIS resources depend on every one of `waits`."""
 
-    wait: command.local.Command
     waits: tuple[command.local.Command, ...]
 
     def __init__(self, name: str, args: DrainArgs, opts: pulumi.ResourceOptions | None = None):
@@ -148,6 +147,5 @@ class CisDrain(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.referenced)),
             )
 
-        self.wait = wait("wait", "")
-        self.waits = (self.wait, *(wait(role, path) for role, path in args.objects))
+        self.waits = (wait("wait", ""), *(wait(role, path) for role, path in args.objects))
         self.register_outputs({"partition": bigip.cis_partition, "objects": [p for _, p in args.objects]})

@@ -34,12 +34,10 @@ _TRUST_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.
 # Field patterns, and how an error message (and docs/config.md) says each in words.
 QUANTITY = r"^[1-9][0-9]*(Mi|Gi|Ti)$"
 DURATION = r"^[1-9][0-9]*(h|d|w)$"
-POLICY_PATH = r"^/[A-Za-z][A-Za-z0-9_.-]*/[A-Za-z][A-Za-z0-9_.-]*$"
 WAF_TEMPLATE = r"^POLICY_TEMPLATE_[A-Z0-9_]+$"
 PATTERN_HINTS = {
     DURATION: "a whole number of hours, days or weeks, e.g. 72h or 15d",
     QUANTITY: "a whole number of Mi, Gi or Ti, e.g. 50Gi",
-    POLICY_PATH: "a full policy path /Partition/name, e.g. /Common/bookinfo-waf",
     WAF_TEMPLATE: "an F5 policy template name, e.g. POLICY_TEMPLATE_RAPID_DEPLOYMENT",
 }
 
