@@ -262,8 +262,8 @@ def test_fails_a_release_whose_chart_renders_a_load_balancer_service() -> None:
     assert _run(lambda: _nginx_release({"controller": {"service": {"create": False}}})) == []
 
 
-def test_fails_a_workload_that_does_not_wait_for_the_units_cni() -> None:
-    run = run_build(stack("dev"), "dev")
+def test_fails_a_workload_that_does_not_wait_for_the_units_cni(dev: engine.Run) -> None:
+    run = dev
     regs = [
         engine.Registration(**{**r.__dict__, "dependencies": []}) if r.name == "dev-demo-httpbin" else r
         for r in run.registrations

@@ -575,9 +575,8 @@ def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema(schema_d
     assert not validator.skipped and validator.checked["do"] == 1  # validated, not skipped
 
 
-def test_the_dev_stack_has_no_bigip_resources() -> None:
-    run = run_build(stack("dev"), "dev")
-    assert not [r for r in run.registrations if r.type.startswith(("f5bigip:", "pulumi:providers:f5bigip"))]
+def test_the_dev_stack_has_no_bigip_resources(dev: engine.Run) -> None:
+    assert not [r for r in dev.registrations if r.type.startswith(("f5bigip:", "pulumi:providers:f5bigip"))]
 
 
 def test_egress_helpers_name_the_mesh_host_and_objects() -> None:

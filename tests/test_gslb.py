@@ -116,8 +116,8 @@ def _under_a_unit(run: engine.Run, urn: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def prod_run() -> engine.Run:
-    return run_build(stack("prod"), "prod")
+def prod_run(prod: engine.Run) -> engine.Run:
+    return prod
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pulumi
 from components import config
 from components.calico import Calico, CalicoArgs
 from components.cluster import Cluster, ClusterArgs
-from tests.support import run_build, stack
+from tests.support import stack
 from tools import engine
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -39,9 +39,8 @@ def _provider(unit: config.Unit, kubeconfig: str | None = None, output: Any = No
 
 
 def test_each_units_kubernetes_provider_carries_a_cluster_identifier_named_after_its_unit(
-    prod: engine.Run,
+    prod: engine.Run, dev: engine.Run
 ) -> None:
-    dev = run_build(stack("dev"), "dev")
     ids = {
         r.name: r.inputs.get("clusterIdentifier") for run in (prod, dev) for r in run.by_type(K8S_PROVIDER)
     }

@@ -137,8 +137,7 @@ def test_every_prod_unit_gets_metrics_dashboards_and_tracing(prod: engine.Run) -
         assert children["jaeger"].inputs["version"] == versions.JAEGER.version
 
 
-def test_dev_has_no_observability_unless_enabled_and_says_so() -> None:
-    dev = run_build(stack("dev"), "dev")
+def test_dev_has_no_observability_unless_enabled_and_says_so(dev: engine.Run) -> None:
     assert not dev.by_type(OBS_TYPE)
     assert "observability: off (on by default in prod only)" in dev.outputs["units"]["dev"]["skipped"]
     raw = raw_stack("dev")

@@ -9,14 +9,12 @@ from typing import Any
 import pytest
 
 from policy import pack, rules
-from tests.support import run_build, stack
 from tools import engine
 
 
 @pytest.fixture(scope="module")
-def prod_resources() -> list[rules.Resource]:
-    run = run_build(stack("prod"), "prod")
-    return rules.from_render([r.as_json() for r in run.registrations])
+def prod_resources(prod: engine.Run) -> list[rules.Resource]:
+    return rules.from_render([r.as_json() for r in prod.registrations])
 
 
 def _one(resources: list[rules.Resource], name: str) -> rules.Resource:

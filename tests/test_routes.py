@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from components import mesh, nginx
-from tests.support import run_build, stack
+from tests.support import stack
 from tools import awaits, engine
 from tools.validate import Validator
 
@@ -73,8 +73,7 @@ def test_the_dev_routes_wait_for_their_controller_and_namespaces(dev: engine.Run
         assert _one(dev, type_).parent == component.urn
 
 
-def test_units_with_a_bigip_get_no_in_cluster_routes_since_cis_makes_theirs() -> None:
-    prod = run_build(stack("prod"), "prod")
+def test_units_with_a_bigip_get_no_in_cluster_routes_since_cis_makes_theirs(prod: engine.Run) -> None:
     assert not prod.by_type("cpaas:routes:InClusterRoutes")
     assert {r.name for r in prod.by_type(INGRESS)} == {
         f"{u}-ingress-httpbin-ingress" for u in ("aws-syd", "azure-mel", "onprem-syd")
