@@ -11,7 +11,7 @@ BASE ?= HEAD
 # whatever backend you are logged in to (Pulumi Cloud, S3, ...).
 DEV_BACKEND := file://$(CURDIR)/.pulumi-state
 
-.PHONY: help venv test lint typecheck render render-all diff replicate bench schemas docs snapshots preflight up preview destroy smoke clean
+.PHONY: help venv test lint typecheck render render-all diff authz replicate bench schemas docs snapshots preflight up preview destroy smoke clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ render-all: venv ## render every stack
 
 diff: venv ## what the PR job shows: STACK rendered at BASE and now, diffed: make diff STACK=prod BASE=main
 	$(PY) -m tools.prdiff local --stack $(STACK) --base $(BASE)
+
+authz: venv ## who may call which app, and who leaves through the egress gateway: make authz STACK=prod ARGS="--unit onprem-syd"
+	$(PY) -m tools.authz --stack $(STACK) $(ARGS)
 
 replicate: venv ## add a unit derived from another: make replicate ARGS="--stack prod --unit onprem-syd --name onprem-mel"
 	$(PY) -m tools.replicate $(ARGS)

@@ -9,6 +9,7 @@ import pulumi
 
 from components import config, pki
 from components.bigip import persist
+from components.bigip.access import AccessArgs, AccessImports, imported_apps
 from components.bigip.device import BigipDevice, DeviceArgs
 from components.bigip.drain import CisDrain, DrainArgs, released_objects
 from components.bigip.egress import EgressArgs, EgressGateway
@@ -23,6 +24,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.demo import DemoArgs, DemoWorkloads
 from components.gslb import UnitRef
 from components.mesh import Mesh, MeshArgs
+from components.meshauthz import AuthzArgs, MeshAuthorization
 from components.namespaces import AppNamespaces, NamespacesArgs
 from components.nginx import NginxIngress, NginxIngressArgs
 from components.observability import Observability, ObservabilityArgs, effective_mesh
@@ -75,13 +77,15 @@ class CisReferenced:
 
     reencrypt: ReencryptProfiles
     waf: WafPolicies | None
+    access: AccessImports | None
     drain: CisDrain
 
     @property
     def ready(self) -> tuple[pulumi.Resource, ...]:
         """What the CIS resources wait for."""
         policies = tuple(self.waf.policies.values()) if self.waf else ()
-        return (*self.reencrypt.profiles, *self.drain.waits, *policies)
+        imports = self.access.objects if self.access else ()
+        return (*self.reencrypt.profiles, *self.drain.waits, *policies, *imports)
 
 
 def bigip_password(
@@ -122,6 +126,9 @@ class AtomicUnit(pulumi.ComponentResource):
         mesh_config = effective_mesh(unit, args.environment)
         mesh = Mesh(f"{name}-mesh", MeshArgs(mesh_config, args.ca, name, after), k8s)
         spaces = AppNamespaces(f"{name}-namespaces", NamespacesArgs(unit, after), k8s)
+        # Zero trust in every injected namespace: after istiod (the CRDs) and the namespaces.
+        authz_after = (*after, mesh.istiod, *mesh.namespaces)
+        MeshAuthorization(f"{name}-authz", AuthzArgs(unit, authz_after), k8s)
         nginx = (
             NginxIngress(f"{name}-nginx", NginxIngressArgs(unit.nginx, after), k8s)
             if unit.nginx.enabled
@@ -183,7 +190,7 @@ class AtomicUnit(pulumi.ComponentResource):
         egress = self._egress(name, args, side, device, in_partition)
         # The provider never saves the running configuration: save it after the objects change,
         # and not after a BGP update the device refused.
-        parts = (device, referenced.reencrypt, referenced.waf, routing, egress)
+        parts = (device, referenced.reencrypt, referenced.waf, referenced.access, routing, egress)
         objects = tuple(o for part in parts if part is not None for o in part.objects)
         identity = args.egress_identity if egress else None
         uploaded = [args.ca.chain_pem, args.ca.root_pem, *((identity.cert_pem,) if identity else ())]
@@ -210,10 +217,17 @@ class AtomicUnit(pulumi.ComponentResource):
         waf = WafPolicies(f"{name}-waf", waf_args, on_device) if templated_apps(unit) else None
         reencrypt_args = ReencryptArgs(unit, args.ca.root_pem, (device.save_on_destroy,))
         reencrypt = ReencryptProfiles(f"{name}-reencrypt", reencrypt_args, on_device)
-        held = (cis.release, *reencrypt.objects, *(waf.objects if waf else ()))
+        access_args = AccessArgs(unit, (device.save_on_destroy,))
+        access = AccessImports(f"{name}-access", access_args, on_device) if imported_apps(unit) else None
+        held = (
+            cis.release,
+            *reencrypt.objects,
+            *(waf.objects if waf else ()),
+            *(access.objects if access else ()),
+        )
         drain_args = DrainArgs(bigip, password, args.bigip_trusted_cert, held, released_objects(unit))
         drain = CisDrain(f"{name}-cis-drain", drain_args, self._on())
-        return CisReferenced(reencrypt, waf, drain)
+        return CisReferenced(reencrypt, waf, access, drain)
 
     def _egress(
         self,

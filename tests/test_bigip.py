@@ -295,7 +295,9 @@ def test_removing_an_app_waits_for_cis_to_release_its_reencrypt_profile_and_waf_
     has a wait: it depends on the object and CIS, and every CIS resource depends on it, so it is
     deleted after them and before both, and its delete waits until nothing names the path."""
     templated = unit != "azure-mel"  # azure-mel names an existing policy: nothing to delete
-    expected = {f"{unit}-cis-drain-bookinfo-reencrypt": f"/Common/cpaas-{unit}-bookinfo-reencrypt"}
+    # Every http-mesh app has a re-encrypt profile: bookinfo, and portal (aws-syd) or teller (onprem-syd).
+    mesh_apps = [a.name for a in stack("prod").unit(unit).apps if a.kind == "http-mesh"]
+    expected = {f"{unit}-cis-drain-{a}-reencrypt": f"/Common/cpaas-{unit}-{a}-reencrypt" for a in mesh_apps}
     if templated:
         waf_path = f"/Common/cpaas-{unit}-bookinfo-waf-rapid-deployment"
         expected[f"{unit}-cis-drain-bookinfo-waf-rapid-deployment"] = waf_path
@@ -327,6 +329,8 @@ def test_ingress_has_a_cis_resource_per_app_in_the_right_namespace(prod: engine.
     assert kinds == {
         ("VirtualServer", "istio-ingress", "bookinfo"),
         ("TLSProfile", "istio-ingress", "bookinfo"),
+        ("VirtualServer", "istio-ingress", "teller"),
+        ("TLSProfile", "istio-ingress", "teller"),
         ("VirtualServer", "nginx-ingress", "httpbin"),
         ("TLSProfile", "nginx-ingress", "httpbin"),
         ("TransportServer", "mqtt", "mqtt"),

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from components import calico, cis, cluster, config, mesh, nginx, versions
+from components.bigip.access import AccessImports
 from components.bigip.device import BigipDevice
 from components.bigip.drain import CisDrain
 from components.bigip.egress import EgressGateway
@@ -32,6 +33,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.demo import DemoWorkloads
 from components.gslb import Gslb
 from components.mesh import Mesh
+from components.meshauthz import MeshAuthorization
 from components.namespaces import AppNamespaces
 from components.nginx import NginxIngress
 from components.observability import Observability
@@ -74,6 +76,8 @@ COMPONENTS = {
     "cpaas:observability:Observability": Observability,
     "cpaas:routes:InClusterRoutes": InClusterRoutes,
     "cpaas:demo:DemoWorkloads": DemoWorkloads,
+    "cpaas:meshauthz:MeshAuthorization": MeshAuthorization,
+    "cpaas:bigip:AccessImports": AccessImports,
 }
 
 

@@ -313,8 +313,9 @@ def test_fails_when_two_units_on_the_same_bigip_reuse_a_vip_and_port() -> None:
 def test_fails_when_two_apps_of_one_unit_reuse_a_vip_and_port() -> None:
     raw = raw_stack("prod")
     raw["units"][0]["apps"].append(new_app(vip="10.10.17.12", port=1883))
+    last = len(raw["units"][0]["apps"]) - 1
     assert errors(raw) == [
-        "cpaas:units[0].apps[3].vip: 10.10.17.12:1883/tcp is already used by units[0].apps[2].vip "
+        f"cpaas:units[0].apps[{last}].vip: 10.10.17.12:1883/tcp is already used by units[0].apps[2].vip "
         "on BIG-IP 10.10.16.10; give each virtual server its own address or port"
     ]
 
@@ -599,8 +600,9 @@ def test_fails_when_an_http_nginx_app_is_deployed_with_nginx_disabled() -> None:
 def test_fails_when_two_apps_of_one_unit_share_a_name() -> None:
     raw = raw_stack("prod")
     raw["units"][0]["apps"].append(new_app(name="mqtt", fqdn="mqtt.apps.example-bank.com"))
+    last = len(raw["units"][0]["apps"]) - 1
     assert errors(raw) == [
-        "cpaas:units[0].apps[3].name: mqtt duplicates apps[2]; app names are unique per unit"
+        f"cpaas:units[0].apps[{last}].name: mqtt duplicates apps[2]; app names are unique per unit"
     ]
 
 

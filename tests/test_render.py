@@ -563,9 +563,12 @@ def test_resources_json_shows_the_as3_declaration_parsed_and_it_is_what_the_prov
     renders: dict,
 ) -> None:
     folder = renders["prod"]
-    [entry] = [r for r in json.loads((folder / "resources.json").read_text()) if r["type"] == render.AS3_TYPE]
+    entries = [r for r in json.loads((folder / "resources.json").read_text()) if r["type"] == render.AS3_TYPE]
     _, run, _ = render.evaluate("prod")
-    [as3] = run.by_type(render.AS3_TYPE)
-    assert isinstance(entry["inputs"]["as3Json"], dict)
-    assert json.dumps(entry["inputs"]["as3Json"], sort_keys=True) == as3.inputs["as3Json"]
-    assert isinstance(as3.inputs["as3Json"], str)  # the registration itself is untouched
+    by_name = {r.name: r for r in run.by_type(render.AS3_TYPE)}
+    assert sorted(e["name"] for e in entries) == sorted(by_name) == ["aws-syd-access-as3", "gslb-as3"]
+    for entry in entries:
+        as3 = by_name[entry["name"]]
+        assert isinstance(entry["inputs"]["as3Json"], dict)
+        assert json.dumps(entry["inputs"]["as3Json"], sort_keys=True) == as3.inputs["as3Json"]
+        assert isinstance(as3.inputs["as3Json"], str)  # the registration itself is untouched

@@ -115,7 +115,7 @@ def test_one_replication_of_onprem_syd_validates_with_disjoint_ranges_a_fresh_as
     assert [str(a) for a in new.bigip.bgp_neighbors] == ["10.1.0.11", "10.1.0.12", "10.1.0.13"]
     assert [str(a) for a in new.bigip.self_ips] == ["10.1.0.245", "10.1.0.246"]
     assert str(new.bigip.management_address) == "10.1.16.10"
-    assert [str(a.vip) for a in new.apps] == ["10.1.17.10", "10.1.17.11", "10.1.17.12"]
+    assert [str(a.vip) for a in new.apps] == ["10.1.17.10", "10.1.17.11", "10.1.17.12", "10.1.17.13"]
 
     mine = [new.network.node_cidr, new.network.pod_cidr, new.network.service_cidr]
     for other in others:

@@ -140,7 +140,7 @@ def render_files(run: engine.Run, stack: config.StackConfig, notes: list[str]) -
             out.files[path] = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
             out.k8s.append((path, unit, obj))
         elif reg.type == AS3_TYPE:
-            _render_as3(out, reg)
+            _render_as3(out, unit, reg)
         elif reg.type.startswith("f5bigip:"):
             _render_bigip(out, unit, reg)
         elif reg.type == HELM_TYPE:
@@ -183,8 +183,9 @@ def _render_bigip(out: Rendered, unit: str, reg: engine.Registration) -> None:
         out.files[f"{base}.tmsh"] = "\n".join(reg.inputs.get("commands", [])) + "\n"
 
 
-def _render_as3(out: Rendered, reg: engine.Registration) -> None:
-    """The GSLB AS3 declaration (the As3 resource's `as3Json`), written and queued for validation.
+def _render_as3(out: Rendered, unit: str, reg: engine.Registration) -> None:
+    """An AS3 declaration (the As3 resource's `as3Json`), written and queued for validation: the
+    GSLB one at bigip/gslb/as3.json, a unit's (its imported access profiles) under its BIG-IP.
 
     Text that is not JSON (a secret or unknown placeholder) is validated as is, so it fails loudly.
     """
@@ -193,7 +194,7 @@ def _render_as3(out: Rendered, reg: engine.Registration) -> None:
         body: Any = json.loads(text) if isinstance(text, str) else text
     except ValueError:
         body = text
-    path = "bigip/gslb/as3.json"
+    path = "bigip/gslb/as3.json" if unit == review.STACK else f"bigip/{unit}/as3-{_slug(reg.name)}.json"
     out.files[path] = json.dumps(body, indent=2, sort_keys=True) + "\n"
     out.declarations.append((path, "as3", body))
 

@@ -18,7 +18,7 @@ from typing import Any
 from components import config
 from components.bigip.ingress import waf_policy_path
 from components.gslb import application_name
-from tools import engine
+from tools import authz, engine
 
 STACK = "_stack"  # the unit name of stack-wide resources (not a DNS label, so no unit has it)
 AS3_TYPE = "f5bigip:index/as3:As3"
@@ -304,6 +304,7 @@ def summary(facts: Facts, verdict: Verdict | None) -> str:
     for unit in stack.units:
         lines += unit_overview(unit, (unit_outputs.get(unit.name) or {}).get("skipped", []), wides)
     lines += ["## Stack-wide", "", _pki(stack), *_gslb(stack, wides), ""]
+    lines += reachability(facts)
     lines += _counts(facts)
     lines += [f"## Longest dependency chain: {len(facts.chain)} resources", ""]
     lines += [f"{i + 1}. `{r.type}` {r.name}" for i, r in enumerate(facts.chain)]
@@ -313,6 +314,14 @@ def summary(facts: Facts, verdict: Verdict | None) -> str:
         lines += [f"- {n}" for n in facts.notes]
         lines.append("")
     return "\n".join(lines)
+
+
+def reachability(facts: Facts) -> list[str]:
+    """The section "Who can reach what": tools.authz's view over this render's policies, compact."""
+    try:
+        return authz.markdown(authz.views(facts.stack, facts.regs, facts.unit_of))
+    except authz.PolicyError as exc:
+        return ["## Who can reach what", "", f"Not evaluated: {exc}.", ""]
 
 
 def _counts(facts: Facts) -> list[str]:

@@ -46,7 +46,9 @@ ENVOY_ADMIN_PORT = 15000  # where istioctl reads a sidecar's config (127.0.0.1 i
 # A path each demo app answers with 200; other apps are called at "/".
 APP_PATHS = {"productpage": "/productpage", "httpbin": "/get"}
 REFUSED = {401, 403}
-# Kinds that make an app's namespace need a token (the AuthN/AuthZ issue's objects).
+# Kinds that make an app's namespace need a token (the AuthN/AuthZ issue's objects). An
+# AuthorizationPolicy does only when a rule requires a request principal: the zero trust baseline
+# and the identity rules of every injected namespace (components/meshauthz.py) ask for no token.
 POLICY_KINDS = {"AuthorizationPolicy", "RequestAuthentication", "Policy"}
 PLAINTEXT_POD = "cpaas-smoke-plaintext"
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
@@ -219,11 +221,21 @@ def load_expected(render: Path, unit: str | None = None) -> Expected:
         ),
         nginx_routes=nginx_routes,
         mesh_routes=mesh_routes,
-        protected=frozenset(o["metadata"]["namespace"] for o in objects if o["kind"] in POLICY_KINDS),
+        protected=frozenset(o["metadata"]["namespace"] for o in objects if _needs_token(o)),
         traffic=(traffic[0]["metadata"]["namespace"], TRAFFIC_GENERATOR) if traffic else None,
         outside=plain[0] if plain else None,
         workload=_workload(objects, mesh_routes[0] if mesh_routes else None),
     )
+
+
+def _needs_token(obj: dict[str, Any]) -> bool:
+    if obj["kind"] not in POLICY_KINDS:
+        return False
+    if obj["kind"] != "AuthorizationPolicy":
+        return True
+    rules = (obj.get("spec") or {}).get("rules") or []
+    sources = [f.get("source") or {} for r in rules for f in r.get("from") or []]
+    return any(s.get("requestPrincipals") for s in sources)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import config, mesh, nginx
-from components.bigip import reencrypt
+from components.bigip import access, reencrypt
 from components.children import waiting
 from components.pki import IssuedLeaf
 
@@ -98,6 +98,11 @@ def _virtual_server(
     }
     if app.waf is not None:
         spec["waf"] = waf_policy_path(unit, app)
+    if app.access is not None:
+        spec["profileAccess"] = access.profile_path(unit, app)
+        policy = access.per_request_policy_path(unit, app)
+        if policy is not None:
+            spec["policyPerRequestAccess"] = policy
     return spec
 
 

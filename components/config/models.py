@@ -30,14 +30,17 @@ from components.config.types import (
     DURATION,
     QUANTITY,
     WAF_TEMPLATE,
+    AccessPath,
     AppFqdn,
     AppName,
     Asn,
     BigipName,
+    ClaimName,
     ConfigKey,
     DnsLabel,
     DnValue,
     Fqdn,
+    HttpsUrl,
     ImageRef,
     IPv4Addr,
     IPv4Net,
@@ -400,6 +403,73 @@ class Waf(Model):
     checked_by = (rules.waf_has_one_source,)
 
 
+class AccessImport(Model):
+    """An access profile the identity team exported (an APM export the BIG-IP fetches from `url`),
+    imported with AS3 into /Common/Shared as cpaas-<unit>-<app>-access, and its per-request
+    policy, if any, as cpaas-<unit>-<app>-prp."""
+
+    url: HttpsUrl = Field(description="Where the BIG-IP fetches the exported access profile.")
+    per_request_policy_url: HttpsUrl | None = Field(
+        default=None, description="Where it fetches the exported per-request policy; unset: none."
+    )
+
+
+class AccessToken(Model):
+    """The user's token (a JWT) the app receives as `Authorization: Bearer` and the mesh verifies:
+    from the IdP (OIDC), or from APM acting as an OAuth authorization server (Windows AD users)."""
+
+    issuer: HttpsUrl = Field(description="The token's `iss`.")
+    jwks_uri: HttpsUrl = Field(description="Where the issuer publishes its signing keys (JWKS).")
+    audiences: Annotated[
+        tuple[str, ...],
+        non_empty("audiences", "list the token audiences this app accepts, e.g. api://portal"),
+    ] = Field(description="The `aud` values the app accepts; a token for another app is refused.")
+    forward_original_token: StrictBool = Field(
+        default=True,
+        description="Pass the verified token on to the app (it reads the user from it and forwards "
+        "it on its own calls); false: the sidecar removes it.",
+    )
+
+
+class ClaimRule(Model):
+    """A claim the token must carry with one of `values` (e.g. a group)."""
+
+    claim: ClaimName = Field(description="The claim, e.g. groups; '.' reaches a nested claim.")
+    values: Annotated[
+        tuple[str, ...], non_empty("values", "list the values that grant access, e.g. a group id")
+    ] = Field(description="Any of these grants access.")
+
+
+class Access(Model):
+    """BIG-IP APM in front of an HTTP app (an access profile on its CIS VirtualServer) and, for
+    http-mesh apps, the user's token verified by the mesh with claim rules."""
+
+    profile: AccessPath | None = Field(
+        default=None, description="An existing access profile in /Common, e.g. /Common/azuread-oidc."
+    )
+    per_request_policy: AccessPath | None = Field(
+        default=None, description="An existing per-request policy in /Common, with `profile`."
+    )
+    import_: AccessImport | None = Field(
+        default=None, alias="import", description="Import an exported profile instead of `profile`."
+    )
+    token: AccessToken | None = Field(
+        default=None, description="The token the mesh verifies; http-mesh apps only."
+    )
+    require: tuple[ClaimRule, ...] = Field(
+        default=(), description="Claims every request's token must carry (all rules, any value each)."
+    )
+
+    checked_by = (rules.access_sources,)
+
+
+class Caller(Model):
+    """A mesh workload that may call the app, by its SPIFFE identity."""
+
+    namespace: DnsLabel = Field(description="An injected namespace of the unit.")
+    service_account: DnsLabel = Field(description="The caller's service account.")
+
+
 class App(Model):
     """An app the BIG-IP serves: HTTP(S) through Istio's ingress gateway or NGINX, or TCP/UDP
     straight to the pods."""
@@ -417,8 +487,29 @@ class App(Model):
     service: ServiceName = Field(description="The app's Service.")
     service_port: Port = Field(description="The Service's port.")
     waf: Waf | None = Field(default=None, description="BIG-IP Advanced WAF; HTTP apps only, off unless set.")
+    target_port: Port | None = Field(
+        default=None,
+        description="The port the app's pods listen on, where mesh policies match it; unset: servicePort.",
+    )
+    access: Access | None = Field(
+        default=None, description="APM access and the user's token; HTTP apps only, off unless set."
+    )
+    callers: tuple[Caller, ...] = Field(
+        default=(),
+        description="Mesh workloads that may call an http-mesh app besides the ingress gateway.",
+    )
+    same_namespace_calls: StrictBool = Field(
+        default=False,
+        description="Open the app's namespace to its own workloads (every workload there may call "
+        "every other); http-mesh apps only.",
+    )
 
     checked_by = (rules.app_kind_fields,)
+
+    @property
+    def workload_port(self) -> int:
+        """The port the pods listen on: where the mesh's policies match the app."""
+        return self.target_port or self.service_port
 
 
 # ---------------------------------------------------------------------------------------------

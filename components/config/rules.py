@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
     from components.config.models import (
+        Access,
         AddressPlan,
         App,
         Bigip,
@@ -206,12 +207,60 @@ def waf_has_one_source(waf: Waf) -> Iterator[Problem]:
         )
 
 
+def access_sources(access: Access) -> Iterator[Problem]:
+    """Access sets exactly one of profile and import; perRequestPolicy goes with profile (an
+    import brings its own); claim rules need a token."""
+    if (access.profile is None) == (access.import_ is None):
+        yield Problem(
+            "",
+            "",
+            "",
+            "set exactly one of profile (an existing access profile, e.g. /Common/azuread-oidc) or "
+            "import (the identity team's export, by url)",
+        )
+    if access.per_request_policy is not None and access.profile is None:
+        yield Problem(
+            "perRequestPolicy",
+            access.per_request_policy,
+            "goes with profile",
+            "an imported profile brings its per-request policy as import.perRequestPolicyUrl",
+        )
+    if access.require and access.token is None:
+        yield Problem(
+            "require",
+            "",
+            "claim rules without access.token",
+            "the mesh reads claims from a token it verified, add token (issuer, jwksUri, audiences) "
+            "or remove require",
+        )
+
+
 def app_kind_fields(app: App) -> Iterator[Problem]:
-    """HTTP apps have an fqdn (the Host the BIG-IP matches); only HTTP apps have a waf."""
+    """HTTP apps have an fqdn (the Host the BIG-IP matches); only HTTP apps have a waf or access;
+    only http-mesh apps have a token, callers or sameNamespaceCalls."""
     if app.kind.startswith("http") and app.fqdn is None:
         yield Problem("fqdn", "", f"kind {app.kind} needs an fqdn (the Host the BIG-IP matches)", "")
     if app.waf is not None and not app.kind.startswith("http"):
         yield Problem("waf", "", "a WAF policy protects HTTP", f"kind {app.kind} cannot have one")
+    if app.access is not None and not app.kind.startswith("http"):
+        yield Problem("access", "", "an access profile protects HTTP", f"kind {app.kind} cannot have one")
+    if app.kind == "http-mesh":
+        return
+    if app.access is not None and app.access.token is not None:
+        yield Problem(
+            "access.token",
+            "",
+            f"kind {app.kind} is outside the mesh, which verifies the token",
+            "use kind http-mesh or remove token (APM alone then guards the app)",
+        )
+    for key, set_ in (("callers", bool(app.callers)), ("sameNamespaceCalls", app.same_namespace_calls)):
+        if set_:
+            yield Problem(
+                key,
+                "",
+                f"kind {app.kind} is not called in the mesh",
+                "callers and sameNamespaceCalls are for http-mesh apps",
+            )
 
 
 def listeners_distinct(device: DnsDevice) -> Iterator[Problem]:
@@ -506,7 +555,8 @@ def each_unit(stack: StackConfig) -> Iterator[Problem]:
     dev; egress needs a bigip; VIPs are not BIG-IP self IPs; app names are unique; http-mesh apps
     and egress allow-lists name injected namespaces; http-nginx apps name non-mesh namespaces that
     NGINX watches; tcp/udp apps name non-mesh namespaces (STRICT mTLS would refuse the BIG-IP's
-    plain L4 traffic)."""
+    plain L4 traffic); app callers are in injected namespaces of the unit; access needs a bigip;
+    sameNamespaceCalls never opens a namespace holding an app with a token."""
     for i, unit in enumerate(stack.units):
         yield from _one_unit(stack, i, unit)
 
@@ -619,6 +669,7 @@ def _apps(i: int, unit: Unit) -> Iterator[Problem]:
             )
         names.setdefault(app.name, j)
         yield from _app_namespace(i, j, unit, app)
+        yield from _app_access(i, j, unit, app)
         if app.vip in self_ips:
             yield Problem(
                 path("units", i, "apps", j, "vip"),
@@ -671,6 +722,40 @@ def _app_namespace(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
         )
 
 
+def _app_access(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
+    injected = set(unit.mesh.injected_namespaces)
+    for k, caller in enumerate(app.callers):
+        if caller.namespace not in injected:
+            yield Problem(
+                path("units", i, "apps", j, "callers", k, "namespace"),
+                caller.namespace,
+                f"is not in mesh.injectedNamespaces of unit {unit.name}",
+                "only mesh workloads of the unit carry a SPIFFE identity the app can trust, add the "
+                "namespace there or remove the caller",
+            )
+    if app.access is not None and unit.bigip is None:
+        yield Problem(
+            path("units", i, "apps", j, "access"),
+            "",
+            "an access profile runs on the unit's BIG-IP, and this unit has no bigip",
+            "add units[].bigip or remove access",
+        )
+    if app.same_namespace_calls and app.kind == "http-mesh":
+        tokened = [
+            a.name
+            for a in unit.apps
+            if a.namespace == app.namespace and a.access is not None and a.access.token is not None
+        ]
+        if tokened:
+            yield Problem(
+                path("units", i, "apps", j, "sameNamespaceCalls"),
+                "true",
+                f"opens namespace {app.namespace} to its own workloads, which could then call "
+                f"{', '.join(tokened)} without a token",
+                "give the app with a token a namespace of its own, or list callers instead",
+            )
+
+
 def _egress_allow(i: int, unit: Unit) -> Iterator[Problem]:
     if unit.egress is None:
         return
@@ -683,6 +768,29 @@ def _egress_allow(i: int, unit: Unit) -> Iterator[Problem]:
                 "is not in mesh.injectedNamespaces",
                 "only mesh workloads carry a SPIFFE identity, add the namespace there",
             )
+
+
+def access_imports_per_bigip(stack: StackConfig) -> Iterator[Problem]:
+    """An AS3 declaration owns /Common/Shared on its BIG-IP: access profiles are imported for one
+    unit per BIG-IP, and not on the GSLB DNS device."""
+    owners: dict[str, str] = {}
+    if stack.gslb is not None:
+        owners[str(stack.gslb.dns_device.management_address)] = "the GSLB declaration (gslb.dnsDevice)"
+    for i, unit in enumerate(stack.units):
+        imports = [j for j, a in enumerate(unit.apps) if a.access is not None and a.access.import_]
+        if unit.bigip is None or not imports:
+            continue
+        device = str(unit.bigip.management_address)
+        if device in owners:
+            yield Problem(
+                path("units", i, "apps", imports[0], "access", "import"),
+                "",
+                f"would share /Common/Shared on BIG-IP {device} with {owners[device]}",
+                "AS3 replaces that folder with each declaration, so import for one unit per BIG-IP "
+                "or name the profile with access.profile",
+            )
+        else:
+            owners[device] = f"units[{i}] ({unit.name})"
 
 
 def gslb_references(stack: StackConfig) -> Iterator[Problem]:
@@ -791,5 +899,6 @@ STACK_RULES: tuple[Rule, ...] = (
     one_bgp_unit_per_bigip,
     forward_proxy_nodes,
     each_unit,
+    access_imports_per_bigip,
     gslb_references,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
@@ -271,6 +272,50 @@ _WAF_POLICY = _matching(
     "letters, digits, '-' or '_' starting with a letter, and a name of letters, digits, '.', '-' "
     "or '_' starting with a letter, e.g. /Common/bookinfo-waf",
 )
+# Where an access profile or per-request policy may be: /Common (a CIS virtual server references
+# only its own partition and /Common, and CIS owns its partition alone), as an existing object or
+# one cpaas imports into /Common/Shared; the path as CIS's VirtualServer CRD has it.
+# Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 docs/config_examples/customResourceDefinitions/
+#      customresourcedefinitions.yml (VirtualServer spec.profileAccess, spec.policyPerRequestAccess)
+_ACCESS_PATH = _matching(
+    r"/Common/(Shared/)?[A-Za-z][A-Za-z0-9_.-]*",
+    "is not an access profile cpaas can attach; name one in /Common, e.g. /Common/azuread-oidc (a "
+    "CIS virtual server references only its own partition and /Common, and CIS owns its partition "
+    "alone), or import one with access.import",
+    "/Common/<name> or /Common/Shared/<name>: a name of letters, digits, '.', '-' or '_' starting "
+    "with a letter, e.g. /Common/azuread-oidc",
+)
+# A JWT claim as Istio's `request.auth.claims[...]` takes it: no brackets; '.' reaches a nested claim.
+_CLAIM = _matching(
+    r"[A-Za-z0-9_:/-]+(\.[A-Za-z0-9_:/-]+)*",
+    "is not a claim name; use letters, digits, '_', ':', '/' and '-', with '.' between the names of "
+    "nested claims, e.g. groups or realm_access.roles",
+)
+
+
+def _https_url(value: str) -> str:
+    """An https URL with a host: https://<host>[:port]/<path>, no spaces."""
+    try:
+        parsed = urlsplit(value)
+        host = parsed.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parsed, host = None, None
+    if (
+        parsed is None
+        or parsed.scheme != "https"
+        or not host
+        or any(c.isspace() for c in value)
+        or len(value) > 2000
+        or parsed.fragment
+    ):
+        raise ValueError(
+            f"{value!r} is not an https URL; use https://<host>/<path>, e.g. "
+            "https://login.microsoftonline.com/<tenant>/v2.0 (a token issuer and its keys are "
+            "trusted only over TLS)"
+        )
+    return value
+
+
 _STACK_REF = _matching(
     r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}",
     "is not a stack reference; use org/project/stack, project/stack or stack",
@@ -301,6 +346,9 @@ ImageRef = Annotated[str, AfterValidator(image_ref)]
 SemVer = Annotated[str, _SEMVER]
 K8sMinor = Annotated[str, _K8S_MINOR]
 StackRefName = Annotated[str, _STACK_REF]
+AccessPath = Annotated[str, _ACCESS_PATH]
+ClaimName = Annotated[str, _CLAIM]
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 TrustFile = Annotated[str, AfterValidator(_trust_file)]
 # Strict: YAML's `true` must not read as port 1, nor 10 as a bool.
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]

@@ -1,0 +1,130 @@
+"""APM access profiles of the unit's HTTP apps (`apps[].access`): where each one is, and the AS3
+declaration that imports the ones the identity team exported.
+
+An app's CIS VirtualServer names its access profile as `profileAccess` (and its per-request policy
+as `policyPerRequestAccess`). A CIS virtual server references objects of its own partition and of
+/Common only, and CIS owns its partition alone, so every profile is in /Common: an existing one
+(`access.profile`), or one imported here into /Common/Shared, the folder AS3 manages as tenant
+`Common`, application `Shared`. The import is one `f5bigip.As3` resource per unit whose
+declaration holds only that application: AS3 Access_Profile and Per_Request_Access_Policy fetch
+the exports from their URLs (the BIG-IP must reach them) and apply the profile (`enable`). AS3
+refuses both classes unless APM is provisioned (README "Access: authentication and authorisation").
+
+Ref: F5Networks/f5-appsvcs-extension@v3.56.0 schema/3.56.0/as3-schema.json (Access_Profile,
+     Per_Request_Access_Policy: url, enable; f5PostProcess modules apm)
+Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 docs/config_examples/customResource/VirtualServer/
+     accessProfile-per-request-policy/ (profileAccess, policyPerRequestAccess)
+Ref: F5Networks/terraform-provider-bigip@v1.26.0 vendor/github.com/f5devcentral/go-bigip/
+     as3bigip.go (GetTenantList: the provider posts to the declaration's tenants, here `Common`)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_f5bigip as f5bigip
+
+from components import config, versions
+
+COMMON = "Common"
+SHARED = "Shared"
+
+
+def imported_apps(unit: config.Unit) -> list[config.App]:
+    """The apps whose access profile AS3 imports, in config order."""
+    return [a for a in unit.apps if a.access is not None and a.access.import_ is not None]
+
+
+def profile_name(unit: str, app: config.App) -> str:
+    return f"cpaas-{unit}-{app.name}-access"
+
+
+def policy_name(unit: str, app: config.App) -> str:
+    return f"cpaas-{unit}-{app.name}-prp"
+
+
+def _access(unit: str, app: config.App) -> config.Access:
+    if app.access is None:
+        raise ValueError(
+            f"unit {unit}: app {app.name} has no access, so it names no access profile; set "
+            "apps[].access or build its VirtualServer without one"
+        )
+    return app.access
+
+
+def profile_path(unit: str, app: config.App) -> str:
+    """The access profile the app's VirtualServer names: the configured one or the imported one."""
+    access = _access(unit, app)
+    if access.profile is not None:
+        return access.profile
+    return f"/{COMMON}/{SHARED}/{profile_name(unit, app)}"
+
+
+def per_request_policy_path(unit: str, app: config.App) -> str | None:
+    """The per-request policy the app's VirtualServer names, if any."""
+    access = _access(unit, app)
+    if access.import_ is not None:
+        if access.import_.per_request_policy_url is None:
+            return None
+        return f"/{COMMON}/{SHARED}/{policy_name(unit, app)}"
+    return access.per_request_policy
+
+
+def declaration(unit: config.Unit) -> dict[str, Any]:
+    """The AS3 request that imports the unit's exported access profiles into /Common/Shared."""
+    shared: dict[str, Any] = {"class": "Application", "template": "shared"}
+    for app in unit.apps:
+        imported = app.access.import_ if app.access is not None else None
+        if imported is None:
+            continue
+        # enable: apply the access policy once imported; an unapplied policy serves no one.
+        shared[profile_name(unit.name, app)] = {
+            "class": "Access_Profile",
+            "url": {"url": imported.url},
+            "enable": True,
+        }
+        if imported.per_request_policy_url is not None:
+            shared[policy_name(unit.name, app)] = {
+                "class": "Per_Request_Access_Policy",
+                "url": {"url": imported.per_request_policy_url},
+            }
+    return {
+        "class": "AS3",
+        "action": "deploy",
+        "persist": True,
+        "declaration": {
+            "class": "ADC",
+            "schemaVersion": versions.AS3_SCHEMA_VERSION,
+            "id": f"cpaas-access-{unit.name}",
+            "label": f"cpaas access {unit.name}",
+            "remark": "managed by Pulumi (cpaas); do not edit on the device",
+            COMMON: {"class": "Tenant", SHARED: shared},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class AccessArgs:
+    unit: config.Unit
+    # Children wait for these: a component's depends_on does not reach its children.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+class AccessImports(pulumi.ComponentResource):
+    """The unit's imported access profiles, on its BIG-IP (the provider comes from opts)."""
+
+    as3: f5bigip.As3
+
+    def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:bigip:AccessImports", name, None, opts)
+        unit = args.unit
+        self.as3 = f5bigip.As3(
+            f"{name}-as3",
+            as3_json=json.dumps(declaration(unit), sort_keys=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        self.objects: tuple[pulumi.CustomResource, ...] = (self.as3,)
+        self.register_outputs({"profiles": {a.name: profile_path(unit.name, a) for a in imported_apps(unit)}})
