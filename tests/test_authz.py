@@ -17,7 +17,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tools import authz
+from tests import support
+from tools import authz, engine
 from tools.authz import Request
 
 SLEEP = "cluster.local/ns/default/sa/sleep"
@@ -912,12 +913,12 @@ Prod = tuple[Any, dict[str, list[dict[str, Any]]], str]
 
 
 @pytest.fixture(scope="module")
-def prod() -> Prod:
-    """prod's config, rendered Kubernetes objects per unit, and summary.md."""
+def prod_render(prod: engine.Run) -> Prod:
+    """prod's config, rendered Kubernetes objects per unit, and summary.md (from the shared build)."""
     from tools import render
 
-    stack, run, notes = render.evaluate("prod")
-    rendered = render.render_files(run, stack, notes)
+    stack = support.stack("prod")
+    rendered = render.render_files(prod, stack, [])
     objects: dict[str, list[dict[str, Any]]] = {}
     for _path, unit, obj in rendered.k8s:
         objects.setdefault(unit, []).append(obj)
@@ -934,9 +935,9 @@ def _access_apps(stack: Any) -> list[tuple[Any, Any]]:
 
 
 def test_in_prod_an_app_with_a_baseline_refuses_undeclared_callers_and_admits_the_gateway_with_the_group(
-    prod: Prod,
+    prod_render: Prod,
 ) -> None:
-    stack, objects, _summary = prod
+    stack, objects, _summary = prod_render
     apps = _access_apps(stack)
     assert apps, "prod has http-mesh apps with access.require (issue 12, item 5)"
     for unit, app in apps:
@@ -961,11 +962,11 @@ def test_in_prod_an_app_with_a_baseline_refuses_undeclared_callers_and_admits_th
 
 
 def test_the_command_prints_prod_and_writes_json_and_summary_md_has_the_section(
-    tmp_path: Any, capsys: pytest.CaptureFixture[str], prod: Prod
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], prod_render: Prod
 ) -> None:
     import json
 
-    stack, _objects, summary = prod
+    stack, _objects, summary = prod_render
     unit, app = _access_apps(stack)[-1]
     out = tmp_path / "authz.json"
     assert authz.main(["--stack", "prod", "--unit", unit.name, "--json", str(out)]) == 0

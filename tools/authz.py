@@ -1075,19 +1075,20 @@ def main(argv: Iterable[str] | None = None) -> int:
 
     args = _parser().parse_args(list(argv) if argv is not None else None)
     try:
-        stack, run, _notes = render.evaluate(args.stack)
+        checked = render.check(args.stack)
     except render.StackFileError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
         print(f"authz: stack {args.stack} has {exc.count()}", file=sys.stderr)
         return 2
-    names = [u.name for u in stack.units]
-    if args.unit is not None and args.unit not in names:
+    names = [u.name for u in checked.stack.units]
+    if args.unit is not None and args.unit not in names:  # before the build: a typo fails at once
         print(
             f"authz: --unit {args.unit}: no such unit in stack {args.stack}; units: {', '.join(names)}",
             file=sys.stderr,
         )
         return 2
+    stack, run, _notes = render.evaluate(args.stack, checked)
     by_urn = {r.urn: r for r in run.registrations}
     unit_of = {r.urn: graph.unit_of(r, by_urn) or "" for r in run.registrations}
     try:

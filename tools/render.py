@@ -285,9 +285,17 @@ def _project(root: Path) -> str:
         raise StackFileError(["Pulumi.yaml: no project name; it needs name: cpaas"]) from None
 
 
-def evaluate(stack_name: str) -> tuple[config.StackConfig, engine.Run, list[str]]:
-    """Read and check the stack file, then run build() under mocks. Raises on bad config."""
-    checked = stackfile.read(stackfile.stack_path(stack_name, ROOT), stack_name)
+def check(stack_name: str) -> stackfile.Checked:
+    """Read and check the stack file, as `evaluate` does first. Raises on bad config."""
+    return stackfile.read(stackfile.stack_path(stack_name, ROOT), stack_name)
+
+
+def evaluate(
+    stack_name: str, checked: stackfile.Checked | None = None
+) -> tuple[config.StackConfig, engine.Run, list[str]]:
+    """Read and check the stack file (unless `checked` is its check already), then run build()
+    under mocks. Raises on bad config."""
+    checked = checked or check(stack_name)
     run, notes = run_stack(checked, stack_name, ROOT, _project(ROOT))
     return checked.stack, run, notes
 
