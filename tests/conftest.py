@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import os
 import pickle
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -14,7 +17,7 @@ from hypothesis import configuration
 
 from components import config
 from tests.support import raw_stack, run_build, stack
-from tools import bench, engine
+from tools import bench, engine, render
 from tools.validate import resolve_schema_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,3 +104,44 @@ def sixteen_prod(
     and built under the recording mock engine, one copy of the Run per module."""
     grown, run = _sixteen_build
     return grown, copy.deepcopy(run)
+
+
+# A validated, policy-checked render (`make render`) per stack, read only: made once per session and
+# shared by the workers as builds are (the first to finish leaves it in the session's temp folder).
+
+
+def _shared_render(request: pytest.FixtureRequest, stack_name: str) -> tuple[Path, int, str]:
+    factory = request.getfixturevalue("tmp_path_factory")
+    base = factory.getbasetemp()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    root = base.parent if worker else base
+    done, printed_file = root / f"cpaas-render-{stack_name}", root / f"cpaas-render-{stack_name}.printed"
+    if printed_file.is_file():
+        code, _, printed = printed_file.read_text().partition("\n")
+        return done, int(code), printed
+    mine = factory.mktemp(f"render-{stack_name}")
+    printed_io = io.StringIO()
+    with contextlib.redirect_stdout(printed_io), contextlib.redirect_stderr(printed_io):
+        code = render.main(["--stack", stack_name, "--out", str(mine), "--policy"])
+    printed = printed_io.getvalue()
+    try:
+        mine.rename(done)  # atomic; refused when another worker's is there already
+    except OSError:
+        shutil.rmtree(mine)
+        return _shared_render(request, stack_name) if printed_file.is_file() else (done, code, printed)
+    partial = printed_file.with_name(f"{printed_file.name}.{worker or 'main'}")
+    partial.write_text(f"{code}\n{printed.replace(str(mine), str(done))}")
+    partial.replace(printed_file)
+    return done, code, printed.replace(str(mine), str(done))
+
+
+@pytest.fixture(scope="session")
+def prod_render(request: pytest.FixtureRequest) -> tuple[Path, int, str]:
+    """`make render STACK=prod` once per session: (its folder, exit code, what it printed). Read only."""
+    return _shared_render(request, "prod")
+
+
+@pytest.fixture(scope="session")
+def dev_render(request: pytest.FixtureRequest) -> tuple[Path, int, str]:
+    """`make render STACK=dev` once per session: (its folder, exit code, what it printed). Read only."""
+    return _shared_render(request, "dev")

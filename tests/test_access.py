@@ -183,9 +183,11 @@ def test_the_import_goes_to_the_units_bigip_and_is_held_until_cis_has_let_go_of_
 
 
 def test_the_prod_render_validates_the_access_declaration_and_writes_it_per_unit(
-    tmp_path: Path, schema_dir: Path
+    prod_render: tuple[Path, int, str],
 ) -> None:
-    assert render.main(["--stack", "prod", "--out", str(tmp_path), "--schemas", str(schema_dir)]) == 0
+    tmp_path, code, printed = prod_render
+    assert code == 0, printed
+    assert "as3 2" in printed and "; 0 violation(s)" in printed
     assert (tmp_path / "bigip/aws-syd/as3-aws-syd-access-as3.json").is_file()
     assert (tmp_path / "bigip/gslb/as3.json").is_file()
     policy = yaml.safe_load((tmp_path / "k8s/onprem-syd/teller/authorizationpolicy-teller.yaml").read_text())

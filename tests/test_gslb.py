@@ -15,7 +15,7 @@ import pytest
 from components import config, gslb, versions
 from components.gslb import UnitRef, declaration
 from tests.support import raw_stack, run_build, stack
-from tools import engine, render
+from tools import engine
 from tools.validate import Validator
 
 AS3_TYPE = "f5bigip:index/as3:As3"
@@ -478,11 +478,9 @@ def test_fails_when_a_unit_stack_exports_no_ref_for_its_unit() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_render_writes_and_validates_the_gslb_declaration(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], schema_dir: Path
-) -> None:
-    assert render.main(["--stack", "prod", "--out", str(tmp_path), "--schemas", str(schema_dir)]) == 0
-    printed = capsys.readouterr().out
+def test_the_render_writes_and_validates_the_gslb_declaration(prod_render: tuple[Path, int, str]) -> None:
+    tmp_path, code, printed = prod_render
+    assert code == 0, printed
     # Two declarations: the GSLB one and aws-syd's imported access profile (docs/access.md).
     assert "as3 2" in printed and "; 0 violation(s)" in printed
     written = json.loads((tmp_path / "bigip" / "gslb" / "as3.json").read_text())

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import functools
-import io
 import itertools
 import json
 import re
@@ -24,31 +22,23 @@ from tools.validate import resolve_schema_dir
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs"}
 
 
-def _render(stack: str, folder: Path) -> Path:
-    """The stack rendered (and validated) into `folder`; a render that does not exit 0 fails every
-    test that reads it, with what the render printed."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        code = render.main(["--stack", stack, "--out", str(folder)])
-    assert code == 0, f"render of {stack} exited {code}:\n{printed.getvalue()}"
+def _ok(stack: str, result: tuple[Path, int, str]) -> Path:
+    """The folder of a render that exited 0; a render that did not fails every test that reads it,
+    with what the render printed."""
+    folder, code, printed = result
+    assert code == 0, f"render of {stack} exited {code}:\n{printed}"
     return folder
 
 
 @pytest.fixture(scope="module")
-def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {stack: _render(stack, tmp_path_factory.mktemp(stack)) for stack in ("dev", "prod")}
+def renders(dev_render: tuple[Path, int, str], prod_render: tuple[Path, int, str]) -> dict[str, Path]:
+    return {"dev": _ok("dev", dev_render), "prod": _ok("prod", prod_render)}
 
 
-def test_fails_every_test_reading_a_render_when_the_render_exits_non_zero(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def failing(argv: list[str]) -> int:
-        print("violation: k8s/x.yaml: spec: bad")
-        return 1
-
-    monkeypatch.setattr(render, "main", failing)
+def test_fails_every_test_reading_a_render_when_the_render_exits_non_zero(tmp_path: Path) -> None:
+    printed = "violation: k8s/x.yaml: spec: bad\n"
     with pytest.raises(AssertionError, match=r"render of prod exited 1:\n *violation: k8s/x.yaml: spec: bad"):
-        _render("prod", tmp_path)
+        _ok("prod", (tmp_path, 1, printed))
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -57,11 +47,10 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_each_stack_renders_with_zero_violations_and_no_skipped_schema_family(
-    stack: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    stack: str, request: pytest.FixtureRequest
 ) -> None:
     assert resolve_schema_dir(None) is not None, "set CPAAS_SCHEMAS or provide ../shared/schemas"
-    code = render.main(["--stack", stack, "--out", str(tmp_path), "--policy"])
-    printed = capsys.readouterr().out
+    _, code, printed = request.getfixturevalue(f"{stack}_render")
     assert code == 0, printed
     assert "violation:" not in printed
     assert "policy: 5 rules, 0 violation(s)" in printed
@@ -358,8 +347,7 @@ def test_summary_opens_with_the_verdict_then_one_overview_per_unit_and_the_count
     lines = (folder / "summary.md").read_text().splitlines()
     assert lines[0] == "# Render of stack `prod`"
     assert lines[2] == (
-        "**Verdict: passes (exit 0).** Schemas: 0 violations. Policy: not checked (render without "
-        "--policy). Skipped schema families: none."
+        "**Verdict: passes (exit 0).** Schemas: 0 violations. Policy: 0 violations. Skipped schema families: none."
     )
     overview = lines.index("## Unit `onprem-syd`: onprem, syd-dc1")
     counts = lines.index("## Resources per unit")
