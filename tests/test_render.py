@@ -21,7 +21,7 @@ from tests.support import raw_stack, run_build
 from tools import engine, render
 from tools.validate import resolve_schema_dir
 
-RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs"}
+RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs", "options"}
 
 
 def _render(stack: str, folder: Path) -> Path:
