@@ -5,13 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
-# make diff: the commit the working tree's render is compared with.
+# make diff, make plan: the commit the working tree's render is compared with.
 BASE ?= HEAD
 # dev keeps its state in a local folder with passphrase-encrypted secrets; other stacks use
 # whatever backend you are logged in to (Pulumi Cloud, S3, ...).
 DEV_BACKEND := file://$(CURDIR)/.pulumi-state
 
-.PHONY: help venv test lint typecheck render render-all diff authz replicate bench schemas docs snapshots preflight up preview destroy smoke clean
+.PHONY: help venv test lint typecheck render render-all plan diff authz replicate bench schemas docs snapshots preflight up preview destroy smoke clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ render: venv ## everything STACK would create, offline, validated and policy-che
 
 render-all: venv ## render every stack
 	@for s in $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/'); do $(PY) -m tools.render --stack $$s --policy || exit $$?; done
+
+plan: venv ## the steps `pulumi up` would take from STACK's render at BASE to the working tree: make plan STACK=prod BASE=main
+	$(PY) -m tools.plan --stack $(STACK) --base $(BASE)
 
 diff: venv ## what the PR job shows: STACK rendered at BASE and now, diffed: make diff STACK=prod BASE=main
 	$(PY) -m tools.prdiff local --stack $(STACK) --base $(BASE)

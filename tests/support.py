@@ -43,10 +43,12 @@ def run_build(
     stack_name: str = "test",
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     mocks: type[engine.StateMocks] = engine.StateMocks,
+    preview: bool = False,
 ) -> engine.Run:
     """build(stack) under the recording mock engine (`mocks`, a StateMocks subclass, plays the
     providers); StackReferences answer with a placeholder kubeconfig, or with `stack_outputs`
-    ({stack: {output: value}}, e.g. unit stacks' gslbRefs)."""
+    ({stack: {output: value}}, e.g. unit stacks' gslbRefs). `preview`: as `pulumi preview` of a
+    new stack runs it (provider-computed outputs unknown)."""
     refs: dict[str, Mapping[str, Any]] = {
         u.cluster.stack: {u.cluster.output: "<kubeconfig>"}
         for u in stack_config.units
@@ -57,6 +59,7 @@ def run_build(
         lambda: build(stack_config, placeholder_inputs(stack_config)),
         stack=stack_name,
         mocks=mocks(stack_outputs=refs),
+        preview=preview,
     )
 
 

@@ -38,9 +38,16 @@ EXPECTED_ASSUMPTIONS = {
 }
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(
+    scope="module",
+    params=[("dev", False), ("dev", True), ("prod", False), ("prod", True)],
+    ids=lambda p: "-".join([p[0], "preview" if p[1] else "update"]),
+)
 def built(request: pytest.FixtureRequest) -> tuple[str, engine.Run]:
-    return request.param, run_build(stack(request.param), request.param)
+    """Each stack as `pulumi up` and as `pulumi preview` of a new stack (provider-computed
+    outputs unknown) run it."""
+    name, preview = request.param
+    return name, run_build(stack(name), name, preview=preview)
 
 
 def _run(program: Callable[[], None]) -> list[str]:

@@ -22,7 +22,7 @@ from tools import engine, refresh, sdk_internals
 UNIT_STACK_REFS = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
 
 
-def run_main(stack_name: str) -> tuple[engine.Run, set[Path]]:
+def run_main(stack_name: str, preview: bool = False) -> tuple[engine.Run, set[Path]]:
     """__main__.py with the stack file's config as Pulumi passes it, every secret and
     certificate key it names set, and what it writes while it runs."""
     values: dict[str, Any] = raw_stack(stack_name)
@@ -36,13 +36,18 @@ def run_main(stack_name: str) -> tuple[engine.Run, set[Path]]:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     with refresh.recording_writes() as written:
-        run = engine.run(program, stack=stack_name, mocks=engine.StateMocks(stack_outputs=UNIT_STACK_REFS))
+        run = engine.run(
+            program, stack=stack_name, mocks=engine.StateMocks(stack_outputs=UNIT_STACK_REFS), preview=preview
+        )
     return run, written
 
 
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
-def test_every_recorded_provider_and_command_input_is_usable_before_the_program_runs(stack_name: str) -> None:
-    run, written = run_main(stack_name)
+def test_every_recorded_provider_and_command_input_is_usable_before_the_program_runs(
+    stack_name: str, preview: bool
+) -> None:
+    run, written = run_main(stack_name, preview)
     checked = [r for r in run.registrations if refresh.CHECKED_TYPES.match(r.type)]
     assert {r.type for r in checked} >= {"pulumi:providers:kubernetes"}
     if stack_name == "prod":

@@ -19,7 +19,7 @@ from tests.support import raw_stack, run_build
 from tools import engine, render
 from tools.validate import resolve_schema_dir
 
-RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs"}
+RESOURCE_KEYS = {"urn", "type", "name", "parent", "provider", "dependencies", "inputs", "options"}
 
 
 def _ok(stack: str, result: tuple[Path, int, str]) -> Path:
@@ -347,7 +347,8 @@ def test_summary_opens_with_the_verdict_then_one_overview_per_unit_and_the_count
     lines = (folder / "summary.md").read_text().splitlines()
     assert lines[0] == "# Render of stack `prod`"
     assert lines[2] == (
-        "**Verdict: passes (exit 0).** Schemas: 0 violations. Policy: 0 violations. Skipped schema families: none."
+        "**Verdict: passes (exit 0).** Schemas: 0 violations. Policy: 0 violations. "
+        "Skipped schema families: none."
     )
     overview = lines.index("## Unit `onprem-syd`: onprem, syd-dc1")
     counts = lines.index("## Resources per unit")

@@ -1088,7 +1088,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    stack, run, _notes = render.evaluate(args.stack, checked)
+    stack, run, _notes = render.evaluate(args.stack, checked=checked)
     by_urn = {r.urn: r for r in run.registrations}
     unit_of = {r.urn: graph.unit_of(r, by_urn) or "" for r in run.registrations}
     try:

@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi.runtime
 from google.protobuf import json_format
+from pulumi.output import Unknown
 
 from tools import graph
 from tools import sdk_internals as sdk
@@ -96,40 +97,76 @@ class StateMocks(pulumi.runtime.Mocks):
     """Echo inputs as state, with the computed outputs our program reads; refuse invokes.
 
     `stack_outputs` answers StackReference registrations: {stack name: {output: value}}.
+    `preview` (set by `run(preview=True)`): every resource is being created, so what only the
+    provider computes (PEMs, command output, a Release's status, the id) is unknown, as
+    `pulumi preview` shows it; inputs echo back as given (known or not).
     """
 
-    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None, preview: bool = False):
         self.stack_outputs = dict(stack_outputs or {})
+        self.preview = preview
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         raise RuntimeError(f"unexpected invoke {args.token}; the program must not call providers")
 
+    def unknown_outputs(self, args: pulumi.runtime.MockResourceArgs) -> bool:
+        """Whether the provider has yet to compute this resource's outputs (it is created or
+        replaced in this preview). A read (`get`) is answered from the provider: known."""
+        return self.preview and not args.resource_id
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
-        seed = f"{args.typ}::{args.name}"
         if args.typ == "pulumi:pulumi:StackReference":
             name = str(args.inputs.get("name", args.name))
             state["outputs"] = dict(self.stack_outputs.get(name, {}))
             state["secretOutputNames"] = sorted(state["outputs"])
             return name, state
-        if args.typ == "tls:index/privateKey:PrivateKey":
-            state["privateKeyPem"] = sdk.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
-            state["privateKeyPemPkcs8"] = sdk.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed))
-            state["publicKeyPem"] = mock_pem("PUBLIC KEY", seed)
-        elif args.typ in (
-            "tls:index/selfSignedCert:SelfSignedCert",
-            "tls:index/locallySignedCert:LocallySignedCert",
-        ):
-            state["certPem"] = mock_pem("CERTIFICATE", seed)
-        elif args.typ == "tls:index/certRequest:CertRequest":
-            state["certRequestPem"] = mock_pem("CERTIFICATE REQUEST", seed)
-        elif args.typ == "command:local:Command":
-            state["stdout"] = sdk.wrap_rpc_secret(f"mock stdout of {args.name}")
-        elif args.typ == "kubernetes:helm.sh/v3:Release":
-            # What the provider reports after the first install (its setReleaseAttributes).
-            keys = ("name", "namespace", "chart", "version")
-            state["status"] = {**{k: args.inputs.get(k) for k in keys}, "revision": 1, "status": "deployed"}
+        computed = computed_outputs(args)
+        if self.unknown_outputs(args):
+            # Ref: pulumi/pulumi v3.259.0 sdk/python/lib/pulumi/runtime/resource.py (an empty id
+            # in a preview resolves as unknown), rpc.py (UNKNOWN, kept secret when wrapped).
+            state.update({k: _unknown_like(v) for k, v in computed.items()})
+            return "", state
+        state.update(computed)
         return f"{args.name}-id", state
+
+
+CERT_TYPES = ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert")
+
+
+def computed_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """The outputs only the provider computes that the program reads, deterministic per
+    type and name so that renders are byte-identical."""
+    seed = f"{args.typ}::{args.name}"
+    if args.typ == "tls:index/privateKey:PrivateKey":
+        return {
+            "privateKeyPem": sdk.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed)),
+            "privateKeyPemPkcs8": sdk.wrap_rpc_secret(mock_pem("PRIVATE KEY", seed)),
+            "publicKeyPem": mock_pem("PUBLIC KEY", seed),
+        }
+    if args.typ in CERT_TYPES:
+        return {"certPem": mock_pem("CERTIFICATE", seed)}
+    if args.typ == "tls:index/certRequest:CertRequest":
+        return {"certRequestPem": mock_pem("CERTIFICATE REQUEST", seed)}
+    if args.typ == "command:local:Command":
+        return {"stdout": sdk.wrap_rpc_secret(f"mock stdout of {args.name}")}
+    if args.typ == "f5bigip:index/command:Command" and args.inputs.get("when", "apply") == "apply":
+        # One result per command (tmsh prints nothing when a command succeeds), stored when the
+        # commands run at apply; a deployed stack's state has them, and so does a plan's "same".
+        # Ref: F5Networks/terraform-provider-bigip v1.26.0 bigip/resource_bigip_command.go
+        return {"commandResults": ["" for _ in args.inputs.get("commands") or ()]}
+    if args.typ == "kubernetes:helm.sh/v3:Release":
+        # What the provider reports after the first install (its setReleaseAttributes).
+        keys = ("name", "namespace", "chart", "version")
+        return {"status": {**{k: args.inputs.get(k) for k in keys}, "revision": 1, "status": "deployed"}}
+    return {}
+
+
+def _unknown_like(value: Any) -> Any:
+    """The unknown sentinel, secret where the known value is secret."""
+    if isinstance(value, dict) and value.get(sdk.SIG_KEY) == sdk.SECRET_SIG:
+        return sdk.wrap_rpc_secret(sdk.UNKNOWN_VALUE)
+    return sdk.UNKNOWN_VALUE
 
 
 class RecordingMonitor(sdk.MockMonitor):
@@ -171,16 +208,41 @@ class RecordingMonitor(sdk.MockMonitor):
                 custom=custom,
                 inputs=plain(raw),
                 id=id_,
-                options={
-                    "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
-                    "aliases": [json_format.MessageToDict(a) for a in getattr(request, "aliases", [])],
-                    "ignoreChanges": list(getattr(request, "ignoreChanges", [])),
-                    "additionalSecretOutputs": list(getattr(request, "additionalSecretOutputs", [])),
-                    "replacementTrigger": _trigger(request),
-                    "read": "object" not in has,
-                },
+                options=_options(request, read="object" not in has),
             )
         )
+
+
+def _options(request: Any, read: bool) -> dict[str, Any]:
+    """The resource options the engine reads from the request, by the request's field names
+    (RegisterResourceRequest in pulumi/runtime/proto/resource.proto; a ReadResourceRequest carries
+    none of them, so they read as defaults). The request has one `dependencies` list, depends_on
+    and input dependencies together, and the input ones per property: `dependsOn` is what no input
+    explains (a resource both depended on and used in an input shows only as an input)."""
+    from_inputs = {u for deps in getattr(request, "propertyDependencies", {}).values() for u in deps.urns}
+    aliases = [json_format.MessageToDict(a) for a in getattr(request, "aliases", [])]
+    aliases += [{"urn": u} for u in getattr(request, "aliasURNs", [])]
+    return {
+        "additionalSecretOutputs": list(getattr(request, "additionalSecretOutputs", [])),
+        "aliases": aliases,
+        "deleteBeforeReplace": bool(getattr(request, "deleteBeforeReplace", False)),
+        # Only a defined deleteBeforeReplace overrides the provider's answer (false included).
+        "deleteBeforeReplaceDefined": bool(getattr(request, "deleteBeforeReplaceDefined", False)),
+        "deletedWith": str(getattr(request, "deletedWith", "")),
+        "dependsOn": sorted(set(request.dependencies) - from_inputs),
+        "ignoreChanges": list(getattr(request, "ignoreChanges", [])),
+        "propertyDependencies": {
+            key: sorted(deps.urns)
+            for key, deps in sorted(getattr(request, "propertyDependencies", {}).items())
+            if deps.urns
+        },
+        "protect": bool(getattr(request, "protect", False)),
+        "read": read,
+        "replaceOnChanges": list(getattr(request, "replaceOnChanges", [])),
+        "replaceWith": sorted(getattr(request, "replace_with", [])),
+        "replacementTrigger": _trigger(request),
+        "retainOnDelete": bool(getattr(request, "retainOnDelete", False)),
+    }
 
 
 def _trigger(request: Any) -> Any:
@@ -221,14 +283,24 @@ def run(
     project: str = "cpaas",
     stack: str = "test",
     mocks: pulumi.runtime.Mocks | None = None,
+    preview: bool = False,
+    monitor: type[RecordingMonitor] | None = None,
 ) -> Run:
     """Run `program` (returning stack outputs) under the mock engine in a fresh context.
 
+    `preview`: as `pulumi preview` runs it (the SDK's dry run): StateMocks answer provider-
+    computed outputs as unknown, and the program's applies on them do not run. `monitor`: a
+    RecordingMonitor subclass (tools.plan's decides each step against an old state).
     A fresh `contextvars.Context` gives each run its own settings and root stack, so runs in one
     process do not leak into each other. Exceptions from the program propagate.
     """
+    mocks = mocks or StateMocks()
+    if preview and hasattr(mocks, "preview"):
+        mocks.preview = True  # StateMocks (and subclasses): provider-computed outputs unknown
     try:
-        return contextvars.Context().run(_run, program, project, stack, mocks or StateMocks())
+        return contextvars.Context().run(
+            _run, program, project, stack, mocks, preview=preview, monitor=monitor or RecordingMonitor
+        )
     except Exception as failure:
         try:
             _drain_leftover_tasks()
@@ -279,6 +351,9 @@ def _run(
     project: str,
     stack: str,
     mocks: pulumi.runtime.Mocks,
+    *,
+    preview: bool = False,
+    monitor: type[RecordingMonitor] = RecordingMonitor,
 ) -> Run:
     # A run allocates many short-lived futures; the cyclic GC's passes over them cost more than
     # the garbage it finds in a run this short (about half the time at 16 units).
@@ -286,7 +361,7 @@ def _run(
     gc.disable()
     try:
         with _no_source_positions():
-            return _run_program(program, project, stack, mocks)
+            return _run_program(program, project, stack, mocks, preview=preview, monitor_type=monitor)
     finally:
         if was_enabled:
             gc.enable()
@@ -297,21 +372,23 @@ def _run_program(
     project: str,
     stack: str,
     mocks: pulumi.runtime.Mocks,
+    *,
+    preview: bool = False,
+    monitor_type: type[RecordingMonitor] = RecordingMonitor,
 ) -> Run:
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    monitor = monitor_type(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     collected: dict[str, Any] = {}
     secret_names: set[str] = set()
 
     async def resolve(outputs: Mapping[str, Any]) -> None:
         for key, value in outputs.items():
             out = pulumi.Output.from_input(value)
-            resolved = await out.future()
             if await out.is_secret():
                 secret_names.add(key)
                 collected[key] = SECRET
             else:
-                collected[key] = _scrub(resolved)
+                collected[key] = await _known_parts(value)
 
     def body() -> Any:
         outputs = program() or {}
@@ -321,10 +398,26 @@ def _run_program(
     return Run(monitor.registrations, collected, secret_names)
 
 
+async def _known_parts(value: Any) -> Any:
+    """A stack output's value; in a preview, a plain dict or list holding unknowns keeps its
+    known parts and shows "[unknown]" (or "[secret]") only where a part is not known."""
+    out = pulumi.Output.from_input(value)
+    resolved = await out.future()
+    if await out.is_known():
+        return _scrub(resolved)
+    if isinstance(value, Mapping):
+        return {str(k): await _known_parts(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [await _known_parts(v) for v in value]
+    return SECRET if await out.is_secret() else UNKNOWN
+
+
 def _scrub(value: Any) -> Any:
     """Plain JSON of a resolved output value (nested secrets are already unwrapped by the SDK)."""
     if isinstance(value, Mapping):
         return {str(k): _scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_scrub(v) for v in value]
+    if isinstance(value, Unknown):
+        return UNKNOWN
     return copy.deepcopy(value)

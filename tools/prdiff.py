@@ -18,13 +18,16 @@ config); a base that cannot render is compared against nothing (0); 2 when REV i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ".cpaas-render.json"  # tools.render's list of the files it wrote: not a rendered file
@@ -102,6 +105,39 @@ def _failed(head_rc: str, folder: Path) -> list[str]:
     ]
 
 
+def _entries(path: Path) -> list[dict[str, Any]] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, list) else None
+
+
+def plan_section(stack: str, folder: Path, base_label: str) -> list[str]:
+    """The plan between the two renders' resources.json (tools.plan.plan_entries): counts per
+    op, then every replace and delete with its reasons."""
+    from tools import plan
+
+    head = _entries(folder / "head" / stack / "resources.json")
+    if head is None:
+        return []
+    old = _entries(folder / "base" / stack / "resources.json") or []
+    steps = [s for s in plan.plan_entries(old, head) if s.phase != plan.DELETE_REPLACED]
+    counts = ", ".join(f"{n} to {op}" for op, n in plan.counts(steps).items())
+    lines = [
+        f"## Plan: what `pulumi up` would do, from the {base_label}'s render to this one",
+        "",
+        f"{counts}. This is the plan between the two renders' `resources.json`: a resource that "
+        "changes only through another's replacement (a value unknown until deploy) is not in it; "
+        f"`make plan STACK={stack}` runs the program against the base's render and shows those too.",
+        "",
+    ]
+    for step in steps:
+        if step.op in ("replace", "delete"):
+            lines.append(f"- {step.op} `{step.urn}`: {'; '.join(step.reasons)}")
+    return [*lines, ""] if len(lines) > 4 else lines
+
+
 def _cut(diff: str, budget: int) -> tuple[str, bool]:
     data = diff.encode("utf-8")
     if len(data) <= budget:
@@ -123,6 +159,7 @@ def report(stack: str, folder: Path, base_label: str = "base branch", full_diff:
     summary = folder / "head" / stack / "summary.md"
     if summary.is_file():
         lines += [summary.read_text(encoding="utf-8"), ""]
+    lines += plan_section(stack, folder, base_label)
     lines += [f"## Rendered files: changes against the {base_label}", ""]
     if not diff:
         return "\n".join([*lines, "No rendered file changes.", ""])
@@ -145,31 +182,47 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
 
 
-def local(stack: str, rev: str, root: Path = ROOT) -> int:
-    """Render `stack` at `rev` and in the working tree at `root`; print what the PR job shows."""
+class CheckoutError(Exception):
+    """REV names no commit, or it cannot be checked out: one line."""
+
+
+@contextlib.contextmanager
+def checkout(root: Path, rev: str, what: str = "diff") -> Iterator[tuple[Path, str]]:
+    """(a temporary git worktree of `rev`, its commit), removed afterwards."""
     found = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     if found.returncode != 0:
-        print(
-            f"diff: BASE={rev}: not a commit of the repository at {root}; name a branch, tag or "
-            "commit (e.g. BASE=main)",
-            file=sys.stderr,
+        raise CheckoutError(
+            f"BASE={rev}: not a commit of the repository at {root}; name a branch, tag or "
+            "commit (e.g. BASE=main)"
         )
-        return 2
     commit = found.stdout.strip()
-    work = Path(tempfile.mkdtemp(prefix="cpaas-diff-"))
+    work = Path(tempfile.mkdtemp(prefix=f"cpaas-{what}-"))
     try:
         tree = work / "base"
         added = _git(root, "worktree", "add", "--detach", "--quiet", str(tree), commit)
         if added.returncode != 0:
-            print(f"diff: cannot check out {rev}: {added.stderr.strip()}", file=sys.stderr)
-            return 2
+            raise CheckoutError(f"cannot check out {rev}: {added.stderr.strip()}")
         try:
-            print(f"diff: rendering {stack} at {rev} ({commit[:12]})", file=sys.stderr)
-            render(stack, work / "render", "base", tree)
+            yield tree, commit
         finally:
             _git(root, "worktree", "remove", "--force", str(tree))
             # A remove that failed (or an earlier run that was killed) leaves a record behind.
             _git(root, "worktree", "prune")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def local(stack: str, rev: str, root: Path = ROOT) -> int:
+    """Render `stack` at `rev` and in the working tree at `root`; print what the PR job shows."""
+    work = Path(tempfile.mkdtemp(prefix="cpaas-diff-"))
+    try:
+        try:
+            with checkout(root, rev) as (tree, commit):
+                print(f"diff: rendering {stack} at {rev} ({commit[:12]})", file=sys.stderr)
+                render(stack, work / "render", "base", tree)
+        except CheckoutError as exc:
+            print(f"diff: {exc}", file=sys.stderr)
+            return 2
         print(f"diff: rendering {stack} in the working tree", file=sys.stderr)
         code = render(stack, work / "render", "head", root)
         keep = root / "build" / "diff"

@@ -1,6 +1,6 @@
 """Offline render: the same build(stack) as __main__.py, under the SDK's mock engine.
 
-    python -m tools.render --stack prod [--out DIR] [--schemas DIR] [--no-validate] [--policy]
+    python -m tools.render --stack prod [--out DIR] [--schemas DIR] [--no-validate] [--policy] [--preview]
 
 Writes resources.json, k8s/<unit>/*.yaml, helm/<unit>/<release>.yaml, bigip/..., summary.md
 (verdict first, then one overview per unit: tools.review), graph.mmd and graph/<unit>.mmd, and
@@ -9,6 +9,11 @@ by tools.stackfile, as __main__.py's config is. The output folder gets a manifes
 (.cpaas-render.json) of the files written; the next render removes those and nothing else, and
 a non-empty folder without one is refused. Exit 0 clean, 1 schema or policy violations (or a
 required schema family missing), 2 bad stack config or arguments (nothing written).
+
+--preview runs the program as `pulumi preview` does for a new stack: what only a provider
+computes (PEMs, command output, a Release's status, ids) is unknown ("[unknown]"), and the
+program's applies on it do not run. Validation checks what is known and lists each unknown
+value it could not check (summary.md's verdict, and the output).
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ class Rendered:
     )  # file, unit, chart, values
     declarations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # file, as3|do, body
     facts: review.Facts | None = None  # what summary.md is written from (again, with the verdict)
+    preview: bool = False  # rendered from a preview run (tools.render --preview)
+    unchecked: set[str] = field(default_factory=set)  # preview: "file: path" validation could not check
 
 
 def k8s_object(reg: engine.Registration) -> dict[str, Any] | None:
@@ -107,8 +114,10 @@ def _slug(text: str) -> str:
 
 def resource_entry(reg: engine.Registration) -> dict[str, Any]:
     """A resources.json entry. The AS3 declaration, a JSON string input, is shown parsed so that a
-    one-address change diffs as one line; the provider gets `json.dumps(it, sort_keys=True)`."""
+    one-address change diffs as one line; the provider gets `json.dumps(it, sort_keys=True)`.
+    `options` holds the resource options an offline plan needs (tools.engine records them)."""
     entry = reg.as_json()
+    entry["options"] = {key: reg.options[key] for key in sorted(reg.options)}
     text = reg.inputs.get("as3Json") if reg.type == AS3_TYPE else None
     if isinstance(text, str):
         try:
@@ -223,13 +232,50 @@ def validate(
     default_version = max(versions.values())
     violations: list[str] = []
     for path, unit, obj in rendered.k8s:
-        violations += [str(v) for v in validator.k8s_object(obj, versions.get(unit, default_version), path)]
+        found = validator.k8s_object(obj, versions.get(unit, default_version), path)
+        violations += _known(rendered, path, obj, found)
     for path, _unit, chart, values in rendered.helm:
-        violations += [str(v) for v in validator.helm_values(chart, values, path)]
+        violations += _known(rendered, path, values, validator.helm_values(chart, values, path))
     for path, kind, body in rendered.declarations:
         check = validator.do if kind == "do" else validator.as3
-        violations += [str(v) for v in check(body, path)]
+        violations += _known(rendered, path, body, check(body, path))
     return sorted(violations), set(validator.skipped), Counter(validator.checked)
+
+
+def marked_paths(value: Any, marker: str, parts: tuple[Any, ...] = ()) -> list[str]:
+    """Where a rendered value is `marker` ("[unknown]", "[secret]"), as the validator writes paths."""
+    from tools.validate.core import path_text
+
+    if value == marker:
+        return [path_text(parts)]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in marked_paths(v, marker, (*parts, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in marked_paths(v, marker, (*parts, i))]
+    return []
+
+
+def _known(rendered: Rendered, file: str, value: Any, found: Iterable[Any]) -> list[str]:
+    """The violations about known values. In a preview, a value unknown until deploy cannot be
+    checked, nor can a secret (a secret that is not known yet shows as "[secret]" whole, its
+    shape unknown too): violations at or under them are left out, and they are listed."""
+    if not rendered.preview:
+        return [str(v) for v in found]
+    unknown = marked_paths(value, engine.UNKNOWN)
+    secret = marked_paths(value, engine.SECRET)
+    rendered.unchecked.update(f"{file}: {p}" for p in unknown)
+    kept: list[str] = []
+    for violation in found:
+        hit = [p for p in [*unknown, *secret] if _under(violation.path, p)]
+        if hit:
+            rendered.unchecked.update(f"{file}: {p}" for p in hit)
+        else:
+            kept.append(str(violation))
+    return kept
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,9 +309,14 @@ def stack_outputs(stack: config.StackConfig, root: Path | None = None) -> dict[s
 
 
 def run_stack(
-    checked: stackfile.Checked, stack_name: str, root: Path | None = None, project: str = "cpaas"
+    checked: stackfile.Checked,
+    stack_name: str,
+    root: Path | None = None,
+    project: str = "cpaas",
+    preview: bool = False,
 ) -> tuple[engine.Run, list[str]]:
-    """build(stack) under mocks with placeholder deploy-time values; returns the run and notes."""
+    """build(stack) under mocks with placeholder deploy-time values; returns the run and notes.
+    `preview`: provider-computed outputs unknown, as `pulumi preview` of a new stack sees them."""
     holder: dict[str, Any] = {}
 
     def program() -> dict[str, Any]:
@@ -273,7 +324,7 @@ def run_stack(
         return build(checked.stack, inputs)
 
     mocks = engine.StateMocks(stack_outputs=stack_outputs(checked.stack, root))
-    run = engine.run(program, project=project, stack=stack_name, mocks=mocks)
+    run = engine.run(program, project=project, stack=stack_name, mocks=mocks, preview=preview)
     return run, holder.get("notes", [])
 
 
@@ -291,12 +342,12 @@ def check(stack_name: str) -> stackfile.Checked:
 
 
 def evaluate(
-    stack_name: str, checked: stackfile.Checked | None = None
+    stack_name: str, preview: bool = False, checked: stackfile.Checked | None = None
 ) -> tuple[config.StackConfig, engine.Run, list[str]]:
     """Read and check the stack file (unless `checked` is its check already), then run build()
-    under mocks. Raises on bad config."""
+    under mocks (as `pulumi preview` sees it with `preview`). Raises on bad config."""
     checked = checked or check(stack_name)
-    run, notes = run_stack(checked, stack_name, ROOT, _project(ROOT))
+    run, notes = run_stack(checked, stack_name, ROOT, _project(ROOT), preview)
     return checked.stack, run, notes
 
 
@@ -432,6 +483,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--policy", action="store_true", help="also run the policy pack's rules (policy/) over the render"
     )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="as `pulumi preview` sees a new stack: provider-computed outputs unknown, not checked",
+    )
     return parser
 
 
@@ -468,15 +524,18 @@ def _report_policy(found: list[str]) -> None:
 
 
 def _verdict(
-    validation: tuple[list[str], set[str], Counter[str]] | None, policy: list[str] | None
+    validation: tuple[list[str], set[str], Counter[str]] | None,
+    policy: list[str] | None,
+    unknown: list[str] | None = None,
 ) -> review.Verdict:
     """The render's exit code and what summary.md says first: one source for both."""
     found = tuple(policy) if policy is not None else None
+    unknowns = tuple(unknown) if unknown is not None else None
     if validation is None:
-        return review.Verdict(policy=found)
+        return review.Verdict(policy=found, unknown=unknowns)
     violations, skipped, _ = validation
     require = os.environ.get("CPAAS_REQUIRE_SCHEMAS") == "1"
-    return review.Verdict(tuple(violations), tuple(sorted(skipped)), require, found)
+    return review.Verdict(tuple(violations), tuple(sorted(skipped)), require, found, unknowns)
 
 
 def _schema_dir(args: argparse.Namespace) -> Path | None:
@@ -512,15 +571,17 @@ def main(argv: Iterable[str] | None = None) -> int:
         hint = "" if args.out else " (`make clean` removes build/)"
         return _refuse([], f"render: {exc}{hint}")
     try:
-        stack, run, notes = evaluate(args.stack)
+        stack, run, notes = evaluate(args.stack, args.preview)
     except StackFileError as exc:
         return _refuse(exc.lines, f"render: stack {args.stack} has {exc.count()}; nothing written")
     evaluated = time.perf_counter()
     rendered = render_files(run, stack, notes)
+    rendered.preview = args.preview
 
     validation = None if args.no_validate else validate(rendered, stack, schema_dir)
     policy = _policy(run) if args.policy else None
-    verdict = _verdict(validation, policy)
+    unknown = sorted(rendered.unchecked) if args.preview else None
+    verdict = _verdict(validation, policy, unknown)
     if rendered.facts is not None:
         rendered.files["summary.md"] = review.summary(rendered.facts, verdict)
     validated = time.perf_counter()
@@ -532,6 +593,10 @@ def main(argv: Iterable[str] | None = None) -> int:
         _report_validation(*validation, require=verdict.skipped_is_error)
     if policy is not None:
         _report_policy(policy)
+    for where in unknown or ():
+        print(f"unknown until deploy, not checked: {where}")
+    if unknown is not None:
+        print(f"preview: {len(unknown)} value(s) unknown until deploy")
     print(f"wrote {len(rendered.files)} files to {out_dir}")
     print(
         f"rendered {len(run.registrations)} resources for {len(stack.units)} units in "

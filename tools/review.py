@@ -48,6 +48,8 @@ class Verdict:
     skipped: tuple[str, ...] = ()  # schema families not found
     skipped_is_error: bool = False  # CPAAS_REQUIRE_SCHEMAS=1
     policy: tuple[str, ...] | None = None  # None: the policy pack did not run
+    # --preview: "file: path" of each value unknown until deploy (provider-computed), not checked
+    unknown: tuple[str, ...] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -75,15 +77,21 @@ class Verdict:
                 else "its objects were NOT validated"
             )
             skipped = f"{', '.join(f'`{f}`' for f in self.skipped)} ({why})"
+        preview = (
+            ""
+            if self.unknown is None
+            else f" Preview: {_count(len(self.unknown), 'value')} unknown until deploy, not checked."
+        )
         return (
             f"**Verdict: {word} (exit {self.exit_code}).** Schemas: {schemas}. Policy: {policy}. "
-            f"Skipped schema families: {skipped}."
+            f"Skipped schema families: {skipped}.{preview}"
         )
 
     def findings(self) -> list[str]:
         found = [f"- schema: {v}" for v in self.violations or ()]
         found += [f"- policy: {p}" for p in self.policy or ()]
         found += [f"- skipped: schema family `{f}`: its objects were NOT validated" for f in self.skipped]
+        found += [f"- unknown until deploy, not checked: {u}" for u in self.unknown or ()]
         if len(found) > LISTED_FINDINGS:
             rest = len(found) - LISTED_FINDINGS
             found = [*found[:LISTED_FINDINGS], f"- ... and {rest} more (the render's output lists them all)"]

@@ -101,11 +101,17 @@ def code_digest(files: Iterable[tuple[str, str]] | None = None) -> str:
     return digest([(path, sent_form(path, text)) for path, text in files])
 
 
+# Unit fields no BIG-IP object is made from (no code in this package reads them): a change to
+# them alone saves no device (tests/test_plan.py: an Istio patch bump only updates Helm releases).
+NOT_SENT: dict[str, Any] = {"mesh": {"istio_version"}}
+
+
 def unit_digest(unit: config.Unit, *sent: Any) -> str:
-    """What the unit asks of its BIG-IP, as far as it is known before deployment: its config,
-    the code and provider version that turn it into objects, and anything else `sent` (such as
-    tmsh commands built from constants outside this package)."""
-    return digest([unit.model_dump(mode="json"), code_digest(), metadata.version("pulumi_f5bigip"), *sent])
+    """What the unit asks of its BIG-IP, as far as it is known before deployment: its config
+    (less NOT_SENT), the code and provider version that turn it into objects, and anything else
+    `sent` (such as tmsh commands built from constants outside this package)."""
+    dumped = unit.model_dump(mode="json", exclude=NOT_SENT)
+    return digest([dumped, code_digest(), metadata.version("pulumi_f5bigip"), *sent])
 
 
 @dataclass(frozen=True)
