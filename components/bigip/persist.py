@@ -24,6 +24,7 @@ Ref: https://www.pulumi.com/docs/iac/concepts/options/replacementtrigger/
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -79,6 +80,8 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
     return tree
 
 
+# Each build asks for every unit; parsing the same text again gives the same form (read only).
+@functools.lru_cache(maxsize=128)
 def sent_form(path: str, text: str) -> Any:
     """What a file of that code adds to what the BIG-IP receives. An iRule is sent as written,
     comments included. Python is the syntax tree without comments, docstrings or layout: a
