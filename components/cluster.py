@@ -182,6 +182,13 @@ class Cluster(pulumi.ComponentResource):
             cluster_identifier=cluster_identifier(unit),
             # Server-side apply lets the operators (tigera, istiod) co-own fields safely.
             enable_server_side_apply=True,
+            # A rotated PEM updates its Secret (cacerts, the apps' TLS Secrets) in place: replacing
+            # one deletes it first (a fixed name), and istiod, CIS and the gateways would see none.
+            # ConfigMaps stay replaced: none holds rotated PKI material, and CIS reads its trusted
+            # BIG-IP certificate only when it starts. Ref: pulumi/pulumi-kubernetes v4.32.0
+            # provider/pkg/provider/diff.go (forceNewProperties); F5Networks/k8s-bigip-ctlr v2.20.2
+            # cmd/k8s-bigip-ctlr/main.go (getBIGIPTrustedCerts).
+            enable_secret_mutable=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
             **provider_args,
         )

@@ -185,18 +185,32 @@ def _app_secrets(unit: str) -> list[str]:
     return [f"{unit}-ingress-{app}-tls" for app in _http_apps(unit)]
 
 
-def test_a_new_key_algorithm_replaces_every_key_and_certificate_and_what_holds_them(
-    prod_state: list[dict[str, Any]],
-) -> None:
+@pytest.fixture(scope="module")
+def new_key_algorithm(prod_state: list[dict[str, Any]]) -> list[plan.Step]:
+    """The plan of prod with pki.keyAlgorithm RSA-3072 (ECDSA-P256 now)."""
     raw = raw_stack("prod")
     assert raw["pki"].get("keyAlgorithm", "ECDSA-P256") == "ECDSA-P256"
     raw["pki"]["keyAlgorithm"] = "RSA-3072"
-    steps = prod_plan(prod_state, raw)
+    return prod_plan(prod_state, raw)
+
+
+@pytest.fixture(scope="module")
+def rotated_intermediate(prod_state: list[dict[str, Any]]) -> list[plan.Step]:
+    """The plan of `pulumi up --replace` aws-syd's intermediate."""
+    return prod_plan(prod_state, raw_stack("prod"), replace=_urns(prod_state, "pki-aws-syd-intermediate"))
+
+
+def test_a_new_key_algorithm_replaces_every_key_and_certificate_and_what_holds_them(
+    prod_state: list[dict[str, Any]], new_key_algorithm: list[plan.Step]
+) -> None:
+    steps = new_key_algorithm
     parts = ("", "-csr", "-key")
     leaves = [f"pki-UNIT-{leaf}{part}" for leaf in ("intermediate", "bigip-egress") for part in parts]
-    replaced = _per_unit(*leaves, "UNIT-mesh-cacerts", "UNIT-bigip-save-command")
+    replaced = _per_unit(*leaves, "UNIT-bigip-save-command")
+    secrets = _per_unit("UNIT-mesh-cacerts")
     for unit in ("aws-syd", "azure-mel", "onprem-syd"):
-        replaced += _app_leaves(unit, parts) + _app_secrets(unit)
+        replaced += _app_leaves(unit, parts)
+        secrets += _app_secrets(unit)
     updated = _per_unit(
         "UNIT-mesh-istiod",
         "UNIT-egress-identity",
@@ -206,26 +220,29 @@ def test_a_new_key_algorithm_replaces_every_key_and_certificate_and_what_holds_t
     )
     assert ops(steps) == {
         **{u: "replace" for u in _urns(prod_state, "pki-root", "pki-root-key", *replaced)},
-        **{u: "update" for u in _urns(prod_state, *updated)},
+        **{u: "update" for u in _urns(prod_state, *updated, *secrets)},
     }
-    # The Secrets keep their names, so the provider deletes each before creating it again.
-    cacerts = [s for s in steps if s.urn.endswith("::aws-syd-mesh-cacerts")]
-    assert [s.phase for s in cacerts] == [plan.DELETE_REPLACED, plan.CREATE_REPLACEMENT]
-    assert any("deletes the old one first" in r for r in cacerts[1].reasons)
+    # The Secrets keep their names and are updated in place (the unit's provider sets
+    # enableSecretMutable): istiod, CIS and the gateways never see them missing. Their
+    # stringData is one secret value, unknown until the new PEMs exist.
+    for name in ("aws-syd-mesh-cacerts", "aws-syd-ingress-httpbin-tls"):
+        held = [(s.op, s.phase, s.reasons) for s in steps if s.urn.endswith(f"::{name}")]
+        assert held == [("update", "", ("stringData",))], name
 
 
 def test_rotating_a_units_intermediate_reissues_its_leaves_and_rolls_istiod(
-    prod_state: list[dict[str, Any]],
+    prod_state: list[dict[str, Any]], rotated_intermediate: list[plan.Step]
 ) -> None:
     intermediate = _urns(prod_state, "pki-aws-syd-intermediate")
-    steps = prod_plan(prod_state, raw_stack("prod"), replace=intermediate)
+    steps = rotated_intermediate
     replaced = [*_app_leaves("aws-syd"), "pki-aws-syd-bigip-egress"]
-    replaced += ["aws-syd-mesh-cacerts", *_app_secrets("aws-syd")]
     updated = [
         "aws-syd-mesh-istiod",
         "aws-syd-egress-identity",
         "aws-syd-egress-mesh-ca",
         "aws-syd-bigip-save-check",
+        "aws-syd-mesh-cacerts",
+        *_app_secrets("aws-syd"),
     ]
     assert ops(steps) == {
         intermediate[0]: "replace",
@@ -241,6 +258,46 @@ def test_rotating_a_units_intermediate_reissues_its_leaves_and_rolls_istiod(
         if s.urn.endswith("::pki-aws-syd-bigip-egress") and s.phase == plan.CREATE_REPLACEMENT
     )
     assert any(r.startswith("caCertPem changed") for r in leaf.reasons), leaf.reasons
+
+
+def test_no_step_of_a_new_key_algorithm_or_an_intermediate_rotation_deletes_a_kubernetes_secret(
+    new_key_algorithm: list[plan.Step], rotated_intermediate: list[plan.Step]
+) -> None:
+    for steps in (new_key_algorithm, rotated_intermediate):
+        secrets = [s for s in steps if s.type == "kubernetes:core/v1:Secret"]
+        assert len(secrets) >= 3
+        assert [(s.urn, s.op, s.phase) for s in secrets if s.op != "update"] == []
+
+
+def _before_mutable_secrets(state: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The prod state as the render before this change holds it: the kubernetes providers
+    without enableSecretMutable (the only input the change adds)."""
+    out = json.loads(json.dumps(state))
+    providers = [e for e in out if e["type"] == "pulumi:providers:kubernetes"]
+    assert len(providers) == 3 and all(e["inputs"].get("enableSecretMutable") == "true" for e in providers)
+    for entry in providers:
+        del entry["inputs"]["enableSecretMutable"]
+    return out
+
+
+def test_the_first_update_with_mutable_secrets_only_updates_each_kubernetes_provider(
+    prod_state: list[dict[str, Any]],
+) -> None:
+    steps = prod_plan(_before_mutable_secrets(prod_state), raw_stack("prod"))
+    providers = [e["urn"] for e in prod_state if e["type"] == "pulumi:providers:kubernetes"]
+    assert ops(steps) == dict.fromkeys(providers, "update")
+    assert {s.reasons for s in steps} == {("enableSecretMutable",)}
+
+
+def test_a_rotation_in_that_first_update_already_updates_the_secrets_in_place(
+    prod_state: list[dict[str, Any]], rotated_intermediate: list[plan.Step]
+) -> None:
+    # The engine configures an updated provider with its new inputs before it diffs what the
+    # provider serves. Ref: pulumi/pulumi v3.259.0 pkg/resource/deploy/providers/registry.go Update.
+    intermediate = _urns(prod_state, "pki-aws-syd-intermediate")
+    steps = prod_plan(_before_mutable_secrets(prod_state), raw_stack("prod"), replace=intermediate)
+    providers = [e["urn"] for e in prod_state if e["type"] == "pulumi:providers:kubernetes"]
+    assert ops(steps) == {**ops(rotated_intermediate), **dict.fromkeys(providers, "update")}
 
 
 def test_an_istio_patch_bump_only_updates_the_helm_releases(prod_state: list[dict[str, Any]]) -> None:
@@ -330,6 +387,46 @@ def _configmap(
         )
 
     return program
+
+
+def _tls_secret(algorithm: str, mutable: bool | None) -> Callable[[], None]:
+    """A TLS Secret holding a key's PEM: a new algorithm makes it unknown, so the change is seen
+    (a secret that stays known is "[secret]" on both sides)."""
+
+    def program() -> None:
+        provider = k8s.Provider("cluster", kubeconfig="a", enable_secret_mutable=mutable)
+        key = tls.PrivateKey("key", algorithm=algorithm)
+        k8s.core.v1.Secret(
+            "cert",
+            metadata={"name": "cert", "namespace": "default"},
+            type="kubernetes.io/tls",
+            string_data={"tls.key": key.private_key_pem},
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    return program
+
+
+def test_a_secret_s_new_data_replaces_it_deleting_first_unless_its_provider_has_mutable_secrets() -> None:
+    key_replaced = [("key", "replace", plan.CREATE_REPLACEMENT), ("key", "replace", plan.DELETE_REPLACED)]
+    for unset in (None, False):
+        steps = _plan(_tls_secret("ECDSA", unset), _tls_secret("RSA", unset))
+        assert [s for s in steps if s[0] == "cert"] == [
+            ("cert", "replace", plan.DELETE_REPLACED),
+            ("cert", "replace", plan.CREATE_REPLACEMENT),
+        ]
+    assert _plan(_tls_secret("ECDSA", True), _tls_secret("RSA", True)) == [
+        key_replaced[0],
+        ("cert", "update", ""),
+        key_replaced[1],
+    ]
+    # Set in the same update: the provider is updated first and serves the Secret's diff.
+    assert _plan(_tls_secret("ECDSA", None), _tls_secret("RSA", True)) == [
+        ("cluster", "update", ""),
+        key_replaced[0],
+        ("cert", "update", ""),
+        key_replaced[1],
+    ]
 
 
 def test_a_replaced_provider_replaces_every_resource_it_serves() -> None:

@@ -279,6 +279,69 @@ def test_a_configmap_marked_immutable_or_not_replaces_on_its_data() -> None:
         assert replace_reasons("kubernetes:core/v1:ConfigMap", old, {**old, "binaryData": {"b": "AA=="}})
 
 
+SECRET_TYPE, CONFIGMAP_TYPE = "kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap"
+# The provider's inputs as the SDK sends them (JSON text), and as a plain bool.
+MUTABLE_SECRETS = ({"enableSecretMutable": "true"}, {"enableSecretMutable": True})
+MUTABLE_CONFIGMAPS = ({"enableConfigMapMutable": "true"}, {"enableConfigMapMutable": True})
+
+
+def test_a_provider_with_mutable_secrets_updates_a_secrets_data_and_string_data_in_place() -> None:
+    base = {**K8S_BASE[SECRET_TYPE], "data": {"ca.crt": "QQ=="}}
+    for path, value in (("stringData.password", "x"), ("data.ca.crt", "Qg=="), ("stringData.new", UNKNOWN)):
+        new = _set(base, path, value)
+        assert replace_reasons(SECRET_TYPE, base, new), path
+        assert replace_reasons(SECRET_TYPE, base, new, provider={}) == replace_reasons(SECRET_TYPE, base, new)
+        for provider in MUTABLE_SECRETS:
+            assert replace_reasons(SECRET_TYPE, base, new, provider=provider) == [], (path, provider)
+
+
+def test_a_provider_with_mutable_secrets_still_replaces_a_secret_whose_type_changes() -> None:
+    base = K8S_BASE[SECRET_TYPE]
+    for provider in MUTABLE_SECRETS:
+        [reason] = replace_reasons(
+            SECRET_TYPE, base, {**base, "type": "kubernetes.io/tls"}, provider=provider
+        )
+        assert reason.startswith("type changed: type forces replacement")
+
+
+def test_a_provider_with_mutable_secrets_still_replaces_an_immutable_secret_on_its_data() -> None:
+    old = {**K8S_BASE[SECRET_TYPE], "immutable": True}
+    for provider in MUTABLE_SECRETS:
+        [reason] = replace_reasons(SECRET_TYPE, old, _set(old, "stringData.password", "x"), provider=provider)
+        assert reason.startswith("stringData.password changed: stringData forces replacement")
+    # Made immutable in the same update: the provider reads `immutable` from the new inputs.
+    mutable = K8S_BASE[SECRET_TYPE]
+    made_immutable = {**_set(mutable, "stringData.password", "x"), "immutable": True}
+    assert replace_reasons(SECRET_TYPE, mutable, made_immutable, provider=MUTABLE_SECRETS[0])
+
+
+def test_a_secret_replaces_on_its_data_when_the_flag_is_false_or_unknown_or_only_for_configmaps() -> None:
+    base = K8S_BASE[SECRET_TYPE]
+    new = _set(base, "stringData.password", "x")
+    for provider in (
+        {"enableSecretMutable": "false"},
+        {"enableSecretMutable": False},
+        {"enableSecretMutable": UNKNOWN},
+        MUTABLE_CONFIGMAPS[0],
+    ):
+        assert replace_reasons(SECRET_TYPE, base, new, provider=provider), provider
+
+
+def test_a_provider_with_mutable_configmaps_updates_their_data_in_place_unless_immutable() -> None:
+    base = K8S_BASE[CONFIGMAP_TYPE]
+    for path, value in (("data.a", "2"), ("binaryData.b", "AA==")):
+        new = _set(base, path, value)
+        assert replace_reasons(CONFIGMAP_TYPE, base, new, provider=MUTABLE_SECRETS[0]), path
+        for provider in MUTABLE_CONFIGMAPS:
+            assert replace_reasons(CONFIGMAP_TYPE, base, new, provider=provider) == [], (path, provider)
+            immutable = {**base, "immutable": True}
+            assert replace_reasons(CONFIGMAP_TYPE, immutable, {**new, "immutable": True}, provider=provider)
+    # The identity still replaces, flag or not.
+    renamed = _set(base, "metadata.name", "y")
+    assert replace_reasons(CONFIGMAP_TYPE, base, renamed, provider=MUTABLE_CONFIGMAPS[0])
+    assert replace_reasons(SECRET_TYPE, K8S_BASE[SECRET_TYPE], renamed, provider=MUTABLE_SECRETS[0])
+
+
 def test_a_patch_resource_replaces_only_on_its_name_or_namespace() -> None:
     type_ = "kubernetes:projectcalico.org/v3:BGPConfigurationPatch"
     base = K8S_BASE[type_]

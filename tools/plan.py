@@ -239,6 +239,13 @@ class Planner:
             [f"it moves to provider {urn}, which differs from the old one: {'; '.join(why)}"] if why else []
         )
 
+    def _provider_inputs(self, new: Res) -> Mapping[str, Any]:
+        """The config of the provider that diffs `new`: its new inputs, as the engine configures
+        an updated provider before the resources it serves register (Ref: pulumi/pulumi v3.259.0
+        pkg/resource/deploy/providers/registry.go Update); none for a default provider."""
+        provider = self.new.get(new.provider_urn)
+        return provider.inputs if provider is not None else {}
+
     def _diff(self, new: Res, old: Res) -> Decision:
         inputs = _ignored(new.inputs, old.inputs, new.options.get("ignoreChanges") or ())
         changed = replace_rules.changed_paths(dict(old.inputs), inputs)
@@ -249,7 +256,9 @@ class Planner:
         if trigger_replaces(new.options.get("replacementTrigger"), old.options.get("replacementTrigger")):
             reasons.append("its replacementTrigger changes")
         if changed and new.custom:
-            reasons += replace_rules.replace_reasons(new.type, dict(old.inputs), inputs)
+            reasons += replace_rules.replace_reasons(
+                new.type, dict(old.inputs), inputs, provider=self._provider_inputs(new)
+            )
             on = new.options.get("replaceOnChanges") or ()
             reasons += [f"replaceOnChanges {p}: {c} changes" for p in on for c in changed if _contains(p, c)]
         if reasons:

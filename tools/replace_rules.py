@@ -3,6 +3,11 @@ each provider's source (issue 11). The offline plan (tools.plan) asks `replace_r
 `deletes_first`; resource options (replaceOnChanges, ignoreChanges, a defined deleteBeforeReplace,
 replacementTrigger, a replaced provider) are the plan's to apply on top.
 
+Some rules depend on the provider's own config: a kubernetes Secret or ConfigMap updates its data in
+place when the provider that serves it sets enableSecretMutable / enableConfigMapMutable
+(`replace_reasons(..., provider=<its inputs>)`; the plan passes the provider's new inputs, as the
+engine configures an updated provider before it diffs what the provider serves).
+
 Inputs are compared as resources.json holds them: "[secret]" against "[secret]" is no change (a
 rotated secret is invisible offline) and "[unknown]" on the new side is a change.
 
@@ -112,8 +117,9 @@ _KUBERNETES = [
         "core/v1:ConfigMap",
         "binaryData",
         "data",
-        note="with enableConfigMapMutable unset (cpaas sets it nowhere; provider.go Configure "
-        "defaults it false); set, only an `immutable: true` ConfigMap would replace on data",
+        note="with the provider's enableConfigMapMutable unset (provider.go Configure defaults it "
+        "false; cpaas leaves it unset); set to true, data and binaryData update in place unless the "
+        "new inputs say `immutable: true` (diff.go forceNewProperties)",
     ),
     _k8s("core/v1:Namespace"),
     _k8s(
@@ -128,8 +134,9 @@ _KUBERNETES = [
         "data",
         "stringData",
         "type",
-        note="with enableSecretMutable unset (cpaas sets it nowhere; provider.go Configure "
-        "defaults it false); set, only `type` (or an immutable Secret's data) would replace",
+        note="with the provider's enableSecretMutable unset (provider.go Configure defaults it false); "
+        "set to true (cpaas's unit providers do), only `type` replaces, and data and stringData too when "
+        "the new inputs say `immutable: true` (diff.go forceNewProperties)",
     ),
     _k8s("core/v1:Service", "spec.clusterIP", note="spec.type and ports update"),
     _k8s("core/v1:ServiceAccount"),
@@ -415,7 +422,9 @@ def _by_paths(rule: Rule, old: Mapping[str, Any], new: Mapping[str, Any]) -> Fir
     return [(p, rp) for rp in rule.replace_paths for p in _changed(_at(old, rp), _at(new, rp), rp)]
 
 
-def _kubernetes_provider(rule: Rule, old: Mapping[str, Any], new: Mapping[str, Any]) -> Fired:
+def _kubernetes_provider(
+    rule: Rule, old: Mapping[str, Any], new: Mapping[str, Any], provider: Mapping[str, Any]
+) -> Fired:
     """provider.go DiffConfig, for what can be seen offline."""
     before, after = old.get("clusterIdentifier"), new.get("clusterIdentifier")
     if after not in (None, UNKNOWN) and after == before:
@@ -429,19 +438,56 @@ def _kubernetes_provider(rule: Rule, old: Mapping[str, Any], new: Mapping[str, A
     return fired
 
 
-_CONDITIONS: Mapping[str, Callable[[Rule, Mapping[str, Any], Mapping[str, Any]], Fired]] = {
+def _flag_set(provider: Mapping[str, Any], key: str) -> bool:
+    """A provider's boolean config as Configure reads it: the SDK sends it as JSON text, and only
+    "true" counts (provider.go Configure: `enabled == trueStr`); unknown or absent is false."""
+    return provider.get(key) in ("true", True)
+
+
+Condition = Callable[[Rule, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]], Fired]
+
+
+def _mutable_data(flag: str, kept: tuple[str, ...]) -> Condition:
+    """diff.go forceNewProperties: with `flag` set on the provider and the new object not
+    `immutable: true`, only `kept` (and the identity) of the rule's paths replace."""
+
+    def fired(
+        rule: Rule, old: Mapping[str, Any], new: Mapping[str, Any], provider: Mapping[str, Any]
+    ) -> Fired:
+        if _flag_set(provider, flag) and new.get("immutable") is not True:
+            rule = dataclasses.replace(rule, replace_paths=(*_METADATA, *kept))
+        return _by_paths(rule, old, new)
+
+    return fired
+
+
+def _by_rule_paths(
+    rule: Rule, old: Mapping[str, Any], new: Mapping[str, Any], provider: Mapping[str, Any]
+) -> Fired:
+    return _by_paths(rule, old, new)
+
+
+_CONDITIONS: Mapping[str, Condition] = {
     "pulumi:providers:kubernetes": _kubernetes_provider,
+    "kubernetes:core/v1:Secret": _mutable_data("enableSecretMutable", ("type",)),
+    "kubernetes:core/v1:ConfigMap": _mutable_data("enableConfigMapMutable", ()),
 }
 
 
 def replace_reasons(
-    type_: str, old: Mapping[str, Any], new: Mapping[str, Any], ignore_changes: Iterable[str] = ()
+    type_: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    ignore_changes: Iterable[str] = (),
+    *,
+    provider: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Why the provider replaces a resource of `type_` whose inputs go from `old` to `new`, one
-    line per changed path; [] when it would update in place (or do nothing)."""
+    line per changed path; [] when it would update in place (or do nothing). `provider`: the
+    inputs of the provider that serves it (none: a default provider, every flag unset)."""
     rule = rule_for(type_)
     new = _ignoring(old, new, ignore_changes)
-    fired = _CONDITIONS.get(type_, _by_paths)(rule, old, new)
+    fired = _CONDITIONS.get(type_, _by_rule_paths)(rule, old, new, provider or {})
     tag = "" if rule.confirmed else " [unconfirmed]"
     return [f"{path} changed: {under} forces replacement ({rule.source}){tag}" for path, under in fired]
 
