@@ -46,7 +46,11 @@ STEPS = ENGINE + "pkg/resource/deploy/step_generator.go"
 
 K8S_READ = (
     "read at v4.32.0, the newest tag mirrored (the pin 4.34.2 is not); diff.go, provider.go and "
-    "helm_release.go say the same at the newest mirrored commit (2026-07-01)"
+    "helm_release.go say the same at the newest mirrored commit (2026-07-01). Offline, inputs are "
+    "compared as cpaas sends them: the provider first defaults an unset namespace to `default` (and "
+    "drops it on cluster-scoped kinds; provider.go Diff), so a plan can show a replacement it would not "
+    "make, never miss one; and the PULUMI_K8S_ENABLE_SECRET_MUTABLE / _CONFIGMAP_MUTABLE variables "
+    "where `pulumi up` runs (provider.go Configure's fallbacks) are assumed unset"
 )
 K8S_DBR = (
     "the provider deletes first when it replaces an object whose metadata.name is set (not "
@@ -54,7 +58,8 @@ K8S_DBR = (
 )
 BIGIP_DBR = (
     "the provider never asks to delete first (pulumi-terraform-bridge@v3.135.0:pkg/tfbridge/"
-    "provider.go: only ResourceInfo.DeleteBeforeReplace or auto-named fields, and "
+    "provider.go, the same logic as v3.133.0 which pulumi-f5bigip v3.24.0 requires: "
+    "only ResourceInfo.DeleteBeforeReplace or auto-named fields, and "
     "pulumi-f5bigip@v3.24.0:provider/resources.go sets neither); cpaas sets deleteBeforeReplace on its "
     "named BIG-IP objects. Read at v1.26.0, the version pulumi-f5bigip v3.24.0 and its newest "
     "mirrored commit bridge (the pin pulumi-f5bigip 3.25.1 is not mirrored); the ForceNew sets "
@@ -68,7 +73,9 @@ TLS_NOTE = (
 CERT_RENEWAL = (
     "; earlyRenewalHours updates, but once the clock passes validity end minus earlyRenewalHours "
     "ModifyPlan marks readyForRenewal and the next run replaces the certificate (common_cert.go "
-    "modifyPlanIfCertificateReadyForRenewal): time-dependent, not visible offline"
+    "modifyPlanIfCertificateReadyForRenewal): time-dependent, not visible offline; with "
+    "validityPeriodHours 0 or earlyRenewalHours >= validityPeriodHours it is replaced on every run "
+    "(common_cert.go, default_value.go), which pki.renewal_hours never sets (tests/test_pki.py)"
 )
 
 _METADATA = ("metadata.name", "metadata.namespace")
@@ -259,8 +266,11 @@ _OTHERS = [
         delete_first=NEVER,
         source="pulumi/pulumi-command@v1.2.1:provider/pkg/provider/common/inputs.go",
         confirmed=True,
-        note="only triggers is tagged replaceOnChanges (its SDK also sends replaceOnChanges triggers[*]); "
-        "create/update/delete, environment and the rest update: the resource has Update, so "
+        note="the provider alone replaces only when triggers is added or removed as a whole (it diffs "
+        "triggers[0], triggers[1], ... and those are not tagged); a changed item replaces because the Python "
+        "SDK adds replaceOnChanges triggers[*] (pulumi_command/local/command.py), which the engine applies "
+        "and the plan reads from the options; create/update/delete, environment and the rest update: the "
+        "resource has Update, so "
         "pulumi-go-provider@v1.3.0:infer/resource.go diff replaces only schema replaceOnChanges fields "
         "and sets no DeleteBeforeReplace",
     ),
