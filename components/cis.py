@@ -13,8 +13,9 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
-from components import config, helm, versions
+from components import config, helm, multicluster, versions
 
 NAMESPACE = "f5-cis"
 RELEASE = "f5-bigip-ctlr"
@@ -34,8 +35,9 @@ def bigip_url(bigip: config.Bigip) -> str:
     return f"https://{bigip.management_address}:{bigip.management_port}"
 
 
-def values(bigip: config.Bigip) -> dict[str, Any]:
-    """Chart values for the unit's controller. Pure: test it directly."""
+def values(bigip: config.Bigip, multi_cluster: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Chart values for the unit's controller; `multi_cluster`: multicluster.cis_args. Pure: test it
+    directly."""
     args: dict[str, Any] = {
         "bigip_url": bigip_url(bigip),
         "bigip_partition": bigip.cis_partition,
@@ -49,6 +51,7 @@ def values(bigip: config.Bigip) -> dict[str, Any]:
     }
     if not bigip.insecure_skip_verify:
         args["trusted_certs_cfgmap"] = f"{NAMESPACE}/{TRUSTED_CERTS}"
+    args.update(multi_cluster or {})
     return {
         # The chart puts every object in .Values.namespace, not the release namespace.
         "namespace": NAMESPACE,
@@ -85,6 +88,9 @@ class CisArgs:
     trusted_cert: pulumi.Input[str] | None
     # Children wait for these: a component's depends_on does not reach its children.
     after: tuple[pulumi.Resource, ...] = ()
+    # Multi-cluster (multicluster.py): the unit, and each peer unit's kubeconfig (secret).
+    unit: config.Unit | None = None
+    peer_kubeconfigs: tuple[tuple[str, pulumi.Input[str]], ...] = ()
 
 
 class Cis(pulumi.ComponentResource):
@@ -118,14 +124,51 @@ class Cis(pulumi.ComponentResource):
                     opts=after_ns,
                 )
             )
+        needs += self._multi_cluster(name, args, after_ns)
         self.crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=CRDS_URL, opts=child)
+        multi = multicluster.cis_args(args.unit, NAMESPACE) if args.unit else {}
         self.release = home.release(
             f"{name}-release",
             versions.CIS,
             RELEASE,
-            values(bigip),
+            values(bigip, multi),
             skip_crds=True,
             timeout=600,
             after=[self.crds, *needs],
         )
         self.register_outputs({"partition": bigip.cis_partition})
+
+    def _multi_cluster(self, name: str, args: CisArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """The peers' kubeconfig Secrets and the extended ConfigMap, which CIS reads at start."""
+        if args.unit is None or not multicluster.peers(args.unit):
+            return []
+        kubeconfigs = dict(args.peer_kubeconfigs)
+        made: list[pulumi.Resource] = []
+        for peer in multicluster.peers(args.unit):
+            if peer not in kubeconfigs:
+                raise ValueError(
+                    f"unit {args.unit.name}: no kubeconfig of peer unit {peer} was passed to CIS"
+                )
+            made.append(
+                k8s.core.v1.Secret(
+                    f"{name}-kubeconfig-{peer}",
+                    metadata={"name": multicluster.kubeconfig_secret(peer), "namespace": NAMESPACE},
+                    type="Opaque",
+                    string_data={"kubeconfig": pulumi.Output.secret(kubeconfigs[peer])},
+                    opts=opts,
+                )
+            )
+        spec = multicluster.extended_spec(args.unit, NAMESPACE)
+        made.append(
+            k8s.core.v1.ConfigMap(
+                f"{name}-extended-spec",
+                metadata={
+                    "name": multicluster.EXTENDED_SPEC,
+                    "namespace": NAMESPACE,
+                    "labels": multicluster.EXTENDED_SPEC_LABELS,
+                },
+                data={"extendedSpec": yaml.safe_dump(spec, sort_keys=False)},
+                opts=opts,
+            )
+        )
+        return made

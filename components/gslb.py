@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,20 +87,33 @@ class UnitRef:
     apps: tuple[AppRef, ...]
     # The stack that exported the reference ("" for this stack's own units); not exported.
     source: str = ""
+    # The shared BIG-IP (config.SharedBigip) the unit is on, "" for a BIG-IP of its own: F5 DNS
+    # knows a device as one server in one data center, whatever number of units it fronts.
+    device: str = ""
 
     @classmethod
-    def of(cls, unit: config.Unit) -> UnitRef:
+    def of(cls, unit: config.Unit, device: config.SharedBigip | None = None) -> UnitRef:
         if unit.bigip is None:
             raise GslbError(f"unit {unit.name} has no bigip; GSLB needs a BIG-IP virtual server per unit")
         return cls(
             name=unit.name,
             cloud=unit.cloud,
             region=unit.region,
-            address=str(unit.bigip.self_ips[0]),
+            address=str((device.self_ips if device else unit.bigip.self_ips)[0]),
             apps=tuple(
                 AppRef(a.name, a.kind, str(a.fqdn) if a.fqdn else None, str(a.vip), a.port) for a in unit.apps
             ),
+            device=device.name if device else "",
         )
+
+    @property
+    def server(self) -> str:
+        """The GSLB server (and data center) this unit's virtual servers belong to."""
+        return self.device or self.name
+
+    def virtual_server(self, app: str) -> str:
+        """The app's virtual server's name in that server: units on one device share the server."""
+        return f"{self.name}-{app}" if self.device else app
 
     @property
     def origin(self) -> str:
@@ -112,7 +125,7 @@ class UnitRef:
 
     def as_output(self) -> dict[str, Any]:
         """The JSON-able form a unit stack exports under `gslbRefs.<unit>`."""
-        return {
+        return ({"device": self.device} if self.device else {}) | {
             "version": REF_VERSION,
             "name": self.name,
             "cloud": self.cloud,
@@ -151,6 +164,7 @@ class UnitRef:
             address=_ip(data, "address", where),
             apps=parsed,
             source=source,
+            device=_text(data, "device", where) if "device" in data else "",
         )
 
 
@@ -245,9 +259,9 @@ def declaration(gslb: config.Gslb, refs: Sequence[UnitRef]) -> dict[str, Any]:
     """The full AS3 request for the DNS device. Raises GslbError naming unit, app and stack."""
     units = _index(refs, gslb.dns_device)
     shared: dict[str, Any] = {"class": "Application", "template": "shared"}
-    for ref in units.values():
-        shared[data_center_name(ref.name)] = _data_center(ref)
-        shared[server_name(ref.name)] = _server(ref)
+    for server, on_it in _servers(units.values()).items():
+        shared[data_center_name(server)] = _data_center(on_it[0])
+        shared[server_name(server)] = _server(on_it)
     shared.update(_dns_device_server(gslb.dns_device))
     records = _topology_records(gslb, units)
     if records:
@@ -327,29 +341,41 @@ def _index(refs: Sequence[UnitRef], device: config.DnsDevice) -> dict[str, UnitR
                 f"unit {ref.name} is described twice ({units[ref.name].origin} and {ref.origin}); "
                 "a unit is deployed by one stack only"
             )
-        if ref.address in addresses:
+        if ref.address in addresses and not (ref.device and addresses[ref.address] == f"device {ref.device}"):
             raise GslbError(
                 f"{addresses[ref.address]} and unit {ref.name} share BIG-IP address {ref.address}; "
                 "F5 DNS knows a BIG-IP as one server in one data center, give each unit its own BIG-IP"
             )
         units[ref.name] = ref
-        addresses[ref.address] = f"unit {ref.name}"
+        addresses[ref.address] = f"device {ref.device}" if ref.device else f"unit {ref.name}"
     return units
+
+
+def _servers(refs: Iterable[UnitRef]) -> dict[str, list[UnitRef]]:
+    """The units by GSLB server: one per unit BIG-IP of its own, one per shared device."""
+    servers: dict[str, list[UnitRef]] = {}
+    for ref in refs:
+        servers.setdefault(ref.server, []).append(ref)
+    return servers
 
 
 def _data_center(ref: UnitRef) -> dict[str, Any]:
     return {"class": "GSLB_Data_Center", "location": f"{ref.cloud}/{ref.region}", "enabled": True}
 
 
-def _server(ref: UnitRef) -> dict[str, Any]:
+def _server(refs: Sequence[UnitRef]) -> dict[str, Any]:
     return {
         "class": "GSLB_Server",
         "serverType": "bigip",
-        "dataCenter": {"use": _shared(data_center_name(ref.name))},
-        "devices": [{"address": ref.address}],
+        "dataCenter": {"use": _shared(data_center_name(refs[0].server))},
+        "devices": [{"address": refs[0].address}],
         # Only the listed virtual servers: discovery would import CIS's objects too.
         "virtualServerDiscoveryMode": "disabled",
-        "virtualServers": [{"name": a.name, "address": a.vip, "port": a.port} for a in ref.apps],
+        "virtualServers": [
+            {"name": ref.virtual_server(a.name), "address": a.vip, "port": a.port}
+            for ref in refs
+            for a in ref.apps
+        ],
     }
 
 
@@ -445,7 +471,10 @@ def _pool(
 
 def _member(wide: config.WideIp, ref: UnitRef, app: AppRef, order: int) -> dict[str, Any]:
     # The member is the unit's GSLB server plus its virtual server for the app, by name.
-    member: dict[str, Any] = {"server": {"use": _shared(server_name(ref.name))}, "virtualServer": app.name}
+    member: dict[str, Any] = {
+        "server": {"use": _shared(server_name(ref.server))},
+        "virtualServer": ref.virtual_server(app.name),
+    }
     if wide.lb_mode == "global-availability":
         member["memberOrder"] = order  # failover order; other modes leave the order alone
     elif wide.lb_mode == "ratio":
@@ -496,7 +525,7 @@ def _topology_records(gslb: config.Gslb, units: Mapping[str, UnitRef]) -> list[d
                     "destination": {
                         "matchType": "datacenter",
                         "matchOperator": "equals",
-                        "matchValue": {"use": _shared(data_center_name(record.unit))},
+                        "matchValue": {"use": _shared(data_center_name(units[record.unit].server))},
                     },
                     "weight": record.weight,
                 }

@@ -10,10 +10,13 @@ import pulumi_kubernetes as k8s
 from components import config
 
 
-def app_namespaces(unit: config.Unit) -> list[str]:
-    """Every namespace an app or NGINX uses that is not a mesh namespace, sorted."""
+def app_namespaces(unit: config.Unit, served: tuple[config.App, ...] = ()) -> list[str]:
+    """Every namespace an app or NGINX uses that is not a mesh namespace, sorted; `served`: other
+    units' multi-cluster apps this unit's cluster also serves (multicluster.py)."""
     injected = set(unit.mesh.injected_namespaces)
-    wanted = {a.namespace for a in unit.apps} | set(unit.nginx.namespaces if unit.nginx.enabled else ())
+    wanted = {a.namespace for a in (*unit.apps, *served)} | set(
+        unit.nginx.namespaces if unit.nginx.enabled else ()
+    )
     return sorted(wanted - injected)
 
 
@@ -21,6 +24,7 @@ def app_namespaces(unit: config.Unit) -> list[str]:
 class NamespacesArgs:
     unit: config.Unit
     after: tuple[pulumi.Resource, ...] = ()
+    served: tuple[config.App, ...] = ()
 
 
 class AppNamespaces(pulumi.ComponentResource):
@@ -35,6 +39,6 @@ class AppNamespaces(pulumi.ComponentResource):
                 metadata={"name": ns, "labels": {"istio-injection": "disabled"}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
-            for ns in app_namespaces(args.unit)
+            for ns in app_namespaces(args.unit, args.served)
         }
         self.register_outputs({"namespaces": sorted(self.namespaces)})

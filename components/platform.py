@@ -13,7 +13,8 @@ from typing import Any
 
 import pulumi
 
-from components import config
+from components import config, multicluster
+from components.bigip.shared import SharedDevice, SharedDeviceArgs
 from components.gslb import Gslb, GslbArgs, UnitRef, remote_ref, tenants
 from components.pki import Pki, PkiArgs, UnitTrust, app_role, egress_role
 from components.unit import AtomicUnit, UnitArgs
@@ -88,7 +89,25 @@ def _trusted_file(access: config.BigipAccess | None) -> str | None:
     return None if access is None or access.insecure_skip_verify else access.trusted_cert_file
 
 
-def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: DeployInputs) -> UnitArgs:
+def _shared_devices(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, SharedDevice]:
+    """One component per shared BIG-IP, made before its units (they use its provider)."""
+    return {
+        d.name: SharedDevice(
+            d.name,
+            SharedDeviceArgs(d, stack.units_on(d.name), inputs.secret(d.password_secret), _trusted_file(d)),
+        )
+        for d in stack.bigip_devices
+        if stack.units_on(d.name)
+    }
+
+
+def _unit_args(
+    stack: config.StackConfig,
+    unit: config.Unit,
+    pki: Pki,
+    inputs: DeployInputs,
+    devices: Mapping[str, SharedDevice],
+) -> UnitArgs:
     cluster, bigip = unit.cluster, unit.bigip
     trusted = _trusted_file(bigip)
     return UnitArgs(
@@ -110,7 +129,23 @@ def _unit_args(stack: config.StackConfig, unit: config.Unit, pki: Pki, inputs: D
             for app in unit.apps
             if app_role(unit.name, app.name) in pki.leaves
         },
+        shared_device=devices.get(bigip.device) if bigip and bigip.device else None,
+        peer_kubeconfigs=tuple((peer, _kubeconfig(stack, peer, inputs)) for peer in multicluster.peers(unit)),
+        served=tuple(
+            app
+            for other in stack.units
+            for app in other.apps
+            if app.multi_cluster and any(p.unit == unit.name for p in app.multi_cluster.peers)
+        ),
     )
+
+
+def _kubeconfig(stack: config.StackConfig, unit: str, inputs: DeployInputs) -> pulumi.Input[str]:
+    """A kubeconfig cluster's kubeconfig, the secret config value (config rules allow no other peer)."""
+    cluster = stack.unit(unit).cluster
+    if not isinstance(cluster, config.KubeconfigCluster):
+        raise ValueError(f"unit {unit}: a multi-cluster peer needs cluster.source kubeconfig")
+    return inputs.secret(cluster.kubeconfig_secret)
 
 
 def _pki(stack: config.StackConfig, pki_config: config.Pki, inputs: DeployInputs) -> Pki:
@@ -132,8 +167,11 @@ def build(stack: config.StackConfig, inputs: DeployInputs) -> dict[str, Any]:
     units: dict[str, AtomicUnit] = {}
     if stack.units and stack.pki is not None:  # config validation guarantees pki with units
         pki = _pki(stack, stack.pki, inputs)
+        devices = _shared_devices(stack, inputs)
         for unit in stack.units:
-            units[unit.name] = AtomicUnit(unit.name, _unit_args(stack, unit, pki, inputs))
+            units[unit.name] = AtomicUnit(unit.name, _unit_args(stack, unit, pki, inputs, devices))
+        for device in devices.values():
+            device.finish()
         outputs["rootCertPem"] = pki.root_cert_pem
         outputs["units"] = {name: u.summary for name, u in units.items()}
         outputs["kubeconfigs"] = pulumi.Output.secret({name: u.kubeconfig for name, u in units.items()})

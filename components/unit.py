@@ -17,6 +17,7 @@ from components.bigip.ingress import CisIngress, IngressArgs
 from components.bigip.persist import ConfigSave, SaveArgs
 from components.bigip.reencrypt import ReencryptArgs, ReencryptProfiles
 from components.bigip.routing import BgpArgs, BigipBgp, tmsh_commands
+from components.bigip.shared import SharedDevice
 from components.bigip.waf import WafArgs, WafPolicies, templated_apps
 from components.calico import Calico, CalicoArgs
 from components.cis import Cis, CisArgs
@@ -43,6 +44,12 @@ class UnitArgs:
     bigip_trusted_cert_path: pulumi.Input[str] | None = None
     egress_identity: pki.IssuedLeaf | None = None
     app_certs: dict[str, pki.IssuedLeaf] = field(default_factory=dict)
+    # The shared BIG-IP the unit is on (bigip.device), made once for all of its units.
+    shared_device: SharedDevice | None = None
+    # Multi-cluster (components/multicluster.py): the kubeconfig of each peer this unit's CIS reads,
+    # and the other units' apps this unit's cluster also serves.
+    peer_kubeconfigs: tuple[tuple[str, pulumi.Input[str]], ...] = ()
+    served: tuple[config.App, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,8 @@ class AtomicUnit(pulumi.ComponentResource):
     def __init__(self, name: str, args: UnitArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:unit:AtomicUnit", name, None, opts)
         unit, bigip = args.unit, args.unit.bigip
-        self.gslb_ref = UnitRef.of(unit) if bigip is not None else None
+        device = args.shared_device.device if args.shared_device else None
+        self.gslb_ref = UnitRef.of(unit, device) if bigip is not None else None
         cluster = Cluster(f"{name}-cluster", ClusterArgs(unit, args.kubeconfig), self._on())
         k8s = self._on(cluster.provider)
         cni = (
@@ -125,7 +133,7 @@ class AtomicUnit(pulumi.ComponentResource):
         # Mesh tracing follows observability unless the stack file sets it (Jaeger receives it).
         mesh_config = effective_mesh(unit, args.environment)
         mesh = Mesh(f"{name}-mesh", MeshArgs(mesh_config, args.ca, name, after), k8s)
-        spaces = AppNamespaces(f"{name}-namespaces", NamespacesArgs(unit, after), k8s)
+        spaces = AppNamespaces(f"{name}-namespaces", NamespacesArgs(unit, after, args.served), k8s)
         # Zero trust in every injected namespace: after istiod (the CRDs) and the namespaces.
         authz_after = (*after, mesh.istiod, *mesh.namespaces)
         MeshAuthorization(f"{name}-authz", AuthzArgs(unit, authz_after), k8s)
@@ -175,18 +183,23 @@ class AtomicUnit(pulumi.ComponentResource):
         k8s = self._on(side.cluster.provider)
         # Device: its provider, Pulumi's partition, and the save-on-destroy that every BIG-IP
         # object waits for, so that one is deleted after them all.
-        bgp_commands = tmsh_commands(unit) if side.bgp else []
+        shared = args.shared_device
+        own_bgp = side.bgp and shared is None  # a shared device runs one BGP instance for its units
+        bgp_commands = tmsh_commands(unit) if own_bgp else []
         saved_state = persist.unit_digest(unit, bgp_commands)
-        device_args = DeviceArgs(bigip, password, args.bigip_trusted_cert_path, saved_state)
+        device_args = DeviceArgs(
+            bigip, password, args.bigip_trusted_cert_path, saved_state, shared.shared if shared else None
+        )
         device = BigipDevice(f"{name}-bigip", device_args, self._on())
         in_partition = (device.pulumi_partition, device.save_on_destroy)
         # CIS needs no partition made for it: AS3 creates its tenant (drain.py).
-        cis = Cis(f"{name}-cis", CisArgs(bigip, password, args.bigip_trusted_cert, side.after), k8s)
+        cis_args = CisArgs(bigip, password, args.bigip_trusted_cert, side.after, unit, args.peer_kubeconfigs)
+        cis = Cis(f"{name}-cis", cis_args, k8s)
         referenced = self._cis_referenced(name, args, bigip, password=password, device=device, cis=cis)
         ingress_after = (*side.routes_after, cis.crds, *referenced.ready)
         CisIngress(f"{name}-ingress", IngressArgs(unit, args.app_certs, ingress_after), k8s)
         on_device = self._on(device.provider)
-        routing = BigipBgp(f"{name}-bgp", BgpArgs(unit, in_partition), on_device) if side.bgp else None
+        routing = BigipBgp(f"{name}-bgp", BgpArgs.of_unit(unit, in_partition), on_device) if own_bgp else None
         egress = self._egress(name, args, side, device, in_partition)
         # The provider never saves the running configuration: save it after the objects change,
         # and not after a BGP update the device refused.
@@ -194,6 +207,9 @@ class AtomicUnit(pulumi.ComponentResource):
         objects = tuple(o for part in parts if part is not None for o in part.objects)
         identity = args.egress_identity if egress else None
         uploaded = [args.ca.chain_pem, args.ca.root_pem, *((identity.cert_pem,) if identity else ())]
+        if shared is not None:
+            shared.contribute(objects, uploaded)  # one save per device, after every unit's objects
+            return egress
         trigger = pulumi.Output.all(saved_state, *uploaded).apply(persist.digest)
         checks = (routing.check,) if routing else ()
         ConfigSave(f"{name}-bigip-save", SaveArgs(objects, trigger, checks), on_device)

@@ -29,6 +29,15 @@ def stack(name: str) -> config.StackConfig:
     return config.parse_stack(raw_stack(name))
 
 
+# Pulumi.prod.yaml as it was before shared BIG-IPs (issue 16): every unit with a BIG-IP of its own.
+BEFORE_DEVICES = ROOT / "tests" / "fixtures" / "prod-before-devices.stack.yaml"
+
+
+def raw_stack_file(path: Path) -> dict[str, Any]:
+    """The structured `cpaas:` keys of the stack file at `path` (a fresh deep copy each call)."""
+    return copy.deepcopy(stackfile.raw_config(path))
+
+
 def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
     """Deploy-time values as the renderer makes them: secrets marked secret, PEM stand-ins."""
     return DeployInputs(

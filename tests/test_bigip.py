@@ -13,12 +13,28 @@ import pytest
 
 from components import config, pki
 from components.bigip import drain, egress, ingress, persist, routing, tmsh_check
-from tests.support import raw_stack, run_build, run_script, stack
+from tests import support
+from tests.support import BEFORE_DEVICES, raw_stack_file, run_build, run_script
 from tools import engine
 from tools.validate import Validator
 
 UNIT = "onprem-syd"
 PARTITION = "/cpaas-onprem-syd/"
+
+
+# The per-unit BIG-IP side (its own provider, BGP instance and save): prod before shared devices,
+# where onprem-syd has its BIG-IP to itself. Shared devices: tests/test_devices.py.
+def raw_stack(name: str) -> dict[str, Any]:
+    return raw_stack_file(BEFORE_DEVICES) if name == "prod-before-devices" else support.raw_stack(name)
+
+
+def stack(name: str) -> config.StackConfig:
+    return config.parse_stack(raw_stack(name))
+
+
+@pytest.fixture(scope="module")
+def prod() -> engine.Run:
+    return run_build(stack("prod-before-devices"), "prod")
 
 
 def _in_unit(run: engine.Run, unit: str, type_prefix: str) -> list[engine.Registration]:
@@ -53,7 +69,7 @@ def test_each_unit_has_its_own_bigip_provider_verifying_tls_without_telemetry(pr
 
 
 def _two_templated_apps_in_one_unit() -> engine.Run:
-    raw = raw_stack("prod")
+    raw = raw_stack("prod-before-devices")
     httpbin = raw["units"][2]["apps"][1]
     assert (raw["units"][2]["name"], httpbin["name"]) == (UNIT, "httpbin")
     httpbin["waf"] = {"template": "POLICY_TEMPLATE_FUNDAMENTAL", "enforcementMode": "transparent"}
@@ -144,7 +160,7 @@ def test_the_egress_identity_key_and_certificate_are_uploaded_together_as_the_pr
     assert pair.name == f"{unit}-egress-identity"
     assert (pair.inputs["keyContent"], pair.inputs["certContent"]) == (engine.SECRET, engine.SECRET)
     partition = pair.inputs["partition"]
-    assert partition == stack("prod").unit(unit).bigip.pulumi_partition  # type: ignore[union-attr]
+    assert partition == stack("prod-before-devices").unit(unit).bigip.pulumi_partition  # type: ignore[union-attr]
     profile = prod.get(f"{unit}-egress-client-ssl")
     chain = profile.inputs["certKeyChain"]
     assert chain["cert"] == f"/{partition}/{pair.inputs['certName']}"
@@ -189,7 +205,7 @@ def test_a_per_app_snat_address_is_used_by_its_app_only_never_by_the_virtual_ser
 ) -> None:
     """The virtual server's SNAT pool serves every namespace without an address of its own, so an
     address in it can leave with any of them: a per-app address sits alone in its app's pool."""
-    egress_config = stack("prod").unit(unit).egress
+    egress_config = stack("prod-before-devices").unit(unit).egress
     assert egress_config is not None
     per_app = {str(a.snat_address): a.namespace for a in egress_config.allow if a.snat_address is not None}
     assert per_app, "the prod stack has per-app addresses to check"
@@ -243,7 +259,7 @@ def test_pulumi_leaves_the_cis_partition_to_cis_and_as3(prod: engine.Run) -> Non
     fails to delete, and to refresh, once AS3 has removed it."""
     partitions = {r.inputs["name"] for r in prod.by_type("f5bigip:index/partition:Partition")}
     for unit in ("aws-syd", "azure-mel", UNIT):
-        bigip = stack("prod").unit(unit).bigip
+        bigip = stack("prod-before-devices").unit(unit).bigip
         assert bigip is not None
         assert bigip.pulumi_partition in partitions
         assert bigip.cis_partition not in partitions
@@ -272,7 +288,7 @@ def test_removing_a_unit_drains_cis_before_deleting_what_cis_objects_reference(
     for reg in crs:
         assert wait.urn in reg.dependencies, reg.name
     env = wait.inputs["environment"]
-    bigip = stack("prod").unit(unit).bigip
+    bigip = stack("prod-before-devices").unit(unit).bigip
     assert bigip is not None
     assert env["CPAAS_CIS_PARTITION"] == bigip.cis_partition
     assert env["CPAAS_BIGIP_URL"] == f"https://{bigip.management_address}:{bigip.management_port}"
@@ -305,7 +321,7 @@ def test_removing_an_app_waits_for_cis_to_release_its_reencrypt_profile_and_waf_
     assert set(waits) == {f"{unit}-cis-drain-wait", *expected}
     owners = {_object_path(r): r for r in _in_unit(prod, unit, "f5bigip:") if r.inputs.get("name")}
     crs = _in_unit(prod, f"{unit}-ingress", "kubernetes:cis.f5.com/v1:")
-    bigip = stack("prod").unit(unit).bigip
+    bigip = stack("prod-before-devices").unit(unit).bigip
     assert bigip is not None and crs
     for name, path in expected.items():
         wait = waits[name]
@@ -349,20 +365,20 @@ def test_app_tls_secrets_are_secret_and_come_from_the_unit_pki(prod: engine.Run)
 
 
 def test_ingress_specs_are_pure_functions_of_the_app() -> None:
-    app = stack("prod").unit(UNIT).apps[0]
+    app = stack("prod-before-devices").unit(UNIT).apps[0]
     vs = ingress.mesh_virtual_server(UNIT, app)
     assert vs["virtualServerAddress"] == "10.30.17.10" and vs["host"] == "bookinfo.apps.example-bank.com"
     profile = ingress.mesh_tls_profile(UNIT, app)["tls"]
     assert profile["termination"] == "reencrypt"
     assert profile["serverSSL"] == "/Common/cpaas-onprem-syd-bookinfo-reencrypt"
-    mqtt = stack("prod").unit(UNIT).apps[2]
+    mqtt = stack("prod-before-devices").unit(UNIT).apps[2]
     assert ingress.transport_server(mqtt)["type"] == "tcp"
 
 
 def test_bgp_is_recreated_whole_with_graceful_restart_and_one_neighbour_per_node() -> None:
     """As DO does: BIG-IP cannot overwrite a peer group with members or change local-as, so the
     object is deleted when it exists and created whole; running the commands again converges."""
-    unit = stack("prod").unit(UNIT)
+    unit = stack("prod-before-devices").unit(UNIT)
     commands = routing.tmsh_commands(unit)
     assert commands[0] == "modify sys db tmrouted.tmos.routing value enable"
     assert commands[1] == (
@@ -424,11 +440,11 @@ def _triggers(raw: dict[str, Any], mocks: type[engine.StateMocks] = engine.State
 
 
 def test_the_saves_run_again_when_a_units_bigip_config_changes_and_only_that_units() -> None:
-    before = _triggers(raw_stack("prod"))
-    assert len(before) == 6 and _triggers(raw_stack("prod")) == before  # deterministic
-    unit = stack("prod").unit(UNIT)
+    before = _triggers(raw_stack("prod-before-devices"))
+    assert len(before) == 6 and _triggers(raw_stack("prod-before-devices")) == before  # deterministic
+    unit = stack("prod-before-devices").unit(UNIT)
     assert before[f"{UNIT}-bigip-save-on-destroy"] == persist.unit_digest(unit, routing.tmsh_commands(unit))
-    changed = raw_stack("prod")
+    changed = raw_stack("prod-before-devices")
     changed["units"][2]["egress"]["allow"][0]["serviceAccounts"] = ["bookinfo-productpage"]
     after = _triggers(changed)
     for role in ("save-command", "save-on-destroy"):
@@ -449,7 +465,9 @@ def test_the_save_triggers_never_read_what_the_device_returns() -> None:
                 state = {**state, "description": "changed on the device", "generation": 42}
             return id_, state
 
-    assert _triggers(raw_stack("prod"), DeviceAddsState) == _triggers(raw_stack("prod"))
+    assert _triggers(raw_stack("prod-before-devices"), DeviceAddsState) == _triggers(
+        raw_stack("prod-before-devices")
+    )
 
 
 def _device_answers(command: str, results: list[str]) -> type[engine.StateMocks]:
@@ -477,7 +495,7 @@ def _run_step(reg: engine.Registration, script: str) -> subprocess.CompletedProc
 def test_a_refused_bgp_update_fails_only_its_own_check_step_and_the_program_finishes() -> None:
     """The program never raises on what a device answered (an exception in an apply cancels every
     unit's update); the check is a step of its own, so only its dependents are skipped."""
-    run = run_build(stack("prod"), "prod", mocks=DeviceRefusesBgp)
+    run = run_build(stack("prod-before-devices"), "prod", mocks=DeviceRefusesBgp)
     apply, check = run.get(f"{UNIT}-bgp-apply"), run.get(f"{UNIT}-bgp-check")
     assert check.type == "command:local:Command" and apply.urn in check.dependencies
     env = check.inputs["environment"]
@@ -493,7 +511,9 @@ def test_a_refused_bgp_update_fails_only_its_own_check_step_and_the_program_fini
 
 
 def test_an_accepted_bgp_update_passes_its_check_step() -> None:
-    run = run_build(stack("prod"), "prod", mocks=_device_answers(f"{UNIT}-bgp-apply", ["", "", ""]))
+    run = run_build(
+        stack("prod-before-devices"), "prod", mocks=_device_answers(f"{UNIT}-bgp-apply", ["", "", ""])
+    )
     done = _run_step(run.get(f"{UNIT}-bgp-check"), "create")
     assert done.returncode == 0, done.stderr
 
@@ -520,7 +540,9 @@ def test_the_save_sys_config_output_is_checked_by_a_step_of_its_own_with_the_sam
 
 def test_a_refused_save_fails_its_check_step() -> None:
     refused = ["01070711:3: Caught configuration exception (0), unable to save"]
-    run = run_build(stack("prod"), "prod", mocks=_device_answers(f"{UNIT}-bigip-save-command", refused))
+    run = run_build(
+        stack("prod-before-devices"), "prod", mocks=_device_answers(f"{UNIT}-bigip-save-command", refused)
+    )
     done = _run_step(run.get(f"{UNIT}-bigip-save-check"), "create")
     assert done.returncode != 0 and "save sys config" in done.stderr
 
@@ -573,7 +595,7 @@ def test_the_save_refuses_an_empty_object_list() -> None:
 
 
 def test_the_do_form_of_the_bgp_peering_validates_against_the_do_schema(schema_dir: Path) -> None:
-    declaration = routing.do_declaration(stack("prod").unit(UNIT))
+    declaration = routing.do_declaration(stack("prod-before-devices").unit(UNIT))
     validator = Validator(schema_dir)
     assert validator.do(declaration, "bgp.do.json") == []
     assert not validator.skipped and validator.checked["do"] == 1  # validated, not skipped
@@ -584,7 +606,7 @@ def test_the_dev_stack_has_no_bigip_resources(dev: engine.Run) -> None:
 
 
 def test_egress_helpers_name_the_mesh_host_and_objects() -> None:
-    unit = stack("prod").unit(UNIT)
+    unit = stack("prod-before-devices").unit(UNIT)
     assert egress.egress_host(unit) == "egress.onprem-syd.cpaas.internal"
     assert egress.Names("p").virtual_server == "/p/egress"
 
@@ -614,7 +636,7 @@ def test_every_bigip_object_depends_directly_on_the_save_on_destroy(prod: engine
 
 
 def test_the_bgp_commands_and_the_provider_version_are_part_of_what_is_saved() -> None:
-    unit = stack("prod").unit(UNIT)
+    unit = stack("prod-before-devices").unit(UNIT)
     commands = routing.tmsh_commands(unit)
     assert persist.unit_digest(unit, commands) != persist.unit_digest(
         unit, [c.replace("120", "90") for c in commands]

@@ -26,6 +26,7 @@ from components.bigip.ingress import CisIngress
 from components.bigip.persist import ConfigSave
 from components.bigip.reencrypt import ReencryptProfiles
 from components.bigip.routing import BigipBgp
+from components.bigip.shared import SharedDevice
 from components.bigip.waf import WafPolicies
 from components.calico import Calico
 from components.cis import Cis, CisArgs
@@ -67,6 +68,7 @@ COMPONENTS = {
     "cpaas:cis:Cis": Cis,
     "cpaas:namespaces:AppNamespaces": AppNamespaces,
     "cpaas:bigip:BigipDevice": BigipDevice,
+    "cpaas:bigip:SharedDevice": SharedDevice,
     "cpaas:bigip:CisIngress": CisIngress,
     "cpaas:bigip:EgressGateway": EgressGateway,
     "cpaas:bigip:BigipBgp": BigipBgp,
@@ -158,16 +160,19 @@ def test_every_resource_named_for_a_unit_has_that_units_atomic_unit_as_an_ancest
     prod: engine.Run,
 ) -> None:
     units = [r.name for r in prod.by_type(UNIT_TYPE)]
-    assert sorted(units) == ["aws-syd", "azure-mel", "onprem-syd"]
+    assert sorted(units) == ["aws-syd", "azure-mel", "onprem-syd", "onprem-syd-b"]
+    devices = [d.name for d in stack("prod").bigip_devices]
     for reg in prod.registrations:
-        owner = next((u for u in units if reg.name.startswith(f"{u}-")), None)
+        # The longest unit name that prefixes it: onprem-syd-b-* belongs to onprem-syd-b.
+        owner = max((u for u in units if reg.name.startswith(f"{u}-")), key=len, default=None)
         if reg.type == UNIT_TYPE:
             assert _unit_of(prod, reg) is None, "units do not nest"
         elif owner is not None:
             assert _unit_of(prod, reg) == owner, f"{reg.name} is not under unit {owner}"
         else:
-            # Only the PKI and GSLB live outside the units.
-            assert reg.name in ("pki", "gslb") or reg.name.startswith(("pki-", "gslb-")), reg.name
+            # Only the PKI, GSLB and shared BIG-IPs live outside the units.
+            outside = ("pki", "gslb", *devices)
+            assert reg.name in outside or reg.name.startswith(tuple(f"{o}-" for o in outside)), reg.name
             assert _unit_of(prod, reg) is None
 
 
@@ -190,12 +195,12 @@ def test_every_kubernetes_resource_uses_its_own_units_provider_never_the_default
 def test_each_unit_has_exactly_one_kubernetes_provider_and_none_is_shared(prod: engine.Run) -> None:
     providers = prod.by_type(K8S_PROVIDER)
     owners = [_unit_of(prod, p) for p in providers]
-    assert sorted(owners) == ["aws-syd", "azure-mel", "onprem-syd"]  # type: ignore[type-var]
+    assert sorted(owners) == ["aws-syd", "azure-mel", "onprem-syd", "onprem-syd-b"]  # type: ignore[type-var]
     used: dict[str, set[str]] = {}
     for reg in prod.registrations:
         if reg.type.startswith("kubernetes:"):
             used.setdefault(reg.provider, set()).add(_unit_of(prod, reg) or "")
-    assert len(used) == 3
+    assert len(used) == 4
     assert all(len(units) == 1 for units in used.values()), used
 
 
@@ -247,9 +252,10 @@ def test_istio_nginx_and_cis_namespaces_and_releases_come_after_calicos_api_serv
 
 def test_bgp_configuration_and_peers_wait_for_calicos_api_server(prod: engine.Run) -> None:
     bgp = [r.name for r in prod.registrations if r.type.startswith("kubernetes:projectcalico.org/v3:")]
-    assert len(bgp) == 3  # one BGPConfiguration, two peers
+    assert len(bgp) == 5  # per calico unit one BGPConfiguration; a peer per self IP (two, one)
     for name in bgp:
-        _assert_after(prod, name, ["onprem-syd-calico-api-ready"])
+        unit = "onprem-syd-b" if name.startswith("onprem-syd-b-") else "onprem-syd"
+        _assert_after(prod, name, [f"{unit}-calico-api-ready"])
 
 
 @pytest.mark.parametrize("unit", ["aws-syd", "azure-mel", "onprem-syd"])
@@ -336,7 +342,7 @@ def test_cis_release_runs_the_pinned_version_in_cluster_crd_mode_verifying_bigip
 
 def test_the_cis_login_secret_holds_username_and_password_only_as_secrets(prod: engine.Run) -> None:
     logins = [r for r in prod.registrations if r.name.endswith("-cis-login")]
-    assert len(logins) == 3
+    assert len(logins) == 4
     for reg in logins:
         assert reg.inputs["metadata"] == {"name": "f5-bigip-ctlr-login", "namespace": "f5-cis"}
         assert reg.inputs["stringData"] == {"username": SECRET, "password": SECRET}
@@ -381,7 +387,11 @@ def test_calico_peers_every_bigip_self_ip_with_the_bigip_asn_and_graceful_restar
 ) -> None:
     unit = _unit("prod", "onprem-syd")
     assert unit.bigip is not None
-    peers = {r.inputs["spec"]["peerIP"]: r for r in prod.by_type("kubernetes:projectcalico.org/v3:BGPPeer")}
+    peers = {
+        r.inputs["spec"]["peerIP"]: r
+        for r in prod.by_type("kubernetes:projectcalico.org/v3:BGPPeer")
+        if r.name.startswith("onprem-syd-calico-")
+    }
     assert sorted(peers) == sorted(str(ip) for ip in unit.bigip.self_ips)
     for ip, reg in peers.items():
         assert reg.inputs["spec"] == {"peerIP": ip, "asNumber": unit.bigip.asn, "maxRestartTime": "120s"}
@@ -393,7 +403,11 @@ def test_the_bgp_configuration_uses_the_cluster_asn(prod: engine.Run, dev: engin
     for run, stack_name, unit_name in ((prod, "prod", "onprem-syd"), (dev, "dev", "dev")):
         cni = _unit(stack_name, unit_name).network.cni
         assert isinstance(cni, config.CalicoBgp)
-        (conf,) = run.by_type("kubernetes:projectcalico.org/v3:BGPConfigurationPatch")
+        (conf,) = [
+            r
+            for r in run.by_type("kubernetes:projectcalico.org/v3:BGPConfigurationPatch")
+            if r.name.startswith(f"{unit_name}-calico-")
+        ]
         # calico-node has created "default" by the time the API server answers: patched, forced.
         assert conf.inputs["metadata"] == {
             "name": "default",
@@ -414,7 +428,7 @@ def test_injected_namespaces_are_labelled_for_sidecar_injection(prod: engine.Run
 
 def test_cacerts_has_exactly_istios_four_plugged_ca_keys_all_secret(prod: engine.Run) -> None:
     secrets = [r for r in prod.registrations if r.name.endswith("-mesh-cacerts")]
-    assert len(secrets) == 3
+    assert len(secrets) == 4
     for reg in secrets:
         assert reg.inputs["metadata"] == {"name": "cacerts", "namespace": "istio-system"}
         assert reg.inputs["stringData"] == {

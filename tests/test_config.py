@@ -38,7 +38,7 @@ TRUST_DOMAIN_MSG = (
     "'-', starting and ending with a letter or digit) joined by '.', at most 255 characters, with no "
     "scheme, port or path, e.g. prod.cpaas.example.com"
 )
-KNOWN_PROD_UNITS = "known units: aws-syd, azure-mel, onprem-syd"
+KNOWN_PROD_UNITS = "known units: aws-syd, azure-mel, onprem-syd, onprem-syd-b"
 KUBECONFIG_CLUSTER = {"source": "kubeconfig", "kubeconfigSecret": "kc", "kubernetesVersion": "1.34"}
 
 
@@ -118,6 +118,7 @@ def test_prod_needs_exactly_its_bigip_passwords_and_kubeconfigs_as_secrets() -> 
         "bigipPassword-onprem-syd",
         "kubeconfig-aws-syd",
         "kubeconfig-onprem-syd",
+        "kubeconfig-onprem-syd-b",
     ]
 
 
@@ -126,7 +127,7 @@ def test_prod_names_its_bigip_certificates_as_committed_files_not_config_keys() 
     assert stack("prod").trust_files() == {
         "trust/prod/bigip-aws-syd.pem": "units[0].bigip.trustedCertFile",
         "trust/prod/bigip-azure-mel.pem": "units[1].bigip.trustedCertFile",
-        "trust/prod/bigip-onprem-syd.pem": "units[2].bigip.trustedCertFile",
+        "trust/prod/bigip-onprem-syd.pem": "bigipDevices[0].trustedCertFile",
         "trust/prod/bigip-gslb.pem": "gslb.dnsDevice.trustedCertFile",
     }
 
@@ -159,7 +160,7 @@ def test_secret_and_plain_keys_are_exactly_the_keys_the_stack_file_names(name: s
 
 
 def test_config_keys_are_the_structured_keys_of_the_stack_files() -> None:
-    assert config.config_keys() == ["environment", "pki", "units", "gslb", "addressPlan"]
+    assert config.config_keys() == ["environment", "pki", "bigipDevices", "units", "gslb", "addressPlan"]
     assert set(raw_stack("prod")) == set(config.config_keys())
     assert set(raw_stack("dev")) <= set(config.config_keys())
 
@@ -177,9 +178,9 @@ def test_fails_when_two_units_share_a_name() -> None:
         "(they key every resource), rename one",
         # The wide IPs still name the renamed unit, and say so.
         "cpaas:gslb.wideIps[0].units[2]: azure-mel is not a unit of this stack; "
-        "known units: aws-syd, onprem-syd",
+        "known units: aws-syd, onprem-syd, onprem-syd-b",
         "cpaas:gslb.wideIps[2].ratios.azure-mel: azure-mel is not a unit of this stack; "
-        "known units: aws-syd, onprem-syd",
+        "known units: aws-syd, onprem-syd, onprem-syd-b",
     ]
 
 
@@ -375,20 +376,24 @@ def calico_unit_on(raw: dict[str, Any], i: int, device: str) -> None:
     unit["bigip"]["managementAddress"] = device
 
 
-def test_fails_when_two_calico_bgp_units_share_a_bigip() -> None:
+def test_fails_when_two_calico_bgp_units_share_a_bigip_declared_inline() -> None:
     raw = raw_stack("prod")
-    calico_unit_on(raw, 1, "10.30.16.10")
+    calico_unit_on(raw, 0, "10.10.16.10")
+    calico_unit_on(raw, 1, "10.10.16.10")
     assert errors(raw) == [
-        "cpaas:units[2].bigip.managementAddress: 10.30.16.10 is also the BIG-IP of units[1] "
-        "(azure-mel), and both units peer BGP with Calico; a BIG-IP runs one BGP instance per "
-        "route domain and cpaas does not support shared BIG-IPs yet, give each calico-bgp unit "
-        "its own BIG-IP"
+        "cpaas:units[1].bigip.managementAddress: 10.10.16.10 is also the BIG-IP of units[0] "
+        "(aws-syd), and both units peer BGP with Calico; a BIG-IP runs one BGP instance per "
+        "route domain, so declare it once under cpaas:bigipDevices and name it in both units' "
+        "bigip.device"
     ]
 
 
 def test_a_cloud_native_unit_may_share_the_bigip_of_a_calico_bgp_unit() -> None:
     raw = raw_stack("prod")
-    raw["units"][0]["bigip"]["managementAddress"] = "10.30.16.10"
+    bigip = raw["units"][0]["bigip"]
+    for key in ("managementAddress", "passwordSecret", "trustedCertFile", "asn", "vlan", "selfIps"):
+        del bigip[key]
+    bigip["device"] = "syd-dc1-bigip"
     config.parse_stack(raw)
 
 
@@ -427,9 +432,9 @@ def test_fails_when_the_forward_proxy_is_inside_a_pod_cidr_on_the_same_bigip() -
 def test_fails_when_an_asn_is_out_of_range(where: str, field: str, value: int, bound: str) -> None:
     raw = raw_stack("prod")
     unit = raw["units"][2]
-    target = unit["bigip"] if where == "bigip" else unit["network"]["cni"]
+    target = raw["units"][0]["bigip"] if where == "bigip" else unit["network"]["cni"]
     target[field] = value
-    path = "units[2].bigip.asn" if where == "bigip" else "units[2].network.cni.asn"
+    path = "units[0].bigip.asn" if where == "bigip" else "units[2].network.cni.asn"
     [line] = errors(raw)
     assert path_of(line) == path
     assert str(value) in line
@@ -747,9 +752,17 @@ def test_a_local_calico_unit_needs_no_bigip() -> None:
 
 def test_fails_when_the_bigip_asn_equals_the_cluster_asn() -> None:
     raw = raw_stack("prod")
-    raw["units"][2]["bigip"]["asn"] = 64512
+    raw["bigipDevices"][0]["asn"] = 64512
     assert errors(raw) == [
-        "cpaas:units[2].bigip.asn: 64512 equals the cluster's ASN; the Calico peering is eBGP, so give "
+        f"cpaas:bigipDevices[0].asn: 64512 equals the cluster's ASN of units[{i}] ({name}); the Calico "
+        "peering is eBGP, so give the BIG-IP its own private ASN (64512-65534)"
+        for i, name in ((2, "onprem-syd"), (3, "onprem-syd-b"))
+    ]
+    raw = raw_stack("prod")
+    raw["units"][0]["network"]["cni"] = {"type": "calico-bgp", "asn": 64700}
+    raw["units"][0]["bigip"].update(asn=64700, bgpNeighbors=["10.10.0.11"])
+    assert errors(raw) == [
+        "cpaas:units[0].bigip.asn: 64700 equals the cluster's ASN; the Calico peering is eBGP, so give "
         "the BIG-IP its own private ASN (64512-65534)"
     ]
 
@@ -939,13 +952,14 @@ def test_fails_on_the_only_self_ip_with_its_own_error_and_no_spurious_empty_list
 def test_fails_with_every_independent_cross_field_error_on_its_own_line() -> None:
     raw = raw_stack("prod")
     raw["units"][1]["bigip"]["cisPartition"] = "cpaas-aws-syd"
-    raw["units"][2]["bigip"]["asn"] = 64512
+    raw["bigipDevices"][0]["asn"] = 64512
     raw["units"][0]["apps"][0]["vip"] = "10.10.16.20"
     raw["gslb"]["wideIps"][0]["lastResortUnit"] = "gcp-syd"
     lines = errors(raw)
     assert sorted(path_of(line) for line in lines) == sorted([
         "units[1].bigip.cisPartition",
-        "units[2].bigip.asn",
+        "bigipDevices[0].asn",  # the ASN of both units on the device
+        "bigipDevices[0].asn",
         "units[0].apps[0].vip",
         "gslb.wideIps[0].lastResortUnit",
     ])  # fmt: skip

@@ -106,7 +106,8 @@ def test_prod_unit_runs_bookinfo_and_the_traffic_generator_in_the_mesh_and_the_r
 
 
 def test_every_prod_unit_gets_the_same_workloads(prod: engine.Run) -> None:
-    for unit in stack("prod").units:
+    # onprem-syd-b has no apps of its own (it serves mqtt through onprem-syd): bookinfo only.
+    for unit in (u for u in stack("prod").units if u.apps):
         run = _run(unit, name=f"{unit.name}-demo")
         assert sorted(_deployments(run)) == sorted(_deployments(prod)), unit.name
 

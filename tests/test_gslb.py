@@ -14,7 +14,8 @@ import pytest
 
 from components import config, gslb, versions
 from components.gslb import UnitRef, declaration
-from tests.support import raw_stack, run_build, stack
+from tests import support
+from tests.support import BEFORE_DEVICES, raw_stack_file, run_build
 from tools import engine
 from tools.validate import Validator
 
@@ -32,8 +33,18 @@ LISTENER_CLASSES = {"Service_UDP", "Service_TCP"}
 # ---------------------------------------------------------------------------------------------
 
 
+# Per-unit GSLB servers: prod before shared devices (every unit its own BIG-IP). A shared device's
+# one server: tests/test_devices.py.
+def raw_stack(name: str) -> dict[str, Any]:
+    return raw_stack_file(BEFORE_DEVICES) if name == "prod" else support.raw_stack(name)
+
+
+def stack(name: str) -> config.StackConfig:
+    return config.parse_stack(raw_stack(name))
+
+
 def _refs(stack_config: config.StackConfig) -> list[UnitRef]:
-    return [UnitRef.of(u) for u in stack_config.units]
+    return [UnitRef.of(u, stack_config.device_of(u)) for u in stack_config.units]
 
 
 def _prod_decl() -> dict[str, Any]:
@@ -94,6 +105,12 @@ def _unit_stack_outputs() -> dict[str, dict[str, Any]]:
     for unit in raw["units"]:
         one = copy.deepcopy(raw)
         one["units"] = [unit]
+        # A unit stack of its own: its shared device only, no multi-cluster peer of another stack.
+        one["bigipDevices"] = [
+            d for d in raw.get("bigipDevices", []) if d["name"] == unit["bigip"].get("device")
+        ]
+        for app in unit["apps"]:
+            app.pop("multiCluster", None)
         run = run_build(config.parse_stack(one), f"units-{unit['name']}")
         outputs[f"example-bank/cpaas/{unit['name']}"] = {"gslbRefs": run.outputs["gslbRefs"]}
     return outputs
@@ -116,8 +133,8 @@ def _under_a_unit(run: engine.Run, urn: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def prod_run(prod: engine.Run) -> engine.Run:
-    return prod
+def prod_run() -> engine.Run:
+    return run_build(stack("prod"), "prod")  # prod before shared devices (see raw_stack above)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,7 +449,9 @@ def test_the_as3_resource_posts_the_declaration_to_exactly_its_two_tenants(prod_
 
 def test_every_unit_exposes_a_plain_gslb_ref_and_the_stack_exports_them(prod_run: engine.Run) -> None:
     prod = stack("prod")
-    assert prod_run.outputs["gslbRefs"] == {u.name: UnitRef.of(u).as_output() for u in prod.units}
+    assert prod_run.outputs["gslbRefs"] == {
+        u.name: UnitRef.of(u, prod.device_of(u)).as_output() for u in prod.units
+    }
     assert "gslbRefs" not in prod_run.secret_outputs
 
 
@@ -484,7 +503,9 @@ def test_the_render_writes_and_validates_the_gslb_declaration(prod_render: tuple
     # Two declarations: the GSLB one and aws-syd's imported access profile (docs/access.md).
     assert "as3 2" in printed and "; 0 violation(s)" in printed
     written = json.loads((tmp_path / "bigip" / "gslb" / "as3.json").read_text())
-    assert written == _prod_decl()
+    current = support.stack("prod")  # the stack file as it is, with its shared device
+    assert current.gslb is not None
+    assert written == gslb.declaration(current.gslb, _refs(current))
 
 
 def test_the_dns_device_is_a_server_in_its_own_data_center_for_iquery_and_probing() -> None:
@@ -515,7 +536,9 @@ def test_without_self_ip_or_listeners_the_device_keeps_its_own_server_and_listen
         raw["gslb"]["dnsDevice"].pop(key)
     bare = config.parse_stack(raw)
     assert bare.gslb is not None
-    adc = gslb.declaration(bare.gslb, [gslb.UnitRef.of(u) for u in bare.units])["declaration"]
+    adc = gslb.declaration(bare.gslb, [gslb.UnitRef.of(u, bare.device_of(u)) for u in bare.units])[
+        "declaration"
+    ]
     assert gslb.DNS_DEVICE_SERVER not in adc["Common"]["Shared"] and gslb.LISTENERS not in adc[TENANT]
 
 
@@ -527,7 +550,7 @@ def test_fails_when_the_dns_device_self_ip_is_a_units_bigip_address() -> None:
     with pytest.raises(gslb.GslbError, match=re.escape(
         "the DNS device (gslb.dnsDevice.selfIp) and unit onprem-syd share BIG-IP address 10.30.0.245"
     )):  # fmt: skip
-        gslb.declaration(prod.gslb, [gslb.UnitRef.of(u) for u in prod.units])
+        gslb.declaration(prod.gslb, [gslb.UnitRef.of(u, prod.device_of(u)) for u in prod.units])
 
 
 def test_fails_on_a_listener_address_listed_twice() -> None:

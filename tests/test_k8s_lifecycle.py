@@ -49,6 +49,7 @@ def test_each_units_kubernetes_provider_carries_a_cluster_identifier_named_after
         "aws-syd-cluster-k8s": "cpaas-unit-aws-syd",
         "azure-mel-cluster-k8s": "cpaas-unit-azure-mel",
         "onprem-syd-cluster-k8s": "cpaas-unit-onprem-syd",
+        "onprem-syd-b-cluster-k8s": "cpaas-unit-onprem-syd-b",
     }
     assert re.fullmatch(r"cpaas-unit-dev-k3d-[0-9a-f]{12}", ids["dev-cluster-k8s"] or ""), ids
 

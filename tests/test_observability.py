@@ -22,7 +22,7 @@ from tools.validate import Validator, resolve_schema_dir
 
 OBS_TYPE = "cpaas:observability:Observability"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-PROD_UNITS = ("aws-syd", "azure-mel", "onprem-syd")
+PROD_UNITS = ("aws-syd", "azure-mel", "onprem-syd", "onprem-syd-b")
 
 # Paths verified in kube-prometheus-stack 88.5.3 values.yaml (prometheus-community/helm-charts,
 # tag kube-prometheus-stack-88.5.3) and, under `grafana.`, the grafana chart 12.11.1 it depends on
@@ -158,7 +158,11 @@ def test_a_prod_unit_can_turn_observability_off() -> None:
     raw = raw_stack("prod")
     raw["units"][1]["observability"] = {"enabled": False}
     run = run_build(config.parse_stack(raw), "prod")
-    assert sorted(_unit_of(run, c) for c in run.by_type(OBS_TYPE)) == ["aws-syd", "onprem-syd"]
+    assert sorted(_unit_of(run, c) for c in run.by_type(OBS_TYPE)) == [
+        "aws-syd",
+        "onprem-syd",
+        "onprem-syd-b",
+    ]
 
 
 def test_observability_waits_for_the_cni(prod: engine.Run) -> None:
@@ -341,7 +345,7 @@ def test_every_rendered_kubernetes_object_of_observability_validates(prod: engin
     components = {c.urn for c in prod.by_type(OBS_TYPE)}
     objects = [(reg.name, render.k8s_object(reg)) for reg in prod.registrations if reg.parent in components]
     objects = [(name, obj) for name, obj in objects if obj is not None]
-    assert len(objects) == 3 * 4  # namespace, two dashboards, the Badger claim per unit
+    assert len(objects) == 4 * 4  # namespace, two dashboards, the Badger claim per unit
     for name, obj in objects:
         assert validator.k8s_object(obj, "1.34", name) == [], name
     assert not validator.skipped

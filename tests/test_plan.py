@@ -127,14 +127,15 @@ def test_adding_a_unit_with_replicate_only_creates_it_and_updates_the_gslb_decla
     prod_state: list[dict[str, Any]],
 ) -> None:
     raw = raw_stack("prod")
-    grown = replicate.apply(raw, replicate.derive(raw, "onprem-syd", "onprem-mel"))
+    # A unit with a BIG-IP of its own (onprem-syd's is shared: a replica of it gets its own device).
+    grown = replicate.apply(raw, replicate.derive(raw, "aws-syd", "aws-mel"))
     steps = prod_plan(prod_state, grown)
     planned = ops(steps)
     assert {u: op for u, op in planned.items() if op != "create"} == {GSLB_AS3: "update"}
     created = [s for s in steps if s.op == "create"]
-    assert all("onprem-mel" in s.urn.rsplit("::", 1)[-1] for s in created)
-    # A copy of its source, resource for resource (BGP peer names carry the new addresses).
-    source = unit_urns(prod_state, "onprem-syd")
+    assert all("aws-mel" in s.urn.rsplit("::", 1)[-1] for s in created)
+    # A copy of its source, resource for resource.
+    source = unit_urns(prod_state, "aws-syd")
     assert sorted(s.type for s in created) == sorted(e["type"] for e in prod_state if e["urn"] in source)
 
 
@@ -168,8 +169,20 @@ def _urns(state: Sequence[Mapping[str, Any]], *names: str) -> list[str]:
     return found
 
 
-def _per_unit(*names: str) -> list[str]:
-    return [n.replace("UNIT", u) for u in ("aws-syd", "azure-mel", "onprem-syd") for n in names]
+def _units(*, egress: bool = False) -> list[str]:
+    """prod's units (with `egress`: those with a BIG-IP egress gateway)."""
+    return [u.name for u in stack("prod").units if u.egress is not None or not egress]
+
+
+def _per_unit(*names: str, egress: bool = False) -> list[str]:
+    return [n.replace("UNIT", u) for u in _units(egress=egress) for n in names]
+
+
+def _per_device(*roles: str) -> list[str]:
+    """A role of each BIG-IP (`save-command`): a unit's own device's resources are named
+    `<unit>-bigip-<role>`, a shared one's `<device>-<role>` (cpaas:bigipDevices)."""
+    devices = {u.bigip.device or f"{u.name}-bigip" for u in stack("prod").units if u.bigip is not None}
+    return [f"{d}-{role}" for d in sorted(devices) for role in roles]
 
 
 def _http_apps(unit: str) -> list[str]:
@@ -205,19 +218,16 @@ def test_a_new_key_algorithm_replaces_every_key_and_certificate_and_what_holds_t
 ) -> None:
     steps = new_key_algorithm
     parts = ("", "-csr", "-key")
-    leaves = [f"pki-UNIT-{leaf}{part}" for leaf in ("intermediate", "bigip-egress") for part in parts]
-    replaced = _per_unit(*leaves, "UNIT-bigip-save-command")
+    replaced = _per_unit(*(f"pki-UNIT-intermediate{part}" for part in parts))
+    replaced += _per_unit(*(f"pki-UNIT-bigip-egress{part}" for part in parts), egress=True)
+    replaced += _per_device("save-command")
     secrets = _per_unit("UNIT-mesh-cacerts")
-    for unit in ("aws-syd", "azure-mel", "onprem-syd"):
+    for unit in _units():
         replaced += _app_leaves(unit, parts)
         secrets += _app_secrets(unit)
-    updated = _per_unit(
-        "UNIT-mesh-istiod",
-        "UNIT-egress-identity",
-        "UNIT-egress-mesh-ca",
-        "UNIT-reencrypt-org-root",
-        "UNIT-bigip-save-check",
-    )
+    updated = _per_unit("UNIT-mesh-istiod", "UNIT-reencrypt-org-root")
+    updated += _per_unit("UNIT-egress-identity", "UNIT-egress-mesh-ca", egress=True)
+    updated += _per_device("save-check")
     assert ops(steps) == {
         **{u: "replace" for u in _urns(prod_state, "pki-root", "pki-root-key", *replaced)},
         **{u: "update" for u in _urns(prod_state, *updated, *secrets)},
@@ -274,7 +284,8 @@ def _before_mutable_secrets(state: Sequence[Mapping[str, Any]]) -> list[dict[str
     without enableSecretMutable (the only input the change adds)."""
     out = json.loads(json.dumps(state))
     providers = [e for e in out if e["type"] == "pulumi:providers:kubernetes"]
-    assert len(providers) == 3 and all(e["inputs"].get("enableSecretMutable") == "true" for e in providers)
+    assert len(providers) == len(_units())
+    assert all(e["inputs"].get("enableSecretMutable") == "true" for e in providers)
     for entry in providers:
         del entry["inputs"]["enableSecretMutable"]
     return out

@@ -108,7 +108,7 @@ def test_fails_when_a_unit_with_a_bigip_is_given_no_bigip_password() -> None:
     def program() -> None:
         inputs = placeholder_inputs(prod)
         pki = platform._pki(prod, prod.pki, inputs)  # type: ignore[arg-type]
-        args = replace(platform._unit_args(prod, unit, pki, inputs), bigip_password=None)
+        args = replace(platform._unit_args(prod, unit, pki, inputs, {}), bigip_password=None)
         AtomicUnit(unit.name, args)
 
     key = f"cpaas:{unit.bigip.password_secret}"

@@ -24,8 +24,9 @@ UNKNOWN_IN = {
     "prod": sorted(
         [
             f"helm/{u}/istiod.yaml: podAnnotations.cpaas.io/cacerts-sha256"
-            for u in ("aws-syd", "azure-mel", "onprem-syd")
+            for u in ("aws-syd", "azure-mel", "onprem-syd", "onprem-syd-b")
         ]
+        + ["k8s/onprem-syd-b/istio-system/secret-cacerts.yaml: stringData"]  # it serves no app of its own
         + [
             f"k8s/{u}/{ns}/secret-{name}.yaml: stringData"
             for u in ("aws-syd", "azure-mel", "onprem-syd")

@@ -110,12 +110,16 @@ def test_summary_counts_resources_per_unit_and_names_the_longest_chain(renders: 
     folder = renders["prod"]
     summary = (folder / "summary.md").read_text()
     resources = json.loads((folder / "resources.json").read_text())
-    units = ("aws-syd", "azure-mel", "onprem-syd")
-    owned = {u: [r for r in resources if r["name"] == u or r["name"].startswith(f"{u}-")] for u in units}
+    units = ("aws-syd", "azure-mel", "onprem-syd", "onprem-syd-b")
+
+    def owner(name: str) -> str | None:  # the longest unit name that prefixes it
+        return max((u for u in units if name == u or name.startswith(f"{u}-")), key=len, default=None)
+
+    owned = {u: [r for r in resources if owner(r["name"]) == u] for u in units}
     for unit, regs in owned.items():
         assert f"\n### unit `{unit}`: {len(regs)} resources\n" in summary
     rest = len(resources) - sum(map(len, owned.values()))
-    assert f"\n### stack-wide (PKI, GSLB): {rest} resources\n" in summary
+    assert f"\n### stack-wide (PKI, GSLB, shared BIG-IPs): {rest} resources\n" in summary
 
     # The longest path over dependencies, found here by depth-first search.
     by_urn = {r["urn"]: r for r in resources}
@@ -199,17 +203,20 @@ def test_prod_render_writes_the_bigip_side_of_every_unit(renders: dict) -> None:
         assert f"k8s/{unit}/istio-system/serviceentry-bigip-egress.yaml" in files
         assert f"k8s/{unit}/istio-ingress/virtualserver-bookinfo.yaml" in files
         assert f"k8s/{unit}/mqtt/transportserver-mqtt.yaml" in files
-    assert "bigip/onprem-syd/bgp.do.json" in files
-    assert "bigip/onprem-syd/command-onprem-syd-bgp-apply.tmsh" in files
+    # onprem-syd's BIG-IP is the shared device syd-dc1-bigip: one BGP instance and save for it.
+    assert "bigip/syd-dc1-bigip/bgp.do.json" in files
+    assert "bigip/_stack/command-syd-dc1-bigip-bgp-apply.tmsh" in files
     # No BGP where the CNI is the cloud's; every unit saves its config (after apply and destroy).
     assert not [
         f
         for f in files
         if f.startswith(("bigip/aws-syd/command-aws-syd-bgp", "bigip/azure-mel/command-azure-mel-bgp"))
     ]
-    for unit in ("aws-syd", "azure-mel", "onprem-syd"):
+    for unit in ("aws-syd", "azure-mel"):
         for role in ("bigip-save-command", "bigip-save-on-destroy"):
             assert files[f"bigip/{unit}/command-{unit}-{role}.tmsh"].decode() == "save sys config\n"
+    for role in ("save-command", "save-on-destroy"):
+        assert files[f"bigip/_stack/command-syd-dc1-bigip-{role}.tmsh"].decode() == "save sys config\n"
     tcl = files["bigip/onprem-syd/irule-cpaas-onprem-syd_egress-spiffe-authz.tcl"].decode()
     assert "onprem-syd.cpaas.example-bank.com" in tcl
 
@@ -512,9 +519,18 @@ def test_the_stack_graph_draws_units_pki_and_gslb_as_components(renders: dict) -
     assert lines[0] == "flowchart LR"
     labels = re.findall(r'^\s+(\w+)\["([^"]+)"\]', text, re.M)
     names = {label.split("<br/>")[0]: node for node, label in labels}
-    assert set(names) == {"pki", "gslb", "aws-syd", "azure-mel", "onprem-syd"}
-    for unit in ("aws-syd", "azure-mel", "onprem-syd"):
+    assert set(names) == {
+        "pki",
+        "gslb",
+        "aws-syd",
+        "azure-mel",
+        "onprem-syd",
+        "onprem-syd-b",
+        "syd-dc1-bigip",
+    }
+    for unit in ("aws-syd", "azure-mel", "onprem-syd", "onprem-syd-b"):
         assert f"  {names['pki']} --> {names[unit]}" in lines  # the unit's intermediate CA
+    for unit in ("aws-syd", "azure-mel", "onprem-syd"):
         assert f'  {names["gslb"]} -.->|"bookinfo, httpbin, mqtt"| {names[unit]}' in lines
 
 

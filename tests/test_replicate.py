@@ -87,6 +87,21 @@ def _addresses(unit: config.Unit) -> list[IPv4Address]:
     return out + [app.vip for app in unit.apps]
 
 
+def _without_bigip(block: str) -> str:
+    """The block without its comment lines and its units[].bigip mapping."""
+    kept, inside = [], False
+    for line in block.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        if line.startswith("      bigip:"):
+            inside = True
+        elif inside and not line.startswith("        "):
+            inside = False
+        if not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _shape(block: str) -> list[str]:
     """Indentation, keys and flow markers of a YAML block, without the values."""
     return [re.sub(r"(:)\s.*$", r"\1", line) for line in block.splitlines() if line.strip()]
@@ -153,8 +168,11 @@ def test_one_replication_keeps_comments_key_order_and_flow_style_of_the_file(
 
     comment, _, unit_text = inserted.partition("\n")
     assert comment == "    # Replicated from onprem-syd by tools.replicate."
-    source_text = head[head.index("    - name: onprem-syd") :]
-    assert _shape(unit_text) == _shape(source_text)  # key order, nesting, flow style, quoting
+    source_text = head[head.index("    - name: onprem-syd\n") : head.index("    - name: onprem-syd-b\n")]
+    # Key order, nesting, flow style, quoting; but the BIG-IP: onprem-syd is on a shared device, the
+    # new unit gets a BIG-IP of its own (--device new).
+    assert _shape(_without_bigip(unit_text)) == _shape(_without_bigip(source_text))
+    assert "      bigip:\n        managementAddress: 10.1.16.10\n" in unit_text
     assert '        kubernetesVersion: "1.34"' in unit_text
     assert unit_text.count("        - {name: ") == 3
 
@@ -260,23 +278,24 @@ def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_is_a_valid_stac
     project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     clouds = ["aws", "azure", "gcp", "onprem"]
+    total = 16 - len(support.stack("prod").units)
 
     def source(i: int) -> str:
         # Alternate the three original units and, every fourth time, the previous replica.
         return f"unit-{i - 1:02d}" if i % 4 == 3 else ["aws-syd", "azure-mel", "onprem-syd"][i % 3]
 
-    # The first nine in one pass through the tool's functions (a CLI call re-reads a file that
+    # All but four in one pass through the tool's functions (a CLI call re-reads a file that
     # grows each time, about 0.3 s a call at this size), then the CLI calls that fill the plan.
     path = project / "Pulumi.prod.yaml"
     doc = yamledit.round_trip().load(path.read_text())
     raw = stackfile.document_raw(doc)
-    for i in range(9):
+    for i in range(total - 4):
         like = next(u for u in doc["config"]["cpaas:units"] if u["name"] == source(i))
         replica = replicate.derive(raw, source(i), f"unit-{i:02d}", clouds[i % 4])
         replicate.edit_document(doc, replica, like)
         raw = replicate.apply(raw, replica)
     path.write_text(yamledit.dump(doc))
-    for i in range(9, 13):
+    for i in range(total - 4, total):
         code, _, err = _replicate(
             capsys, "--unit", source(i), "--name", f"unit-{i:02d}", "--cloud", clouds[i % 4]
         )
@@ -285,11 +304,11 @@ def test_prod_grows_to_16_units_by_repeated_calls_and_the_result_is_a_valid_stac
     stack = _stack(project)
     assert len(stack.units) == 16
     bigips = [u.bigip for u in stack.units if u.bigip is not None]
-    assert len({b.asn for b in bigips}) == 16
+    assert len({b.asn for b in bigips}) == 15  # onprem-syd and onprem-syd-b share their device's
     assert len({b.cis_partition for b in bigips} | {b.pulumi_partition for b in bigips}) == 32
     assert len({u.mesh.trust_domain for u in stack.units}) == 16
     assert {str(u.network.service_cidr) for u in stack.units} == {f"172.{n}.0.0/16" for n in range(16, 32)}
-    assert stack.gslb is not None and len(stack.gslb.wide_ips[0].units) == 16
+    assert stack.gslb is not None and len(stack.gslb.wide_ips[0].units) == 15  # not onprem-syd-b: no bookinfo
 
     # The 16 service blocks of 172.16.0.0/12 are all taken now.
     before = _files(project)
@@ -439,9 +458,10 @@ def test_two_to_runs_into_two_new_stacks_never_get_the_same_block_asn_or_partiti
         code, _, err = _replicate(capsys, *args)
         assert code == 0, err
     units = [u for name in ("prod", "prod-mel", "prod-per", "prod-bne") for u in _stack(project, name).units]
-    assert len(units) == 6
+    assert len(units) == 7
     sites, services, asns = zip(*map(_blocks, units), strict=True)
-    assert len(set(sites)) == len(set(services)) == len(set(asns)) == 6
+    assert len(set(sites)) == len(set(services)) == 7
+    assert len(set(asns)) == 6  # onprem-syd and onprem-syd-b share their device's ASN
     partitions = [p for u in units if u.bigip for p in (u.bigip.cis_partition, u.bigip.pulumi_partition)]
     assert len(set(partitions)) == len(partitions)
 
@@ -543,7 +563,7 @@ def test_the_new_unit_stack_and_the_gslb_stack_render_with_no_violations(
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("serviceBlocks: 172.16.0.0/12", "serviceBlocks: 172.20.0.0/14"), "serviceBlocks 172.20.0.0/14"),
+        (("servicePrefix: 16", "servicePrefix: 14"), "serviceBlocks 172.16.0.0/12"),
         (("sitePrefix: 16", "sitePrefix: 9"), "siteBlocks 10.0.0.0/8"),
         (("bigipAsns: [64513, 65099]", "bigipAsns: [64513, 64514]"), "bigipAsns [64513, 64514]"),
     ],
@@ -555,10 +575,15 @@ def test_fails_the_unit_after_the_plan_is_full_with_exit_2_and_the_file_byte_ide
     path = project / "Pulumi.prod.yaml"
     text = path.read_text()
     assert edit[0] in text
-    path.write_text(text.replace(*edit))  # room for exactly one more unit
+    path.write_text(text.replace(*edit))  # room for one or two more units
 
-    assert _replicate(capsys, "--unit", "aws-syd", "--name", "aws-mel")[0] == 0
-    before = _files(project)
+    for k in range(3):
+        before = _files(project)
+        code, _, err = _replicate(capsys, "--unit", "aws-syd", "--name", f"aws-mel{k}")
+        if code != 0:
+            break
+    assert k > 0 and code == 2 and err.startswith("replicate: the address plan is exhausted")
+    assert _files(project) == before
     code, out, err = _replicate(capsys, "--unit", "onprem-syd", "--name", "onprem-mel")
     assert code == 2
     assert out == ""
@@ -640,7 +665,7 @@ def test_fails_a_name_whose_partition_another_owner_already_has(
     [
         (
             lambda text: text.replace("Example Bank Platform", "Example Bank Plat\xe9form").encode("latin-1"),
-            "Pulumi.prod.yaml: line 13, byte 615: 0xe9 is not UTF-8; save the file as UTF-8",
+            "Pulumi.prod.yaml: line 13, byte 629: 0xe9 is not UTF-8; save the file as UTF-8",
         ),
         (
             lambda text: text.replace(

@@ -58,6 +58,10 @@ def test_a_templated_app_gets_one_waf_policy_named_after_its_unit_app_and_templa
         assert unit in inputs["description"]
 
 
+def _provider_of(run: engine.Run, reg: engine.Registration) -> engine.Registration:
+    return run.by_urn()[reg.provider.rsplit("::", 1)[0]]
+
+
 def test_each_waf_policy_has_a_provider_of_its_own_for_its_units_bigip_and_sits_in_the_waf_component(
     prod: engine.Run,
 ) -> None:
@@ -67,7 +71,8 @@ def test_each_waf_policy_has_a_provider_of_its_own_for_its_units_bigip_and_sits_
         unit = reg.name.removesuffix("-waf-bookinfo-rapid-deployment")
         provider = prod.get(f"{unit}-waf-bookinfo-provider")
         assert reg.provider.startswith(provider.urn + "::"), reg.name
-        assert provider.inputs == prod.get(f"{unit}-bigip-provider").inputs
+        # The same BIG-IP as the unit's other objects (its own, or its shared device's provider).
+        assert provider.inputs == _provider_of(prod, prod.get(f"{unit}-bigip-pulumi-partition")).inputs
         assert by_urn[provider.parent].name == f"{unit}-waf"
         parent = by_urn[reg.parent]
         assert (parent.type, parent.name) == (COMPONENT, f"{unit}-waf")

@@ -86,9 +86,10 @@ class InUse:
         was seen first keeps its `where`."""
         out = copy.deepcopy(self)
         units = [u for u in raw.get("units") or [] if isinstance(u, Mapping)]
+        shared = [d for d in raw.get("bigipDevices") or [] if isinstance(d, Mapping)]
         gslb = _mapping(raw.get("gslb"))
         device = _mapping(gslb.get("dnsDevice"))
-        for tree in [*units, device]:
+        for tree in [*units, *shared, device]:
             for _, text in addresses(tree):
                 try:
                     out.spans.append(span(IPv4Network(text, strict=False)))
@@ -96,6 +97,7 @@ class InUse:
                     continue
         for unit in units:
             out._add_unit(unit, where)
+        out.asns |= {d["asn"] for d in shared if isinstance(d.get("asn"), int)}
         out._add_partition(device.get("partition"), where)
         for name in _mapping(gslb.get("unitStacks")):
             out.units.setdefault(str(name), where)

@@ -46,17 +46,30 @@ SOURCES = ("aws-syd", "azure-mel", "onprem-syd")
 
 
 def grown_stack(raw_prod: dict[str, Any], units: int) -> config.StackConfig:
-    """prod with `units` units: trimmed below 3 (without GSLB), grown by replication above."""
+    """prod with `units` units: trimmed below its own count (without GSLB), grown by replication above."""
     raw = copy.deepcopy(raw_prod)
     if units < len(raw["units"]):
         raw["units"] = raw["units"][:units]
         raw.pop("gslb", None)
+        _drop_what_names_cut_units(raw)
     i = 0
     while len(raw["units"]) < units:
         replica = replicate.derive(raw, SOURCES[i % len(SOURCES)], f"bench-{i:02d}")
         raw = replicate.apply(raw, replica)
         i += 1
     return config.parse_stack(raw)
+
+
+def _drop_what_names_cut_units(raw: dict[str, Any]) -> None:
+    """After trimming: shared devices no unit names any more, multi-cluster peers that are gone."""
+    kept = {u["name"] for u in raw["units"]}
+    named = {(u.get("bigip") or {}).get("device") for u in raw["units"]}
+    raw["bigipDevices"] = [d for d in raw.get("bigipDevices") or [] if d.get("name") in named]
+    for unit in raw["units"]:
+        for app in unit.get("apps") or []:
+            peers = (app.get("multiCluster") or {}).get("peers") or []
+            if any(p.get("unit") not in kept for p in peers):
+                del app["multiCluster"]
 
 
 def prod_raw() -> dict[str, Any]:

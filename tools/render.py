@@ -209,12 +209,18 @@ def _render_as3(out: Rendered, unit: str, reg: engine.Registration) -> None:
 
 
 def do_declarations(stack: config.StackConfig) -> dict[str, dict[str, Any]]:
-    """DO form of each unit's BGP peering (for DO-onboarded BIG-IPs), validated with the rest."""
-    return {
+    """DO form of each BGP instance (for DO-onboarded BIG-IPs), validated with the rest: a unit's
+    own BIG-IP's, and a shared device's (a peer group per unit)."""
+    out = {
         f"bigip/{u.name}/bgp.do.json": routing.do_declaration(u)
         for u in stack.units
-        if u.bigip is not None and u.uses_calico
+        if u.bigip is not None and u.bigip.device is None and u.uses_calico
     }
+    for device in stack.bigip_devices:
+        units = stack.units_on(device.name)
+        if any(u.uses_calico for u in units):
+            out[f"bigip/{device.name}/bgp.do.json"] = routing.device_do_declaration(device, units)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

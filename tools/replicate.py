@@ -29,6 +29,13 @@ Allocation: tools/allocate.py. Naming: partitions `cpaas-NEW-cis` / `cpaas-NEW`;
 (`bigipPassword-NEW`), or `-NEW` appended; a stackReference cluster points at the placeholder
 stack `<org/project>/TODO-NEW`. WAF policies an app references (`waf.policy`) are kept, with a
 note that they must exist on the new BIG-IP. k3d (local dev) units are not replicated.
+
+Shared BIG-IPs (`cpaas:bigipDevices`, a unit's `bigip.device`), `--device`:
+- `new` (the default): NEW gets a BIG-IP of its own, declared inline from UNIT's device (its
+  access, ASN and VLAN), moved to NEW's site block and renamed like a unit's own BIG-IP;
+  multi-cluster peers (other units on UNIT's device) are dropped from NEW's apps, with a note.
+- `same`: NEW sits on UNIT's shared device (into SRC only, not --to): own partitions, the
+  device's VLAN and self IPs (a note says to add a VLAN and self IP facing NEW's nodes).
 """
 
 from __future__ import annotations
@@ -92,6 +99,7 @@ def derive(
     region: str | None = None,
     *,
     in_use: allocate.InUse | None = None,
+    device: str = "new",
 ) -> Replica:
     """The unit `new_name` derived from `source_name` of `stack` (a StackConfig, or its raw
     `cpaas:` keys without the prefix), allocated from its address plan past what `stack` and
@@ -132,6 +140,7 @@ def derive(
     )
 
     relocation = allocate.Relocation(site_from, site_to, service_from, service_to)
+    unit_raw, device_notes = _device_side(raw, unit_raw, device)
     unit = relocation.copy(unit_raw)
     unit["name"], unit["cloud"], unit["region"] = new_name, cloud, region
     replica = Replica(
@@ -145,7 +154,7 @@ def derive(
         },
         secrets=[],
         values=[],
-        notes=[],
+        notes=device_notes,
     )
     _rename(replica, source, used, plan)
     replica["gslb"], joins, topology = gslb_edits(model.gslb, source, new_name)
@@ -154,6 +163,45 @@ def derive(
     replica["notes"] += [topology] if topology else []
     _notes(replica, source, relocation)
     return replica
+
+
+def _device_side(
+    raw: Mapping[str, Any], unit_raw: Mapping[str, Any], mode: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The source unit as NEW starts from: on a shared device, either on that device (`same`)
+    or with a BIG-IP of its own made from it (`new`); and the notes that go with it."""
+    unit = copy.deepcopy(dict(unit_raw))
+    found = unit.get("bigip")
+    bigip: dict[str, Any] = found if isinstance(found, dict) else {}
+    name = bigip.get("device")
+    if mode not in ("new", "same"):
+        raise ReplicateError(
+            f"--device {mode!r}: use new (a BIG-IP of its own) or same (the source's shared device)"
+        )
+    if name is None:
+        if mode == "same":
+            raise ReplicateError(
+                f"--device same: {unit.get('name')}'s BIG-IP is its own (inline bigip); declare it under "
+                "cpaas:bigipDevices and name it in bigip.device to share it"
+            )
+        return unit, []
+    if mode == "same":
+        for key in ("vlan", "selfIps"):
+            bigip.pop(key, None)
+        return unit, [
+            f"on shared device {name}: add a VLAN and a self IP facing the new nodes to its "
+            "bigipDevices entry and set bigip.vlan and bigip.selfIps (the device's first VLAN and all "
+            "its self IPs until then)"
+        ]
+    declared = next(d for d in raw.get("bigipDevices") or [] if d.get("name") == name)
+    own = {k: copy.deepcopy(declared[k]) for k in (*config.DEVICE_KEYS, "selfIps") if k in declared}
+    unit["bigip"] = {**own, **{k: v for k, v in bigip.items() if k != "device"}}
+    notes = []
+    for app in unit.get("apps") or []:
+        if app.pop("multiCluster", None) is not None:
+            dropped = f"app {app.get('name')}: multiCluster dropped"
+            notes.append(f"{dropped} (its peers are on {name}, not on the new BIG-IP)")
+    return unit, notes
 
 
 def _notes(replica: Replica, source: config.Unit, relocation: allocate.Relocation) -> None:
@@ -310,6 +358,11 @@ def _rename(replica: Replica, source: config.Unit, used: allocate.InUse, plan: c
     for key, name in partitions.items():
         used.check_partition(name, new)
         bigip[key] = name
+    if "device" in bigip:  # --device same: the device's access and ASN stay the device's
+        replica["allocated"]["BIG-IP"] = (
+            f"shared device {bigip['device']}, partitions {', '.join(partitions.values())}"
+        )
+        return
     bigip["passwordSecret"] = _renamed_key(bigip["passwordSecret"], old, new)
     replica["secrets"].insert(0, bigip["passwordSecret"])
     if bigip.get("trustedCertFile"):
@@ -471,6 +524,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _check_target(args: argparse.Namespace) -> None:
     to, org = args.to, args.org
+    if to is not None and getattr(args, "device", "new") == "same":
+        raise ReplicateError(
+            "--device same needs the source stack: a shared device is managed by the stack that declares it"
+        )
     if to is None:
         if org is not None:
             raise ReplicateError("--org needs --to: it names the organization of the new stack")
@@ -548,7 +605,15 @@ def run(args: argparse.Namespace) -> list[str]:
     files = allocate.stack_files(ROOT)
     gslbs = _gslb_stacks(files, src, args.unit)
     used = allocate.in_use(files, src.name, src.model.address_plan, {g.name for g in gslbs})
-    replica = derive(src.raw, args.unit, args.name, args.cloud, args.region, in_use=used)
+    replica = derive(
+        src.raw,
+        args.unit,
+        args.name,
+        args.cloud,
+        args.region,
+        in_use=used,
+        device=getattr(args, "device", "new"),
+    )
     like = next(n for n in src.doc["config"][f"{NS}:units"] if n.get("name") == args.unit)
     docs: dict[Path, Any] = {}
     ref = _new_stack_ref(args, gslbs) if args.to else None
@@ -674,6 +739,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--cloud", help="the new unit's cloud (default: the source's)")
     parser.add_argument("--region", help="the new unit's region (default: the source's)")
     parser.add_argument("--to", help="make the new stack Pulumi.<to>.yaml holding only the new unit")
+    parser.add_argument(
+        "--device",
+        choices=("new", "same"),
+        default="new",
+        help="a unit on a shared BIG-IP: give the new unit a BIG-IP of its own (new) or put it on that "
+        "device (same)",
+    )
     parser.add_argument(
         "--org", help="with --to: the Pulumi organization of the new stack, when the GSLB stack cannot tell"
     )

@@ -339,7 +339,7 @@ def _counts(facts: Facts) -> list[str]:
     lines = ["## Resources per unit", ""]
     for unit in [*(u.name for u in facts.stack.units), STACK]:
         counts = per_unit.get(unit, Counter())
-        title = "stack-wide (PKI, GSLB)" if unit == STACK else f"unit `{unit}`"
+        title = "stack-wide (PKI, GSLB, shared BIG-IPs)" if unit == STACK else f"unit `{unit}`"
         lines += [f"### {title}: {sum(counts.values())} resources", "", "| type | count |", "|---|---|"]
         lines += [f"| `{t}` | {n} |" for t, n in sorted(counts.items())]
         lines.append("")

@@ -29,6 +29,16 @@ class DeviceArgs:
     # Replaces the save-on-destroy command, whose old copy then saves after the update's
     # deletions (persist.unit_digest).
     save_trigger: str = ""
+    # On a shared device (config.SharedBigip): its provider and save-on-destroy, made once by
+    # SharedDevice; the unit's component then holds only the unit's own partition.
+    shared: Shared | None = None
+
+
+@dataclass(frozen=True)
+class Shared:
+    login: Login
+    provider: f5bigip.Provider
+    save_on_destroy: f5bigip.Command
 
 
 def bigip_provider(
@@ -37,6 +47,8 @@ def bigip_provider(
     password: pulumi.Input[str],
     trusted_cert_path: pulumi.Input[str] | None,
     parent: pulumi.Resource,
+    *,
+    aliases: list[pulumi.Alias] | None = None,
 ) -> f5bigip.Provider:
     """A provider for one BIG-IP (a unit's, or the DNS device): TLS verified, no telemetry."""
     if not access.insecure_skip_verify and trusted_cert_path is None:
@@ -53,7 +65,7 @@ def bigip_provider(
         validate_certs_disable=access.insecure_skip_verify,
         trusted_cert_path=None if access.insecure_skip_verify else trusted_cert_path,
         teem_disable=True,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=aliases),
     )
 
 
@@ -85,6 +97,25 @@ class Login:
         return bigip_provider(name, self.access, self.password, self.trusted_cert_path, parent)
 
 
+def save_on_destroy(
+    name: str,
+    parent: pulumi.Resource,
+    provider: f5bigip.Provider,
+    trigger: str,
+    aliases: list[pulumi.Alias] | None = None,
+) -> f5bigip.Command:
+    """Every BIG-IP object of the device depends on this, so it is deleted after them, and its
+    deletion saves the configuration without them (see persist.py for when that happens)."""
+    return f5bigip.Command(
+        name,
+        commands=[SAVE],
+        when="destroy",
+        opts=pulumi.ResourceOptions(
+            parent=parent, provider=provider, replacement_trigger=trigger or None, aliases=aliases
+        ),
+    )
+
+
 class BigipDevice(pulumi.ComponentResource):
     provider: f5bigip.Provider
     login: Login
@@ -94,18 +125,15 @@ class BigipDevice(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:BigipDevice", name, None, opts)
         bigip = args.bigip
-        self.login = Login(bigip, args.password, args.trusted_cert_path)
-        self.provider = self.login.provider(f"{name}-provider", self)
-        # Every BIG-IP object of the unit depends on this, so it is deleted after them, and its
-        # deletion saves the configuration without them (see persist.py for when that happens).
-        self.save_on_destroy = f5bigip.Command(
-            f"{name}-save-on-destroy",
-            commands=[SAVE],
-            when="destroy",
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=self.provider, replacement_trigger=args.save_trigger or None
-            ),
-        )
+        if args.shared is not None:
+            self.login, self.provider = args.shared.login, args.shared.provider
+            self.save_on_destroy = args.shared.save_on_destroy
+        else:
+            self.login = Login(bigip, args.password, args.trusted_cert_path)
+            self.provider = self.login.provider(f"{name}-provider", self)
+            self.save_on_destroy = save_on_destroy(
+                f"{name}-save-on-destroy", self, self.provider, args.save_trigger
+            )
         after_save = pulumi.ResourceOptions(
             parent=self, provider=self.provider, depends_on=[self.save_on_destroy]
         )

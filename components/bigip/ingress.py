@@ -17,7 +17,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import config, mesh, nginx
+from components import config, mesh, multicluster, nginx
 from components.bigip import access, reencrypt
 from components.children import waiting
 from components.pki import IssuedLeaf
@@ -260,7 +260,7 @@ class CisIngress(pulumi.ComponentResource):
         super().__init__("cpaas:bigip:CisIngress", name, None, opts)
         self._opts = waiting(self, args.after)
         unit = args.unit
-        self._unit = unit.name
+        self._unit, self._config = unit.name, unit
         for app in unit.apps:
             if app.kind == "http-mesh":
                 self._mesh_app(name, app, args.certs[app.name])
@@ -289,6 +289,8 @@ class CisIngress(pulumi.ComponentResource):
         spec: dict[str, Any],
         *deps: pulumi.Resource,
     ) -> k8s.apiextensions.CustomResource:
+        if kind in ("VirtualServer", "TransportServer"):
+            spec = multicluster.with_services(self._config, app, spec, namespace)
         return app_resource(name, app, kind, namespace, spec, opts=self._opts(*deps))
 
     def _mesh_app(self, name: str, app: config.App, cert: IssuedLeaf) -> None:

@@ -56,24 +56,89 @@ def tmsh_commands(unit: config.Unit) -> list[str]:
     ]
 
 
+def device_bgp_name(device: config.SharedBigip) -> str:
+    return f"/Common/cpaas-{device.name}"
+
+
+def peer_group(unit: config.Unit) -> str:
+    return f"cpaas-{unit.name}"
+
+
+def _delete_if_present(name: str) -> str:
+    return (
+        f'run util bash -c "if tmsh list net routing bgp {name} >/dev/null 2>&1; then '
+        f'tmsh delete net routing bgp {name}; fi"'
+    )
+
+
+def device_tmsh_commands(device: config.SharedBigip, units: tuple[config.Unit, ...]) -> list[str]:
+    """One BGP instance for a shared device: a peer group per calico-bgp unit (remote AS = that
+    unit's), its nodes as the group's neighbours. It also deletes each unit's own instance from
+    before the device was shared (one instance per route domain). Pure: test it directly.
+    Ref: F5Networks/f5-declarative-onboarding@v1.45.0:src/lib/networkHandler.js (handleRoutingBGP:
+         one net routing bgp with a list of peer groups, each with remoteAs, neighbours naming a
+         peer group, and routeDomain)"""
+    bgp = [u for u in units if u.bigip is not None and u.uses_calico]
+    if not bgp:
+        raise ValueError(
+            f"device {device.name}: no calico-bgp unit, so no BGP instance; build it only with one"
+        )
+    name = device_bgp_name(device)
+    groups = " ".join(f"{peer_group(u)} {{ remote-as {calico.calico_cni(u).asn} }}" for u in bgp)
+    neighbors = " ".join(
+        f"{ip} {{ peer-group {peer_group(u)} }}"
+        for u in bgp
+        for ip in (u.bigip.bgp_neighbors if u.bigip else ())
+    )
+    domain = f"route-domain {device.route_domain} " if device.route_domain else ""
+    return [
+        "modify sys db tmrouted.tmos.routing value enable",
+        *(_delete_if_present(n) for n in (name, *(bgp_name(u) for u in bgp))),
+        f"create net routing bgp {name} local-as {device.asn} {domain}"
+        f"graceful-restart {{ graceful-reset enabled restart-time {calico.GRACEFUL_RESTART[:-1]} }} "
+        f"peer-group add {{ {groups} }} neighbor add {{ {neighbors} }}",
+    ]
+
+
 def do_declaration(unit: config.Unit) -> dict[str, Any]:
     """The same peering as a DO RoutingBGP class, for BIG-IPs that are onboarded with DO."""
     bigip, cni = peering(unit)
+    groups = [{"name": PEER_GROUP, "remoteAS": cni.asn}]
+    neighbors = [{"address": str(ip), "peerGroup": PEER_GROUP} for ip in bigip.bgp_neighbors]
+    return _do(f"cpaas-{unit.name}", bigip.asn, groups, neighbors)
+
+
+def device_do_declaration(device: config.SharedBigip, units: tuple[config.Unit, ...]) -> dict[str, Any]:
+    """A shared device's one BGP instance as a DO RoutingBGP class: a peer group per calico-bgp unit."""
+    bgp = [u for u in units if u.bigip is not None and u.uses_calico]
+    groups = [{"name": peer_group(u), "remoteAS": calico.calico_cni(u).asn} for u in bgp]
+    neighbors = [
+        {"address": str(ip), "peerGroup": peer_group(u)}
+        for u in bgp
+        for ip in (u.bigip.bgp_neighbors if u.bigip else ())
+    ]
+    declaration = _do(f"cpaas-{device.name}", device.asn, groups, neighbors)
+    if device.route_domain:
+        declaration["Common"][f"cpaas-{device.name}"]["routeDomain"] = str(device.route_domain)
+    return declaration
+
+
+def _do(name: str, asn: int, groups: list[dict[str, Any]], neighbors: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "schemaVersion": versions.DO_SCHEMA_VERSION,
         "class": "Device",
         "async": True,
         "Common": {
             "class": "Tenant",
-            f"cpaas-{unit.name}": {
+            name: {
                 "class": "RoutingBGP",
-                "localAS": bigip.asn,
+                "localAS": asn,
                 "gracefulRestart": {
                     "gracefulResetEnabled": True,
                     "restartTime": int(calico.GRACEFUL_RESTART[:-1]),
                 },
-                "peerGroups": [{"name": PEER_GROUP, "remoteAS": cni.asn}],
-                "neighbors": [{"address": str(ip), "peerGroup": PEER_GROUP} for ip in bigip.bgp_neighbors],
+                "peerGroups": groups,
+                "neighbors": neighbors,
             },
         },
     }
@@ -81,15 +146,31 @@ def do_declaration(unit: config.Unit) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BgpArgs:
-    unit: config.Unit
+    # The BGP instance, the tmsh that makes it, and what it is for the check's message.
+    instance: str
+    commands: tuple[str, ...]
+    what: str
     after: tuple[pulumi.Resource, ...] = ()
+
+    @classmethod
+    def of_unit(cls, unit: config.Unit, after: tuple[pulumi.Resource, ...] = ()) -> BgpArgs:
+        return cls(bgp_name(unit), tuple(tmsh_commands(unit)), f"unit {unit.name}: BGP configuration", after)
+
+    @classmethod
+    def of_device(
+        cls,
+        device: config.SharedBigip,
+        units: tuple[config.Unit, ...],
+        after: tuple[pulumi.Resource, ...] = (),
+    ) -> BgpArgs:
+        commands = tuple(device_tmsh_commands(device, units))
+        return cls(device_bgp_name(device), commands, f"device {device.name}: BGP configuration", after)
 
 
 class BigipBgp(pulumi.ComponentResource):
     def __init__(self, name: str, args: BgpArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:bigip:BigipBgp", name, None, opts)
-        unit = args.unit
-        commands = tmsh_commands(unit)
+        commands = list(args.commands)
         apply = f5bigip.Command(
             f"{name}-apply",
             commands=commands,
@@ -100,14 +181,14 @@ class BigipBgp(pulumi.ComponentResource):
         # A step that fails when the output is a tmsh error: the unit's save waits for it.
         self.check = output_check(
             f"{name}-check",
-            CheckArgs(apply, tuple(commands), f"unit {unit.name}: BGP configuration"),
+            CheckArgs(apply, args.commands, args.what),
             pulumi.ResourceOptions(parent=self),
         )
         remove = f5bigip.Command(
             f"{name}-remove",
-            commands=[f"delete net routing bgp {bgp_name(unit)}", SAVE],
+            commands=[f"delete net routing bgp {args.instance}", SAVE],
             when="destroy",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         self.objects: tuple[pulumi.CustomResource, ...] = (apply, remove)
-        self.register_outputs({"bgp": bgp_name(unit)})
+        self.register_outputs({"bgp": args.instance})

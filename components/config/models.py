@@ -337,8 +337,48 @@ class Bigip(BigipAccess):
         "inside network.nodeCidr.",
     )
     cis_version: SemVer = Field(default=versions.CIS_VERSION, description="The pinned CIS version.")
+    device: DnsLabel | None = Field(
+        default=None,
+        description="A BIG-IP of cpaas:bigipDevices that several units share: its access and ASN "
+        "come from there, vlan defaults to its first VLAN and selfIps to all of its self IPs (set "
+        "neither access nor asn here). Unset: the keys above declare a BIG-IP of this unit's own.",
+    )
 
     checked_by = (*BigipAccess.checked_by, rules.partitions_differ)
+
+
+# The keys of units[].bigip that a shared device declares once (SharedBigip) and that a unit naming
+# that device takes from it.
+DEVICE_KEYS = (
+    "managementAddress",
+    "managementPort",
+    "username",
+    "passwordSecret",
+    "trustedCertFile",
+    "insecureSkipVerify",
+    "asn",
+)
+
+
+class SharedBigip(BigipAccess):
+    """A BIG-IP in front of several units, declared once; each unit names it in bigip.device and
+    keeps its own partitions. One provider, one BGP instance (a peer group per calico-bgp unit) and
+    one configuration save serve all of its units."""
+
+    name: DnsLabel = Field(description="Unique among the devices; units name it in bigip.device.")
+    vlans: Annotated[tuple[BigipName, ...], non_empty("VLANs", "list the VLANs that face the clusters")] = (
+        Field(
+            description="The VLANs facing the clusters; a unit's bigip.vlan is one of them (default: "
+            "the first)."
+        )
+    )
+    self_ips: Annotated[
+        tuple[IPv4Addr, ...], non_empty("self IPs", "list the BIG-IP self IPs the clusters peer with")
+    ] = Field(description="The BIG-IP self IPs the clusters peer with; the first is its GSLB server address.")
+    asn: Asn = Field(description="The BIG-IP's ASN; not any cluster's (the peerings are eBGP).")
+    route_domain: StrictInt = Field(
+        default=0, ge=0, le=65534, description="The route domain of its one BGP instance."
+    )
 
 
 class ForwardProxy(Model):
@@ -470,6 +510,34 @@ class Caller(Model):
     service_account: DnsLabel = Field(description="The caller's service account.")
 
 
+class ClusterPeer(Model):
+    """Another unit behind the same shared BIG-IP whose cluster also serves the app."""
+
+    unit: UnitName = Field(description="The unit; its cluster runs the app's Service too.")
+    weight: StrictInt | None = Field(
+        default=None, ge=0, le=100, description="Its share of the traffic; mode ratio only (0: none)."
+    )
+
+
+class MultiCluster(Model):
+    """The app served through this unit's one virtual server by this unit's cluster and the
+    clusters of other units on the same shared BIG-IP (CIS multi-cluster mode, standalone: this
+    unit's CIS reads the other clusters through their kubeconfigs)."""
+
+    mode: Literal["active-active", "ratio"] = Field(
+        default="active-active",
+        description="active-active: every cluster takes an equal share; ratio: the weights given.",
+    )
+    weight: StrictInt | None = Field(
+        default=None, ge=0, le=100, description="This unit's share of the traffic; mode ratio only."
+    )
+    peers: Annotated[
+        tuple[ClusterPeer, ...], non_empty("peers", "list the units whose clusters also serve the app")
+    ] = Field(description="The other units whose clusters serve the app.")
+
+    checked_by = (rules.multi_cluster_weights,)
+
+
 class App(Model):
     """An app the BIG-IP serves: HTTP(S) through Istio's ingress gateway or NGINX, or TCP/UDP
     straight to the pods."""
@@ -502,6 +570,11 @@ class App(Model):
         default=False,
         description="Open the app's namespace to its own workloads (every workload there may call "
         "every other); http-mesh apps only.",
+    )
+    multi_cluster: MultiCluster | None = Field(
+        default=None,
+        description="Also served by the clusters of other units on the same shared BIG-IP, through "
+        "this virtual server.",
     )
 
     checked_by = (rules.app_kind_fields,)
@@ -664,6 +737,9 @@ class StackConfig(Model):
     pki: Pki | None = Field(
         default=None, description="The org PKI; optional only for a GSLB-only stack (no units of its own)."
     )
+    bigip_devices: tuple[SharedBigip, ...] = Field(
+        default=(), description="BIG-IPs shared by several units, each declared once (units[].bigip.device)."
+    )
     units: tuple[Unit, ...] = Field(default=(), description="The stack's units.")
     gslb: Gslb | None = Field(default=None, description="GSLB across the units.")
     address_plan: AddressPlan | None = Field(
@@ -672,6 +748,27 @@ class StackConfig(Model):
 
     checked_by = rules.STACK_RULES
     reports_every_problem = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units_on_devices(cls, data: Any) -> Any:
+        return rules.enforce_merge(data, DEVICE_KEYS)
+
+    def device(self, name: str) -> SharedBigip:
+        for device in self.bigip_devices:
+            if device.name == name:
+                return device
+        raise KeyError(name)
+
+    def device_of(self, unit: Unit) -> SharedBigip | None:
+        """The shared device in front of `unit`, or None (no bigip, or one of its own)."""
+        if unit.bigip is None or unit.bigip.device is None:
+            return None
+        return self.device(unit.bigip.device)
+
+    def units_on(self, device: str) -> tuple[Unit, ...]:
+        """The units behind shared device `device`, in stack order."""
+        return tuple(u for u in self.units if u.bigip is not None and u.bigip.device == device)
 
     def unit(self, name: str) -> Unit:
         for unit in self.units:
@@ -689,6 +786,7 @@ class StackConfig(Model):
                 keys.append(unit.cluster.kubeconfig_secret)
             if unit.bigip is not None:
                 keys.append(unit.bigip.password_secret)
+        keys += [device.password_secret for device in self.bigip_devices]
         if self.gslb is not None:
             keys.append(self.gslb.dns_device.password_secret)
         return sorted(set(keys))
@@ -705,7 +803,10 @@ class StackConfig(Model):
         named: list[tuple[str, BigipAccess]] = [
             (rules.path("units", i, "bigip", "trustedCertFile"), u.bigip)
             for i, u in enumerate(self.units)
-            if u.bigip
+            if u.bigip and u.bigip.device is None
+        ]
+        named += [
+            (rules.path("bigipDevices", i, "trustedCertFile"), d) for i, d in enumerate(self.bigip_devices)
         ]
         if self.gslb is not None:
             named.append(("gslb.dnsDevice.trustedCertFile", self.gslb.dns_device))

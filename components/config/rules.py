@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         DnsDevice,
         Egress,
         Mesh,
+        MultiCluster,
         Pki,
         StackConfig,
         Unit,
@@ -71,10 +72,65 @@ def enforce(model: M, rules: tuple[Rule, ...], every: bool) -> M:
         return model
     found = (problem for rule in rules for problem in rule(model))
     problems = tuple(found) if every else tuple(islice(found, 1))
+    _refuse(problems)
+    return model
+
+
+def _refuse(problems: tuple[Problem, ...]) -> None:
     if problems:
         text = "\n".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems)
         raise PydanticCustomError(RULE_ERROR, "{text}", {"text": text, "problems": problems})
-    return model
+
+
+def enforce_merge(data: Any, device_keys: tuple[str, ...]) -> Any:
+    """A unit whose bigip names a device of bigipDevices takes that device's keys (`device_keys`,
+    and its first VLAN unless the unit names one); refused when the device is unknown or the unit
+    sets one of those keys itself; vlan and selfIps default to the device's first VLAN and all its
+    self IPs. Runs on the raw stack, before the fields parse."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("units"), list | tuple):
+        return data
+    declared = data.get("bigipDevices", data.get("bigip_devices"))
+    devices = [d for d in declared if isinstance(d, Mapping)] if isinstance(declared, list | tuple) else []
+    by_name = {str(d.get("name")): (k, d) for k, d in reversed(list(enumerate(devices)))}
+    problems: list[Problem] = []
+    units: list[Any] = []
+    for i, unit in enumerate(data["units"]):
+        bigip = unit.get("bigip") if isinstance(unit, Mapping) else None
+        if not isinstance(bigip, Mapping) or "device" not in bigip:
+            units.append(unit)
+            continue
+        found = by_name.get(str(bigip["device"]))
+        if found is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            problems.append(
+                Problem(
+                    path("units", i, "bigip", "device"),
+                    str(bigip["device"]),
+                    f"is not a device of bigipDevices (known: {known})",
+                    "declare the BIG-IP under cpaas:bigipDevices or name one of those",
+                )
+            )
+            units.append(unit)
+            continue
+        k, device = found
+        problems += [
+            Problem(
+                path("units", i, "bigip", key),
+                "",
+                f"is declared by bigipDevices[{k}] ({bigip['device']}), the device this unit names",
+                "remove it here; a unit on a shared device takes it from the device",
+            )
+            for key in device_keys
+            if key in bigip
+        ]
+        vlans = device.get("vlans")
+        defaults = {"vlan": vlans[0]} if isinstance(vlans, list | tuple) and vlans else {}
+        if "selfIps" in device:
+            defaults["selfIps"] = device["selfIps"]
+        merged = {**{key: device[key] for key in device_keys if key in device}, **defaults, **bigip}
+        units.append({**unit, "bigip": merged})
+    _refuse(tuple(problems))
+    return {**data, "units": units}
 
 
 def path(*parts: str | int) -> str:
@@ -237,11 +293,20 @@ def access_sources(access: Access) -> Iterator[Problem]:
 
 def app_kind_fields(app: App) -> Iterator[Problem]:
     """HTTP apps have an fqdn (the Host the BIG-IP matches); only HTTP apps have a waf or access;
-    only http-mesh apps have a token, callers or sameNamespaceCalls."""
+    only http-mesh apps have a token, callers or sameNamespaceCalls; only tcp and udp apps have
+    multiCluster."""
     if app.kind.startswith("http") and app.fqdn is None:
         yield Problem("fqdn", "", f"kind {app.kind} needs an fqdn (the Host the BIG-IP matches)", "")
     if app.waf is not None and not app.kind.startswith("http"):
         yield Problem("waf", "", "a WAF policy protects HTTP", f"kind {app.kind} cannot have one")
+    if app.multi_cluster is not None and app.kind.startswith("http"):
+        yield Problem(
+            "multiCluster",
+            "",
+            f"kind {app.kind} with multiCluster",
+            "multi-cluster apps are tcp or udp (their pool is the app's Service in each cluster); HTTP "
+            "apps would need their routes in every peer, which cpaas does not build",
+        )
     if app.access is not None and not app.kind.startswith("http"):
         yield Problem("access", "", "an access profile protects HTTP", f"kind {app.kind} cannot have one")
     if app.kind == "http-mesh":
@@ -260,6 +325,23 @@ def app_kind_fields(app: App) -> Iterator[Problem]:
                 "",
                 f"kind {app.kind} is not called in the mesh",
                 "callers and sameNamespaceCalls are for http-mesh apps",
+            )
+
+
+def multi_cluster_weights(multi: MultiCluster) -> Iterator[Problem]:
+    """mode ratio gives weight and every peer's weight; active-active gives none (equal shares)."""
+    weighted = [("weight", multi.weight)] + [
+        (path("peers", k, "weight"), p.weight) for k, p in enumerate(multi.peers)
+    ]
+    for where, weight in weighted:
+        if multi.mode == "ratio" and weight is None:
+            yield Problem(where, "", "is missing for mode ratio", "give every cluster its weight (0-100)")
+        if multi.mode == "active-active" and weight is not None:
+            yield Problem(
+                where,
+                str(weight),
+                "is set for mode active-active, which shares equally",
+                "remove it or use mode ratio",
             )
 
 
@@ -488,8 +570,9 @@ def virtual_addresses(stack: StackConfig) -> Iterator[Problem]:
 
 
 def one_bgp_unit_per_bigip(stack: StackConfig) -> Iterator[Problem]:
-    """Two calico-bgp units never share a BIG-IP: it runs one BGP instance per route domain (shared
-    BIG-IPs are not designed yet; cloud-native units may share one, within these rules)."""
+    """Two calico-bgp units share a BIG-IP only as units of one device of bigipDevices: it runs
+    one BGP instance per route domain, with a peer group per unit (cloud-native units may share
+    one, within these rules)."""
     first: dict[str, tuple[int, str]] = {}
     for i, unit in enumerate(stack.units):
         if unit.bigip is None or not unit.uses_calico:
@@ -497,15 +580,167 @@ def one_bgp_unit_per_bigip(stack: StackConfig) -> Iterator[Problem]:
         device = str(unit.bigip.management_address)
         if device in first:
             k, name = first[device]
+            other = stack.units[k].bigip
+            if unit.bigip.device is not None and other is not None and unit.bigip.device == other.device:
+                continue  # one shared device: one BGP instance, a peer group per unit
             yield Problem(
                 path("units", i, "bigip", "managementAddress"),
                 device,
                 f"is also the BIG-IP of units[{k}] ({name}), and both units peer BGP with Calico",
-                "a BIG-IP runs one BGP instance per route domain and cpaas does not support shared "
-                "BIG-IPs yet, give each calico-bgp unit its own BIG-IP",
+                "a BIG-IP runs one BGP instance per route domain, so declare it once under "
+                "cpaas:bigipDevices and name it in both units' bigip.device",
             )
         else:
             first[device] = (i, unit.name)
+
+
+def shared_devices(stack: StackConfig) -> Iterator[Problem]:
+    """Devices of bigipDevices have unique names and management addresses, no unit declares one of
+    them inline, each is named by a unit, and a unit's vlan and selfIps are the device's."""
+    names: dict[str, int] = {}
+    addresses: dict[str, str] = {}
+    for k, device in enumerate(stack.bigip_devices):
+        where = path("bigipDevices", k)
+        if device.name in names:
+            yield Problem(
+                f"{where}.name", device.name, f"duplicates bigipDevices[{names[device.name]}]", "rename one"
+            )
+        names.setdefault(device.name, k)
+        address = str(device.management_address)
+        if address in addresses:
+            yield Problem(
+                f"{where}.managementAddress",
+                address,
+                f"is also {addresses[address]}",
+                "declare each BIG-IP once",
+            )
+        addresses.setdefault(address, f"bigipDevices[{k}] ({device.name})")
+        if not stack.units_on(device.name):
+            yield Problem(
+                f"{where}.name",
+                device.name,
+                "is named by no unit",
+                "name it in units[].bigip.device or remove it",
+            )
+    for i, unit in enumerate(stack.units):
+        yield from _on_device(stack, i, unit, addresses)
+
+
+def _on_device(stack: StackConfig, i: int, unit: Unit, addresses: Mapping[str, str]) -> Iterator[Problem]:
+    bigip = unit.bigip
+    if bigip is None:
+        return
+    if bigip.device is None:
+        address = str(bigip.management_address)
+        if address in addresses:
+            yield Problem(
+                path("units", i, "bigip", "managementAddress"),
+                address,
+                f"is the BIG-IP {addresses[address]}",
+                "name it in bigip.device instead of declaring it again",
+            )
+        return
+    device = stack.device(bigip.device)
+    if bigip.vlan not in device.vlans:
+        yield Problem(
+            path("units", i, "bigip", "vlan"),
+            bigip.vlan,
+            f"is not a VLAN of device {device.name} ({', '.join(device.vlans)})",
+            "add it to the device's vlans or pick one of them",
+        )
+    for k, ip in enumerate(bigip.self_ips):
+        if ip not in device.self_ips:
+            yield Problem(
+                path("units", i, "bigip", "selfIps", k),
+                str(ip),
+                f"is not a self IP of device {device.name}",
+                "list the device's self IPs this cluster peers with, or drop selfIps to use them all",
+            )
+
+
+def snat_addresses(stack: StackConfig) -> Iterator[Problem]:
+    """On each BIG-IP, an egress SNAT address belongs to one unit and is no virtual address or
+    self IP there."""
+    owners: dict[tuple[str, str], str] = {}
+    for device, _, where, vip, _, _ in _listeners(stack):
+        owners.setdefault((device, str(vip)), where)
+    for i, unit in enumerate(stack.units):
+        if unit.bigip is None or unit.egress is None:
+            continue
+        device = str(unit.bigip.management_address)
+        for ip in unit.bigip.self_ips:
+            owners.setdefault((device, str(ip)), f"a self IP of units[{i}]")
+        for where, address in _snats(i, unit.egress):
+            key = (device, str(address))
+            first = owners.setdefault(key, where)
+            if first != where:
+                yield Problem(
+                    where,
+                    str(address),
+                    f"is already {first} on BIG-IP {device}",
+                    "give each unit's egress SNAT addresses of their own",
+                )
+
+
+def _snats(i: int, egress: Egress) -> Iterator[tuple[str, IPv4Address]]:
+    for k, address in enumerate(egress.snat_addresses):
+        yield path("units", i, "egress", "snatAddresses", k), address
+    for k, entry in enumerate(egress.allow):
+        if entry.snat_address is not None:
+            yield path("units", i, "egress", "allow", k, "snatAddress"), entry.snat_address
+
+
+def multi_cluster_peers(stack: StackConfig) -> Iterator[Problem]:
+    """A multi-cluster app's peers are other units of the stack, each once, behind the same shared
+    device as the app's unit, with a kubeconfig cluster (its kubeconfig becomes a Secret that
+    CIS reads)."""
+    for i, unit in enumerate(stack.units):
+        for j, app in enumerate(unit.apps):
+            if app.multi_cluster is not None:
+                yield from _peers(stack, path("units", i, "apps", j, "multiCluster"), unit, app)
+
+
+def _peers(stack: StackConfig, where: str, unit: Unit, app: App) -> Iterator[Problem]:
+    multi = app.multi_cluster
+    if multi is None:
+        return
+    device = unit.bigip.device if unit.bigip else None
+    seen: set[str] = set()
+    for k, peer in enumerate(multi.peers):
+        at = f"{where}.peers[{k}].unit"
+        other = next((u for u in stack.units if u.name == peer.unit), None)
+        if peer.unit == unit.name or peer.unit in seen or other is None:
+            what = (
+                "is this app's own unit"
+                if peer.unit == unit.name
+                else ("is listed twice" if peer.unit in seen else "is not a unit of this stack")
+            )
+            yield Problem(at, peer.unit, what, "list each other unit that serves the app once")
+        elif device is None or other.bigip is None or other.bigip.device != device:
+            yield Problem(
+                at,
+                peer.unit,
+                f"is not behind this unit's shared device ({device or 'none: bigip.device is unset'})",
+                "one virtual server reaches the pods of clusters whose BIG-IP is that device; name "
+                "the same bigipDevices entry in both units' bigip.device",
+            )
+        elif other.cluster.source != "kubeconfig":
+            yield Problem(
+                at,
+                peer.unit,
+                f"has a {other.cluster.source} cluster",
+                "CIS reads a peer through a kubeconfig Secret made from its kubeconfigSecret, so "
+                "the peer needs cluster.source kubeconfig",
+            )
+        elif app.namespace in other.mesh.injected_namespaces:
+            yield Problem(
+                at,
+                peer.unit,
+                f"injects namespace {app.namespace} into its mesh (STRICT mTLS)",
+                f"the BIG-IP sends plain L4 to the pods, so keep {app.namespace} out of that unit's "
+                "mesh.injectedNamespaces",
+            )
+        seen.add(peer.unit)
 
 
 def forward_proxy_nodes(stack: StackConfig) -> Iterator[Problem]:
@@ -562,7 +797,11 @@ def each_unit(stack: StackConfig) -> Iterator[Problem]:
 
 
 def _one_unit(stack: StackConfig, i: int, unit: Unit) -> Iterator[Problem]:
-    yield from _unit_network(i, unit)
+    device = unit.bigip.device if unit.bigip else None
+    k = next((k for k, d in enumerate(stack.bigip_devices) if d.name == device), None)
+    yield from _unit_network(
+        i, unit, path("units", i, "bigip", "asn") if k is None else path("bigipDevices", k, "asn")
+    )
     if unit.is_local and unit.cloud != "local":
         yield Problem(
             path("units", i, "cloud"),
@@ -599,7 +838,8 @@ def _insecure_outside_dev(where: str, stack: StackConfig) -> Problem:
     )
 
 
-def _unit_network(i: int, unit: Unit) -> Iterator[Problem]:
+def _unit_network(i: int, unit: Unit, asn_path: str) -> Iterator[Problem]:
+    """`asn_path`: where the unit's BIG-IP ASN is set (its own bigip, or its shared device)."""
     net = unit.network
     pairs = (("podCidr", net.pod_cidr), ("serviceCidr", net.service_cidr), ("nodeCidr", net.node_cidr))
     for a in range(len(pairs)):
@@ -631,9 +871,9 @@ def _unit_network(i: int, unit: Unit) -> Iterator[Problem]:
     yield from _bgp_neighbors(i, unit)
     if unit.bigip is not None and unit.bigip.asn == cni.asn:
         yield Problem(
-            path("units", i, "bigip", "asn"),
+            asn_path,
             str(unit.bigip.asn),
-            "equals the cluster's ASN",
+            "equals the cluster's ASN" + (f" of units[{i}] ({unit.name})" if unit.bigip.device else ""),
             "the Calico peering is eBGP, so give the BIG-IP its own private ASN (64512-65534)",
         )
 
@@ -897,6 +1137,9 @@ STACK_RULES: tuple[Rule, ...] = (
     partitions_unique,
     virtual_addresses,
     one_bgp_unit_per_bigip,
+    shared_devices,
+    snat_addresses,
+    multi_cluster_peers,
     forward_proxy_nodes,
     each_unit,
     access_imports_per_bigip,
