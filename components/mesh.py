@@ -9,6 +9,7 @@ Ref: https://istio.io/latest/docs/tasks/security/cert-management/plugin-ca-cert/
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,33 @@ TRACING_PROVIDER = "cpaas-tracing"
 # intermediate by itself but keeps the old bundle when root-cert.pem changes (1.30.3
 # pilot/pkg/bootstrap/istio_ca.go, handleEvent). README "Renewal and rotation".
 CACERTS_DIGEST_ANNOTATION = "cpaas.io/cacerts-sha256"
+# istiod reads the extra JWKS roots once, when it starts: a changed CA file rolls it.
+# Ref: istio/istio@1.30.3 pilot/pkg/model/jwks_resolver.go (newJwksResolverWithCABundlePaths)
+JWKS_CA_DIGEST_ANNOTATION = "cpaas.io/jwks-ca-sha256"
+# What istiod always reaches directly: the Kubernetes API and the cluster's services (its
+# Kubernetes client honours HTTPS_PROXY too).
+_CLUSTER_DIRECT = (".svc", ".cluster.local", "localhost", "127.0.0.1")
 
 
-def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
-    """istiod chart values. Pure: test it directly."""
+def jwks_env(jwks: config.JwksFetch, network: config.Network | None) -> dict[str, str]:
+    """istiod's proxy environment for fetching token issuers' keys; empty without a proxy.
+    Ref: istio/istio@1.30.3 pilot/pkg/model/jwks_resolver.go (Transport Proxy:
+         http.ProxyFromEnvironment); istio-discovery chart values.yaml (env)"""
+    if jwks.proxy is None:
+        return {}
+    cidrs = (
+        (str(network.pod_cidr), str(network.service_cidr), str(network.node_cidr))
+        if network is not None
+        else ()
+    )
+    direct = dict.fromkeys((*_CLUSTER_DIRECT, *cidrs, *jwks.no_proxy))
+    return {"HTTPS_PROXY": jwks.proxy.url, "NO_PROXY": ",".join(direct)}
+
+
+def istiod_values(
+    mesh: config.Mesh, cluster_name: str, network: config.Network | None = None
+) -> dict[str, Any]:
+    """istiod chart values (without the JWKS CA, which is a deploy-time file). Pure: test it directly."""
     mesh_config: dict[str, Any] = {
         "trustDomain": mesh.trust_domain,
         "enablePrometheusMerge": True,
@@ -47,7 +71,9 @@ def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
         mesh_config["extensionProviders"] = [
             {"name": TRACING_PROVIDER, t.provider: {"service": t.service, "port": t.port}}
         ]
+    env = jwks_env(mesh.jwks, network)
     return {
+        **({"env": env} if env else {}),
         "global": {
             "hub": versions.ISTIO_HUB,
             "tag": mesh.istio_version,
@@ -57,6 +83,19 @@ def istiod_values(mesh: config.Mesh, cluster_name: str) -> dict[str, Any]:
         "meshConfig": mesh_config,
         "traceSampling": mesh.tracing.sampling_percent if mesh.tracing.enabled else 1.0,
     }
+
+
+def _jwks_ca_values(args: MeshArgs) -> dict[str, Any]:
+    """The JWKS CA (chart value jwksResolverExtraRootCA: the ConfigMap istiod mounts at
+    /cacerts/extra.pem) and the pod annotations that roll istiod when a CA changes.
+    Ref: istio/istio@1.30.3 manifests/charts/istio-control/istio-discovery/templates/configmap-jwks.yaml"""
+    annotations: dict[str, Any] = {CACERTS_DIGEST_ANNOTATION: cacerts_digest(args.ca)}
+    if args.jwks_ca is None:
+        return {"podAnnotations": annotations}
+    annotations[JWKS_CA_DIGEST_ANNOTATION] = pulumi.Output.from_input(args.jwks_ca).apply(
+        lambda pem: hashlib.sha256(pem.encode()).hexdigest()
+    )
+    return {"jwksResolverExtraRootCA": args.jwks_ca, "podAnnotations": annotations}
 
 
 def gateway_values(mesh: config.Mesh) -> dict[str, Any]:
@@ -105,6 +144,9 @@ class MeshArgs:
     cluster_name: str
     # Children wait for these: a component's depends_on does not reach its children.
     after: tuple[pulumi.Resource, ...] = ()
+    network: config.Network | None = None
+    # The content of mesh.jwks.trustedCaFile: istiod's extra roots for the issuers' JWKS.
+    jwks_ca: pulumi.Input[str] | None = None
 
 
 class Mesh(pulumi.ComponentResource):
@@ -147,8 +189,8 @@ class Mesh(pulumi.ComponentResource):
             release_name="istiod",
             namespace=NAMESPACE,
             values={
-                **istiod_values(mesh, args.cluster_name),
-                "podAnnotations": {CACERTS_DIGEST_ANNOTATION: cacerts_digest(args.ca)},
+                **istiod_values(mesh, args.cluster_name, args.network),
+                **_jwks_ca_values(args),
             },
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[base, cacerts]),

@@ -8,7 +8,8 @@ Per injected namespace:
 - `allow-same-namespace` (when an app there has `sameNamespaceCalls`): every workload of the
   namespace may call every other; no selector, since an app's own backends (bookinfo's details,
   reviews, ratings) are not apps of the config.
-Per http-mesh app, selecting its pods by `app: <service>` (the label its Service selects):
+Per http-mesh app, selecting its pods by `apps[].workloadLabels` (unset: `app: <service>`); cpaas
+deploys neither the pods nor their Service, so the labels are config, not something read here:
 - `<app>`: ALLOW, one rule per identity: the ingress gateway (the BIG-IP's and the in-cluster
   route's only way in) and each declared caller, by SPIFFE principal, on the app's port. With a
   token, every rule also requires a request principal of the issuer and the claim rules, so a
@@ -65,7 +66,7 @@ def gateway_principal(unit: config.Unit) -> str:
 
 
 def workload_selector(app: config.App) -> dict[str, Any]:
-    return {"matchLabels": {"app": app.service}}
+    return {"matchLabels": dict(app.pod_labels)}
 
 
 def claim_key(claim: str) -> str:

@@ -53,19 +53,24 @@ def read_trust_files(stack: config.StackConfig, root: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     problems: list[str] = []
     for path, where in stack.trust_files().items():
+        what = (
+            "CA certificate of the token issuers"
+            if where.endswith("trustedCaFile")
+            else "BIG-IP's management certificate"
+        )
         try:
             text = (root / path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             problems.append(
                 f"{config.CONFIG_NAMESPACE}:{where}: {path} cannot be read ({reason}); commit the "
-                "BIG-IP's management certificate (PEM) at that path in the project"
+                f"{what} (PEM) at that path in the project"
             )
             continue
         if "-----BEGIN CERTIFICATE-----" not in text:
             problems.append(
                 f"{config.CONFIG_NAMESPACE}:{where}: {path} holds no PEM certificate; put the "
-                "BIG-IP's management certificate there (-----BEGIN CERTIFICATE-----)"
+                f"{what} there (-----BEGIN CERTIFICATE-----)"
             )
             continue
         files[path] = text
@@ -123,6 +128,7 @@ def _unit_args(
         bigip_trusted_cert=inputs.file(trusted) if trusted else None,
         # The provider reads the committed file itself, by this path relative to the project.
         bigip_trusted_cert_path=trusted,
+        jwks_ca=inputs.file(unit.mesh.jwks.trusted_ca_file) if unit.mesh.jwks.trusted_ca_file else None,
         egress_identity=pki.leaves.get(egress_role(unit.name)),
         app_certs={
             app.name: pki.leaves[app_role(unit.name, app.name)]

@@ -42,6 +42,7 @@ class UnitArgs:
     bigip_password: pulumi.Input[str] | None = None
     bigip_trusted_cert: pulumi.Input[str] | None = None
     bigip_trusted_cert_path: pulumi.Input[str] | None = None
+    jwks_ca: pulumi.Input[str] | None = None  # the content of mesh.jwks.trustedCaFile
     egress_identity: pki.IssuedLeaf | None = None
     app_certs: dict[str, pki.IssuedLeaf] = field(default_factory=dict)
     # The shared BIG-IP the unit is on (bigip.device), made once for all of its units.
@@ -132,7 +133,9 @@ class AtomicUnit(pulumi.ComponentResource):
         after: tuple[pulumi.Resource, ...] = (cni.ready,) if cni else ()
         # Mesh tracing follows observability unless the stack file sets it (Jaeger receives it).
         mesh_config = effective_mesh(unit, args.environment)
-        mesh = Mesh(f"{name}-mesh", MeshArgs(mesh_config, args.ca, name, after), k8s)
+        mesh = Mesh(
+            f"{name}-mesh", MeshArgs(mesh_config, args.ca, name, after, unit.network, args.jwks_ca), k8s
+        )
         spaces = AppNamespaces(f"{name}-namespaces", NamespacesArgs(unit, after, args.served), k8s)
         # Zero trust in every injected namespace: after istiod (the CRDs) and the namespaces.
         authz_after = (*after, mesh.istiod, *mesh.namespaces)

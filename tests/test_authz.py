@@ -17,6 +17,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components import config
 from tests import support
 from tools import authz, engine
 from tools.authz import Request
@@ -842,8 +843,43 @@ def test_without_policies_every_mesh_caller_may_call_and_plaintext_only_without_
     unit = _dev_unit()
     view = authz.unit_view(unit, [])
     bookinfo = next(a for a in view.apps if a.app == "bookinfo")
-    assert bookinfo.labels_from == "assumed"
+    assert bookinfo.labels_from == "from config: apps[].workloadLabels unset, so app: <service>"
     assert all(d.allowed for _caller, decisions in bookinfo.rows for d in decisions)
+
+
+def test_the_view_takes_the_workload_labels_from_config_and_flags_a_service_that_selects_others() -> None:
+    unit = _dev_unit()
+    labelled = unit.apps[0].model_copy(update={"workload_labels": {"app": "productpage-v2"}})
+    unit = unit.model_copy(update={"apps": (labelled, *unit.apps[1:])})
+    bookinfo = next(
+        a for a in authz.unit_view(unit, _objects(unit.mesh.trust_domain)).apps if a.app == "bookinfo"
+    )
+    assert dict(bookinfo.labels) == {"app": "productpage-v2"}
+    assert bookinfo.labels_from == (
+        "from config apps[].workloadLabels; Service productpage selects app=productpage, which these "
+        "labels do not match"
+    )
+
+
+def test_a_declared_caller_of_a_token_app_that_can_hold_no_user_token_is_marked_as_such() -> None:
+    from tests.support import stack
+
+    unit = stack("prod").unit("onprem-syd")
+    teller = next(a for a in unit.apps if a.name == "teller")
+    caller = config.Caller(namespace="bookinfo", service_account="bookinfo-productpage")
+    unit = unit.model_copy(
+        update={
+            "apps": tuple(
+                a.model_copy(update={"callers": (caller,)}) if a is teller else a for a in unit.apps
+            )
+        }
+    )
+    view = next(a for a in authz.unit_view(unit, []).apps if a.app == "teller")
+    labels = [c.label for c, _decisions in view.rows]
+    assert (
+        "bookinfo/bookinfo-productpage (declared caller; no app of bookinfo gets a user token from "
+        "https://sso.example-bank.com, so it has none to forward)"
+    ) in labels
 
 
 def test_the_text_and_markdown_views_say_who_may_call_and_why() -> None:
@@ -851,7 +887,10 @@ def test_the_text_and_markdown_views_say_who_may_call_and_why() -> None:
     views = [authz.unit_view(unit, _objects(unit.mesh.trust_domain))]
     text = authz.text(views)
     head = "  bookinfo (http-mesh) in bookinfo, port 9080/http, workload app=productpage"
-    assert f"{head} (from Service productpage)" in text
+    assert (
+        f"{head} (from config: apps[].workloadLabels unset, so app: <service>; Service productpage "
+        "selects the same)"
+    ) in text
     assert (
         "      token with groups=readers        allow  an ALLOW policy matches (bookinfo/bookinfo rule 0)"
         in text

@@ -129,6 +129,8 @@ def test_prod_names_its_bigip_certificates_as_committed_files_not_config_keys() 
         "trust/prod/bigip-azure-mel.pem": "units[1].bigip.trustedCertFile",
         "trust/prod/bigip-onprem-syd.pem": "bigipDevices[0].trustedCertFile",
         "trust/prod/bigip-gslb.pem": "gslb.dnsDevice.trustedCertFile",
+        # The bank's root CA, which istiod trusts for teller's issuer (docs/access.md).
+        "trust/prod/jwks-example-bank-root.pem": "units[2].mesh.jwks.trustedCaFile",
     }
 
 

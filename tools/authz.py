@@ -682,7 +682,7 @@ class AppView:
     port: int
     protocol: str
     labels: Mapping[str, str]
-    labels_from: str  # "Service <name>" or "assumed"
+    labels_from: str  # where the labels come from (config) and what a rendered Service selects
     note: str  # why AuthorizationPolicy does not apply (outside the mesh, UDP), or ""
     tokens: tuple[Token, ...] = ()
     rows: tuple[tuple[Caller, tuple[Decision, ...]], ...] = ()
@@ -778,15 +778,40 @@ def _named_principals(found: Sequence[Policy]) -> list[str]:
     return names
 
 
+def _issuer(app: Any) -> str | None:
+    access = getattr(app, "access", None)
+    token = getattr(access, "token", None)
+    return None if token is None else str(token.issuer)
+
+
+def tokenless(unit: Any, app: Any) -> Mapping[str, str]:
+    """For an app with a token: namespace -> a note, for each declared caller's namespace where no
+    app gets a user token of that issuer (the caller has none to forward, so its token columns are
+    edges no request takes)."""
+    issuer = _issuer(app)
+    if issuer is None:
+        return {}
+    holders = {a.namespace for a in unit.apps if _issuer(a) == issuer}
+    return {
+        c.namespace: f"no app of {c.namespace} gets a user token from {issuer}, so it has none to forward"
+        for c in getattr(app, "callers", ())
+        if c.namespace not in holders
+    }
+
+
 def candidate_callers(
     trust_domain: str,
     namespace: str,
     pods: Sequence[Workload],
     declared: Sequence[tuple[str, str]],
     found: Sequence[Policy],
+    *,
+    notes: Mapping[str, str] | None = None,
 ) -> list[Caller]:
-    """The ingress gateway, the rendered workloads, declared callers and principals the policies
-    name, another workload of the app's namespace, a workload of another namespace, plaintext."""
+    """The ingress gateway, the rendered workloads, declared callers (with `notes` by namespace)
+    and principals the policies name, another workload of the app's namespace, a workload of
+    another namespace, plaintext."""
+    notes = notes or {}
 
     def spiffe(ns: str, sa: str) -> str:
         return f"{trust_domain}/ns/{ns}/sa/{sa}"
@@ -799,7 +824,10 @@ def candidate_callers(
     seen = {c.principal for c in callers}
     accounts = sorted({(w.namespace, w.service_account) for w in pods})
     named = [(f"{ns}/{sa}", spiffe(ns, sa)) for ns, sa in accounts]
-    named += [(f"{ns}/{sa} (declared caller)", spiffe(ns, sa)) for ns, sa in declared]
+    named += [
+        (f"{ns}/{sa} (declared caller" + (f"; {notes[ns]})" if ns in notes else ")"), spiffe(ns, sa))
+        for ns, sa in declared
+    ]
     named += [(p, p) for p in _named_principals(found)]
     named += [
         (f"another workload of {namespace}", spiffe(namespace, "another")),
@@ -819,14 +847,31 @@ def _decide(found: Sequence[Policy], request: Request, mtls: tuple[str, str | No
     return evaluate(found, request, root)
 
 
+def workload_labels(app: Any, selector: Mapping[str, str] | None) -> tuple[Mapping[str, str], str]:
+    """The labels the app's policies select (config: apps[].workloadLabels, else app: <service>;
+    cpaas deploys neither the pods nor, outside the demo, their Service), and where they come from,
+    with what a rendered Service of the app selects."""
+    configured = getattr(app, "workload_labels", None)
+    labels: Mapping[str, str] = configured if configured is not None else {"app": app.service}
+    source = (
+        "from config apps[].workloadLabels"
+        if configured is not None
+        else "from config: apps[].workloadLabels unset, so app: <service>"
+    )
+    if not selector:
+        return labels, source
+    if dict(selector) == dict(labels):
+        return labels, f"{source}; Service {app.service} selects the same"
+    shown = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    fits = "match" if selector.items() <= labels.items() else "do not match"
+    return labels, f"{source}; Service {app.service} selects {shown}, which these labels {fits}"
+
+
 def app_view(
     unit: Any, app: Any, objects: Sequence[Mapping[str, Any]], found: Sequence[Policy], root: str
 ) -> AppView:
     """`unit` and `app` are config models (components.config Unit and App)."""
-    selector = service_selector(objects, app.namespace, app.service)
-    labels, labels_from = (
-        (selector, f"Service {app.service}") if selector else ({"app": app.service}, "assumed")
-    )
+    labels, labels_from = workload_labels(app, service_selector(objects, app.namespace, app.service))
     port = int(getattr(app, "workload_port", app.service_port))
     protocol = "tcp" if app.kind in ("tcp", "udp") else "http"
     base = AppView(app.name, app.kind, app.namespace, port, protocol, labels, labels_from, "")
@@ -843,7 +888,9 @@ def app_view(
     tokens = tokens or [Token("no token", None)]
     declared = [(c.namespace, c.service_account) for c in getattr(app, "callers", ())]
     pods = [w for w in workloads(objects) if w.namespace in unit.mesh.injected_namespaces]
-    callers = candidate_callers(unit.mesh.trust_domain, app.namespace, pods, declared, mine)
+    callers = candidate_callers(
+        unit.mesh.trust_domain, app.namespace, pods, declared, mine, notes=tokenless(unit, app)
+    )
     mtls = mtls_mode(objects, app.namespace, labels, root)
     rows = []
     for caller in callers:
@@ -930,8 +977,7 @@ _WORD = {True: "allow", False: "deny", None: "?"}
 
 def _labels(view: AppView) -> str:
     shown = ",".join(f"{k}={v}" for k, v in sorted(view.labels.items()))
-    source = "assumed: no rendered Service" if view.labels_from == "assumed" else f"from {view.labels_from}"
-    return f"{shown} ({source})"
+    return f"{shown} ({view.labels_from})"
 
 
 def _egress_lines(view: UnitView, bullet: str, indent: str) -> list[str]:

@@ -68,13 +68,16 @@ def deploy_inputs(checked: stackfile.Checked) -> tuple[DeployInputs, list[str]]:
         else:
             notes.append(f"`cpaas:{key}` is not in the stack file (set it with `pulumi config set`)")
             values[key] = engine.mock_pem("CERTIFICATE", key)
-    # Committed certificate files (trustedCertFile), as __main__.py reads them.
+    # Committed certificate files (trustedCertFile, mesh.jwks.trustedCaFile), as __main__.py reads them.
     files: dict[str, Any] = {}
     for path in stack.trust_files():
         if (ROOT / path).is_file():
             files[path] = (ROOT / path).read_text(encoding="utf-8")
         else:
-            notes.append(f"`{path}` is not in the project (commit the BIG-IP's management certificate there)")
+            notes.append(
+                f"`{path}` is not in the project (commit the certificate "
+                f"{stack.trust_files()[path]} names there)"
+            )
             files[path] = engine.mock_pem("CERTIFICATE", path)
     return DeployInputs(secrets=secrets, values=values, files=files), notes
 

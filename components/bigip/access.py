@@ -4,14 +4,24 @@ declaration that imports the ones the identity team exported.
 An app's CIS VirtualServer names its access profile as `profileAccess` (and its per-request policy
 as `policyPerRequestAccess`). A CIS virtual server references objects of its own partition and of
 /Common only, and CIS owns its partition alone, so every profile is in /Common: an existing one
-(`access.profile`), or one imported here into /Common/Shared, the folder AS3 manages as tenant
-`Common`, application `Shared`. The import is one `f5bigip.As3` resource per unit whose
-declaration holds only that application: AS3 Access_Profile and Per_Request_Access_Policy fetch
-the exports from their URLs (the BIG-IP must reach them) and apply the profile (`enable`). AS3
-refuses both classes unless APM is provisioned (README "Access: authentication and authorisation").
+(`access.profile`), or one imported here. The import is one `f5bigip.As3` resource per unit whose
+declaration holds tenant `Common`, application `Shared`: AS3 Access_Profile and
+Per_Request_Access_Policy fetch the exports from their URLs (the BIG-IP must reach them) and apply
+the profile (`enable`). AS3 imports APM objects into the tenant root whatever their application,
+so the objects are /Common/cpaas-<unit>-<app>-access (and -prp), and that is the path the
+VirtualServer names; AS3 checks a `bigip` pointer exists, so /Common/Shared/<name> would fail CIS's
+whole declaration. AS3 refuses both classes unless APM is provisioned (README "Access:
+authentication and authorisation").
 
 Ref: F5Networks/f5-appsvcs-extension@v3.56.0 schema/3.56.0/as3-schema.json (Access_Profile,
-     Per_Request_Access_Policy: url, enable; f5PostProcess modules apm)
+     Per_Request_Access_Policy: url, enable, ignoreChanges; f5PostProcess modules apm)
+Ref: F5Networks/f5-appsvcs-extension@v3.56.0 src/lib/fetch.js (ignoreChanges false drops the
+     current object so it is imported again; a diff only in iControl_* is filtered out),
+     src/lib/map_cli.js (a re-import keeps the virtuals on the profile's name and applies it),
+     docs/declarations/access-related.rst (the enable / ignoreChanges matrix)
+Ref: F5Networks/f5-appsvcs-extension@v3.56.0 src/lib/map_as3.js (Access_Profile,
+     Per_Request_Access_Policy: path mcpPath(tenantId, '', itemId)), src/lib/map_cli.js
+     ('apm profile access': ng_import ... -p <partition>)
 Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 docs/config_examples/customResource/VirtualServer/
      accessProfile-per-request-policy/ (profileAccess, policyPerRequestAccess)
 Ref: F5Networks/terraform-provider-bigip@v1.26.0 vendor/github.com/f5devcentral/go-bigip/
@@ -60,7 +70,7 @@ def profile_path(unit: str, app: config.App) -> str:
     access = _access(unit, app)
     if access.profile is not None:
         return access.profile
-    return f"/{COMMON}/{SHARED}/{profile_name(unit, app)}"
+    return f"/{COMMON}/{profile_name(unit, app)}"
 
 
 def per_request_policy_path(unit: str, app: config.App) -> str | None:
@@ -69,27 +79,33 @@ def per_request_policy_path(unit: str, app: config.App) -> str | None:
     if access.import_ is not None:
         if access.import_.per_request_policy_url is None:
             return None
-        return f"/{COMMON}/{SHARED}/{policy_name(unit, app)}"
+        return f"/{COMMON}/{policy_name(unit, app)}"
     return access.per_request_policy
 
 
 def declaration(unit: config.Unit) -> dict[str, Any]:
-    """The AS3 request that imports the unit's exported access profiles into /Common/Shared."""
+    """The AS3 request that imports the unit's exported access profiles into /Common."""
     shared: dict[str, Any] = {"class": "Application", "template": "shared"}
     for app in unit.apps:
         imported = app.access.import_ if app.access is not None else None
         if imported is None:
             continue
+        # ignoreChanges: imported once; each post of this declaration (another app's import
+        # added) would otherwise fetch every export again, re-import it and re-apply it. A new
+        # export is taken with `refresh`, in place, so the VirtualServer's path never changes.
+        keep = not imported.refresh
         # enable: apply the access policy once imported; an unapplied policy serves no one.
         shared[profile_name(unit.name, app)] = {
             "class": "Access_Profile",
             "url": {"url": imported.url},
             "enable": True,
+            "ignoreChanges": keep,
         }
         if imported.per_request_policy_url is not None:
             shared[policy_name(unit.name, app)] = {
                 "class": "Per_Request_Access_Policy",
                 "url": {"url": imported.per_request_policy_url},
+                "ignoreChanges": keep,
             }
     return {
         "class": "AS3",

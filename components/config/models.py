@@ -45,9 +45,13 @@ from components.config.types import (
     IPv4Addr,
     IPv4Net,
     K8sMinor,
+    LabelKey,
+    LabelValue,
     Location,
+    NoProxyEntry,
     PartitionName,
     Port,
+    ProxyHost,
     SemVer,
     ServiceName,
     StackRefName,
@@ -246,6 +250,42 @@ class Tracing(Model):
     )
 
 
+class JwksProxy(Model):
+    """A forward proxy istiod sends its HTTPS requests through (HTTP CONNECT)."""
+
+    address: ProxyHost = Field(description="Its address or host name.")
+    port: Port = Field(description="Its port.")
+
+    @property
+    def url(self) -> str:
+        """As Go's HTTPS_PROXY takes it."""
+        return f"http://{self.address}:{self.port}"
+
+
+class JwksFetch(Model):
+    """How istiod fetches the signing keys (jwksUri) of the apps' token issuers. istiod fetches
+    them itself, from istio-system without a sidecar (so not through the BIG-IP egress), and a
+    failed fetch refuses every token of that issuer (README "Access: authentication and
+    authorisation")."""
+
+    proxy: JwksProxy | None = Field(
+        default=None,
+        description="The forward proxy istiod reaches the issuers through (its HTTPS_PROXY), e.g. "
+        "{address: 10.10.18.10, port: 3128}; unset: istiod connects directly.",
+    )
+    no_proxy: tuple[NoProxyEntry, ...] = Field(
+        default=(),
+        description="Hosts reached directly besides the cluster's own (its CIDRs, .svc, "
+        ".cluster.local and localhost are always direct).",
+    )
+    trusted_ca_file: TrustFile | None = Field(
+        default=None,
+        description="A committed PEM file with the CA(s) that sign an internal issuer's "
+        "certificate, trusted by istiod on top of the system roots (jwksResolverExtraRootCA); its "
+        "path relative to the project.",
+    )
+
+
 class Mesh(Model):
     """Istio on the org intermediate CA, STRICT mTLS in the injected namespaces."""
 
@@ -257,6 +297,9 @@ class Mesh(Model):
     tracing: Tracing = Field(default=Tracing(), description="Tracing from the proxies.")
     ingress_gateway_replicas: StrictInt = Field(
         default=2, ge=1, le=20, description="Replicas of the Istio ingress gateway."
+    )
+    jwks: JwksFetch = Field(
+        default=JwksFetch(), description="How istiod reaches the token issuers' keys (apps[].access.token)."
     )
 
     checked_by = (rules.istio_serves_v1_apis,)
@@ -445,12 +488,19 @@ class Waf(Model):
 
 class AccessImport(Model):
     """An access profile the identity team exported (an APM export the BIG-IP fetches from `url`),
-    imported with AS3 into /Common/Shared as cpaas-<unit>-<app>-access, and its per-request
-    policy, if any, as cpaas-<unit>-<app>-prp."""
+    imported with AS3 (tenant Common) as /Common/cpaas-<unit>-<app>-access, and its per-request
+    policy, if any, as /Common/cpaas-<unit>-<app>-prp: AS3 imports APM objects into the tenant root,
+    never into an application folder."""
 
     url: HttpsUrl = Field(description="Where the BIG-IP fetches the exported access profile.")
     per_request_policy_url: HttpsUrl | None = Field(
         default=None, description="Where it fetches the exported per-request policy; unset: none."
+    )
+    refresh: StrictBool = Field(
+        default=False,
+        description="Fetch and import the exports again, in place, each time the unit's access "
+        "declaration is posted (AS3 ignoreChanges false); set it with a new export's URL, then "
+        "unset it. Unset: imported once and left alone; a changed URL alone imports nothing.",
     )
 
 
@@ -469,6 +519,8 @@ class AccessToken(Model):
         description="Pass the verified token on to the app (it reads the user from it and forwards "
         "it on its own calls); false: the sidecar removes it.",
     )
+
+    checked_by = (rules.azure_v2_audiences,)
 
 
 class ClaimRule(Model):
@@ -576,8 +628,28 @@ class App(Model):
         description="Also served by the clusters of other units on the same shared BIG-IP, through "
         "this virtual server.",
     )
+    # cpaas deploys neither the app's pods nor (outside the dev demo) its Service: their labels are
+    # the app team's, and a selector that matches nothing leaves only allow-nothing.
+    workload_labels: (
+        Annotated[
+            Mapping[LabelKey, LabelValue],
+            Field(min_length=1),
+            AfterValidator(MappingProxyType),
+            PlainSerializer(dict),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The labels of the app's pods, which its mesh policies select (matchLabels); "
+        "unset: {app: <service>}. Take them from the app team's pod template.",
+    )
 
     checked_by = (rules.app_kind_fields,)
+
+    @property
+    def pod_labels(self) -> Mapping[str, str]:
+        """The labels the app's mesh policies select its pods by."""
+        return self.workload_labels if self.workload_labels is not None else {"app": self.service}
 
     @property
     def workload_port(self) -> int:
@@ -814,6 +886,11 @@ class StackConfig(Model):
         for where, access in named:
             if access.trusted_cert_file is not None and not access.insecure_skip_verify:
                 files.setdefault(access.trusted_cert_file, where)
+        for i, u in enumerate(self.units):
+            if u.mesh.jwks.trusted_ca_file is not None:
+                files.setdefault(
+                    u.mesh.jwks.trusted_ca_file, rules.path("units", i, "mesh", "jwks", "trustedCaFile")
+                )
         return files
 
     def kubeconfig_keys(self) -> list[str]:

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 if TYPE_CHECKING:
     from components.config.models import (
         Access,
+        AccessToken,
         AddressPlan,
         App,
         Bigip,
@@ -289,6 +290,30 @@ def access_sources(access: Access) -> Iterator[Problem]:
             "the mesh reads claims from a token it verified, add token (issuer, jwksUri, audiences) "
             "or remove require",
         )
+
+
+# Azure AD's v2.0 issuer, https://login.microsoftonline.com/<tenant>/v2.0, and an application
+# (client) id. Ref: MicrosoftDocs/entra-docs docs/identity-platform/access-token-claims-reference.md
+# (aud: in v2.0 tokens always the client ID of the API; iss: ends in /v2.0 for a v2.0 token)
+_AZURE_V2_ISSUER = re.compile(r"https://login\.microsoftonline\.com/[^/]+/v2\.0/?")
+_CLIENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def azure_v2_audiences(token: AccessToken) -> Iterator[Problem]:
+    """An Azure AD v2.0 issuer's tokens carry the API's client id (a GUID) as aud, never an App ID
+    URI such as api://portal, so every audience of that issuer is a GUID."""
+    if not _AZURE_V2_ISSUER.fullmatch(token.issuer):
+        return
+    for k, audience in enumerate(token.audiences):
+        if not _CLIENT_ID.fullmatch(audience):
+            yield Problem(
+                f"audiences[{k}]",
+                audience,
+                "is not a client id (GUID), and a v2.0 token of the Azure AD issuer "
+                "https://login.microsoftonline.com/<tenant>/v2.0 always carries the API's client id as aud",
+                "use the API's application (client) id with accessTokenAcceptedVersion 2 in its "
+                "manifest, or the v1 issuer https://sts.windows.net/<tenant>/",
+            )
 
 
 def app_kind_fields(app: App) -> Iterator[Problem]:
@@ -980,6 +1005,33 @@ def _app_access(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
             "an access profile runs on the unit's BIG-IP, and this unit has no bigip",
             "add units[].bigip or remove access",
         )
+    yield from _named_like_an_import(i, j, unit, app)
+
+
+def _named_like_an_import(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
+    """An existing profile or per-request policy must not take the name an import of the unit gets
+    (/Common/cpaas-<unit>-<app>-access, -prp; components/bigip/access.py): APM's import would then
+    add a counter to the imported name, and the VirtualServer would name the other object."""
+    if app.access is None:
+        return
+    imports = {
+        f"/Common/cpaas-{unit.name}-{a.name}-{suffix}": (k, a.name)
+        for k, a in enumerate(unit.apps)
+        if a.access is not None and a.access.import_ is not None
+        for suffix in ("access", "prp")
+    }
+    for field, value in (
+        ("profile", app.access.profile),
+        ("perRequestPolicy", app.access.per_request_policy),
+    ):
+        if value in imports:
+            k, name = imports[value]
+            yield Problem(
+                path("units", i, "apps", j, "access", field),
+                value,
+                f"is the name cpaas imports apps[{k}] ({name}) as",
+                "name another existing profile, or import this one under its own app",
+            )
     if app.same_namespace_calls and app.kind == "http-mesh":
         tokened = [
             a.name
@@ -1036,8 +1088,9 @@ def access_imports_per_bigip(stack: StackConfig) -> Iterator[Problem]:
 def gslb_references(stack: StackConfig) -> Iterator[Problem]:
     """GSLB names only units of the stack (or of unitStacks) and apps they serve: one wide IP per
     app, every unit a wide IP names (in units, ratios, lastResortUnit, topology) serves its app,
-    with one FQDN across units and a bigip; lbMode ratio has ratios and topology has records; the
-    DNS device skips TLS verification only in dev."""
+    with one FQDN across units and a bigip; lbMode ratio has ratios and topology has records; an
+    http(s) monitor of an app behind APM expects APM's redirect or any answer; the DNS device skips
+    TLS verification only in dev."""
     if stack.gslb is None:
         return
     if stack.gslb.dns_device.insecure_skip_verify and stack.environment != "dev":
@@ -1054,6 +1107,31 @@ def gslb_references(stack: StackConfig) -> Iterator[Problem]:
         seen_apps.setdefault(wide.app, w)
         yield from _wide_ip_units(stack, w, wide)
         yield from _wide_ip_app(stack, w, wide)
+        yield from _wide_ip_monitor_behind_apm(stack, w, wide)
+
+
+# What an http(s) monitor may expect from an app behind APM: its redirect, or AS3's default
+# receive 'HTTP/1.' (any answer). Ref: F5Networks/f5-appsvcs-extension@v3.56.0
+# schema/3.56.0/as3-schema.json (GSLB_Monitor_HTTP receive, default "HTTP/1.")
+_ANY_ANSWER = ("HTTP/1.", "HTTP/1.0", "HTTP/1.1")
+
+
+def _wide_ip_monitor_behind_apm(stack: StackConfig, w: int, wide: WideIp) -> Iterator[Problem]:
+    monitor = wide.monitor
+    if monitor.type == "tcp" or monitor.receive is None:
+        return
+    if monitor.receive in _ANY_ANSWER or "302" in monitor.receive:
+        return
+    if not any(a.name == wide.app and a.access is not None for u in stack.units for a in u.apps):
+        return
+    yield Problem(
+        path("gslb", "wideIps", w, "monitor", "receive"),
+        repr(monitor.receive),
+        f"expects the app's own answer, but app {wide.app} has access: APM answers a probe without "
+        "a session with a redirect (302) to its logon page, so every unit would be marked down",
+        "expect the redirect (receive 'HTTP/1.1 302'), unset receive (AS3's default 'HTTP/1.' takes "
+        "any answer) or use type tcp",
+    )
 
 
 def _named_units(w: int, wide: WideIp) -> list[tuple[str, str]]:

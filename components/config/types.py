@@ -274,7 +274,8 @@ _WAF_POLICY = _matching(
 )
 # Where an access profile or per-request policy may be: /Common (a CIS virtual server references
 # only its own partition and /Common, and CIS owns its partition alone), as an existing object or
-# one cpaas imports into /Common/Shared; the path as CIS's VirtualServer CRD has it.
+# one cpaas imports into /Common (AS3 imports APM objects into its tenant root); the path as CIS's
+# VirtualServer CRD has it.
 # Ref: F5Networks/k8s-bigip-ctlr@v2.20.4 docs/config_examples/customResourceDefinitions/
 #      customresourcedefinitions.yml (VirtualServer spec.profileAccess, spec.policyPerRequestAccess)
 _ACCESS_PATH = _matching(
@@ -316,6 +317,44 @@ def _https_url(value: str) -> str:
     return value
 
 
+def _proxy_host(value: str) -> str:
+    """An IPv4 address or a fully qualified domain name, e.g. 10.10.18.10 or proxy.example.com."""
+    try:
+        IPv4Address(value)
+        return value
+    except ValueError:
+        pass
+    try:
+        return _fqdn(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither an IPv4 address nor a fully qualified domain name; use e.g. "
+            "10.10.18.10 or proxy.example-bank.com (lowercase labels of letters, digits and '-')"
+        ) from None
+
+
+# A NO_PROXY entry as Go's golang.org/x/net/http/httpproxy reads it: a host, a .domain, an IP or
+# a CIDR, optionally with a port.
+_NO_PROXY = _matching(
+    r"[A-Za-z0-9.*:/_-]{1,253}",
+    "is not a NO_PROXY entry; use a host, a .domain, an address or a CIDR, e.g. .example-bank.com",
+)
+
+
+# Kubernetes label keys and values, as a pod selector's matchLabels takes them.
+# Ref: kubernetes/apimachinery pkg/util/validation/validation.go (IsQualifiedName, IsValidLabelValue)
+_LABEL_KEY = _matching(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
+    "is not a Kubernetes label key; use [prefix/]name, a name of 1-63 letters, digits, '-', '_' "
+    "or '.' starting and ending with a letter or digit, e.g. app.kubernetes.io/name",
+)
+_LABEL_VALUE = _matching(
+    r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?",
+    "is not a Kubernetes label value; use at most 63 letters, digits, '-', '_' or '.' starting and "
+    "ending with a letter or digit, e.g. portal",
+)
+
+
 _STACK_REF = _matching(
     r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}",
     "is not a stack reference; use org/project/stack, project/stack or stack",
@@ -349,6 +388,10 @@ StackRefName = Annotated[str, _STACK_REF]
 AccessPath = Annotated[str, _ACCESS_PATH]
 ClaimName = Annotated[str, _CLAIM]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+LabelKey = Annotated[str, _LABEL_KEY]
+LabelValue = Annotated[str, _LABEL_VALUE]
+NoProxyEntry = Annotated[str, _NO_PROXY]
+ProxyHost = Annotated[str, AfterValidator(_proxy_host)]
 TrustFile = Annotated[str, AfterValidator(_trust_file)]
 # Strict: YAML's `true` must not read as port 1, nor 10 as a bool.
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
