@@ -127,3 +127,39 @@ def test_todays_prod_changes_only_the_save_triggers_that_digest_the_bigip_code(
 
 if __name__ == "__main__":
     write_fixture(sys.argv[1] if len(sys.argv) > 1 else "HEAD")
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan of the move itself: today's prod (every unit its own BIG-IP) to the stack file as it is
+# (onprem-syd on the shared device syd-dc1-bigip, onprem-syd-b beside it, mqtt on both clusters)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_plan_of_moving_prod_onto_the_shared_device_replaces_and_deletes_no_bigip_object() -> None:
+    from tests.support import placeholder_inputs, stack
+    from tests.test_plan import PROD_REFS, entries
+    from tools import plan
+
+    before = entries(run_build(config.parse_stack(raw_stack_file(BEFORE_DEVICES)), "prod"))
+    head = stack("prod")
+    steps = plan.plan_between(
+        before, head, "prod", inputs=lambda: placeholder_inputs(head), stack_outputs=PROD_REFS
+    )
+    on_device = ("f5bigip:", "pulumi:providers:f5bigip", "command:local:Command")
+    touched = sorted(
+        (s.urn.rsplit("::", 1)[1], s.op, s.phase)
+        for s in steps
+        if s.type.startswith(on_device) and s.op in ("replace", "delete")
+    )
+    # Only the device's two saves are replaced (each old copy, still named for onprem-syd, goes
+    # at the end): their triggers digest the units' config, which gained onprem-syd-b. The BGP
+    # instance, the provider and every object are kept, found by their aliases (the children by
+    # the aliases they inherit from their moved parents) and at most updated in place.
+    assert touched == [
+        ("onprem-syd-bigip-save-command", "replace", plan.DELETE_REPLACED),
+        ("onprem-syd-bigip-save-on-destroy", "replace", plan.DELETE_REPLACED),
+        ("syd-dc1-bigip-save-command", "replace", plan.CREATE_REPLACEMENT),
+        ("syd-dc1-bigip-save-on-destroy", "replace", plan.CREATE_REPLACEMENT),
+    ], touched
+    created = [s.urn.rsplit("::", 1)[1] for s in steps if s.type.startswith(on_device) and s.op == "create"]
+    assert created and all(name.startswith("onprem-syd-b-") for name in created), created

@@ -502,6 +502,27 @@ def test_a_targeted_replace_replaces_only_that_resource_and_what_its_new_outputs
     ]
 
 
+class _Box(pulumi.ComponentResource):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cpaas:test:Box", name, None, opts)
+        k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": "box"}, opts=pulumi.ResourceOptions(parent=self)
+        )
+
+
+def test_a_renamed_parent_with_an_alias_keeps_its_children_by_the_engines_inherited_aliases() -> None:
+    # Ref: pulumi/pulumi v3.259.0 pkg/resource/deploy/step_generator.go generateAliases and
+    # inheritedChildAlias: a child named "<parent>-x" of a parent found by an alias is looked up
+    # as "<the parent's old name>-x" under the parent's old URN.
+    def before() -> None:
+        _Box("old")
+
+    def after() -> None:
+        _Box("new", pulumi.ResourceOptions(aliases=[pulumi.Alias(name="old")]))
+
+    assert _plan(before, after) == []
+
+
 class _Group(pulumi.ComponentResource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cpaas:test:Group", name, None, opts)

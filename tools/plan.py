@@ -201,13 +201,32 @@ class Planner:
         self.decisions: dict[str, Decision] = {}
 
     def match(self, new: Res, alias_urns: Sequence[str] = ()) -> Res | None:
-        for urn in (new.urn, *alias_urns):
+        for urn in (new.urn, *alias_urns, *self._inherited(new, alias_urns)):
             if urn in self.old and urn not in self.matched.values():
                 if urn != new.urn:
                     self.aliased[urn] = new.urn
                 self.matched[new.urn] = urn
                 return self.old[urn]
         return None
+
+    def _inherited(self, new: Res, alias_urns: Sequence[str]) -> list[str]:
+        """The aliases a child inherits from a parent that was found by an alias: its own URN
+        and each of its aliases, moved under the parent's old URN, and a name that starts with
+        the parent's name renamed as the parent was.
+        Ref: pulumi/pulumi v3.259.0 pkg/resource/deploy/step_generator.go (generateAliases,
+        inheritedChildAlias)."""
+        parent_alias = self.matched.get(new.parent, new.parent)
+        if not new.parent or parent_alias == new.parent:
+            return []
+        parent_name, alias_name = new.parent.rsplit("::", 1)[1], parent_alias.rsplit("::", 1)[1]
+        stack_project, qualified = parent_alias.rsplit("::", 2)[0], parent_alias.split("::")[2]
+        out = []
+        for urn in (new.urn, *alias_urns):
+            type_, name = urn.split("::")[2].rsplit("$", 1)[-1], urn.rsplit("::", 1)[1]
+            if name.startswith(parent_name):
+                name = alias_name + name[len(parent_name) :]
+            out.append(f"{stack_project}::{qualified}${type_}::{name}")
+        return out
 
     def read(self, new: Res, alias_urns: Sequence[str] = ()) -> None:
         """A read resource: matched, never a step."""
