@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from components import config, versions
+from tests import support
 from tests.support import raw_stack, run_build
 from tools import engine, render
 from tools.validate import resolve_schema_dir
@@ -577,3 +578,12 @@ def test_resources_json_shows_the_as3_declaration_parsed_and_it_is_what_the_prov
         assert isinstance(entry["inputs"]["as3Json"], dict)
         assert json.dumps(entry["inputs"]["as3Json"], sort_keys=True) == as3.inputs["as3Json"]
         assert isinstance(as3.inputs["as3Json"], str)  # the registration itself is untouched
+
+
+def test_every_rendered_kubernetes_file_reads_back_as_the_object_the_program_registered(
+    prod: engine.Run,
+) -> None:
+    rendered = render.render_files(prod, support.stack("prod"), [])
+    assert len(rendered.k8s) > 50
+    for path, _unit, obj in rendered.k8s:
+        assert yaml.safe_load(rendered.files[path]) == obj, path
