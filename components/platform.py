@@ -136,7 +136,9 @@ def _unit_args(
             if app_role(unit.name, app.name) in pki.leaves
         },
         shared_device=devices.get(bigip.device) if bigip and bigip.device else None,
-        peer_kubeconfigs=tuple((peer, _kubeconfig(stack, peer, inputs)) for peer in multicluster.peers(unit)),
+        peer_kubeconfigs=tuple(
+            (peer, peer_kubeconfig(stack, peer, inputs)) for peer in multicluster.peers(unit)
+        ),
         served=tuple(
             app
             for other in stack.units
@@ -146,12 +148,15 @@ def _unit_args(
     )
 
 
-def _kubeconfig(stack: config.StackConfig, unit: str, inputs: DeployInputs) -> pulumi.Input[str]:
-    """A kubeconfig cluster's kubeconfig, the secret config value (config rules allow no other peer)."""
+def peer_kubeconfig(stack: config.StackConfig, unit: str, inputs: DeployInputs) -> pulumi.Input[str]:
+    """What another unit's CIS reads `unit`'s cluster with: the read-only kubeconfig its config names
+    (cluster.cisKubeconfigSecret; config rules require it of every peer), never the deployer's, whose
+    admin rights would sit in a Secret of the other cluster and whose exec plugins (aws, kubelogin)
+    CIS's container cannot run. Ref: F5Networks/k8s-bigip-ctlr v2.20.4 docs/config_examples/multicluster."""
     cluster = stack.unit(unit).cluster
-    if not isinstance(cluster, config.KubeconfigCluster):
-        raise ValueError(f"unit {unit}: a multi-cluster peer needs cluster.source kubeconfig")
-    return inputs.secret(cluster.kubeconfig_secret)
+    if not isinstance(cluster, config.KubeconfigCluster) or cluster.cis_kubeconfig_secret is None:
+        raise ValueError(f"unit {unit}: a multi-cluster peer needs cluster.cisKubeconfigSecret")
+    return inputs.secret(cluster.cis_kubeconfig_secret)
 
 
 def _pki(stack: config.StackConfig, pki_config: config.Pki, inputs: DeployInputs) -> Pki:

@@ -116,6 +116,7 @@ def test_prod_needs_exactly_its_bigip_passwords_and_kubeconfigs_as_secrets() -> 
         "bigipPassword-azure-mel",
         "bigipPassword-gslb",
         "bigipPassword-onprem-syd",
+        "cis-kubeconfig-onprem-syd-b",
         "kubeconfig-aws-syd",
         "kubeconfig-onprem-syd",
         "kubeconfig-onprem-syd-b",

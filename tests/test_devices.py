@@ -300,14 +300,15 @@ def test_a_shared_device_runs_one_bgp_instance_with_a_peer_group_per_unit(prod: 
     assert "'" not in " ".join(commands)  # the provider does not escape single quotes on update
 
 
-def test_a_route_domain_other_than_0_is_named_in_the_bgp_instance() -> None:
+def test_fails_when_a_devices_route_domain_is_not_0() -> None:
+    # Pools, virtual servers and egress objects stay in route domain 0; a BGP instance elsewhere
+    # would route the pods where no pool member is (the upstream review of issue 16).
     raw = raw_stack("prod")
     raw["bigipDevices"][0]["routeDomain"] = 2
-    s = config.parse_stack(raw)
-    create = routing.device_tmsh_commands(s.device(SHARED), s.units_on(SHARED))[-1]
-    assert " local-as 64513 route-domain 2 graceful-restart " in create
-    do = routing.device_do_declaration(s.device(SHARED), s.units_on(SHARED))
-    assert do["Common"][f"cpaas-{SHARED}"]["routeDomain"] == "2"
+    assert errors(raw) == [
+        "cpaas:bigipDevices[0].routeDomain: 2 is not supported yet; cpaas puts the pools, virtual servers "
+        "and egress objects in route domain 0, so its BGP instance must be there too: set 0 or remove it"
+    ]
 
 
 def test_one_save_per_device_after_every_object_of_its_units_and_the_bgp_check(prod: engine.Run) -> None:
@@ -551,6 +552,25 @@ def test_fails_when_a_multi_cluster_apps_namespace_is_in_a_peers_mesh() -> None:
     ]
 
 
+def test_cis_reads_a_peer_through_the_peers_read_only_kubeconfig_never_the_deployers() -> None:
+    # Only the read-only key is given: asking for the peer's own (admin) kubeconfig raises KeyError.
+    from components import platform
+
+    inputs = platform.DeployInputs(secrets={"cis-kubeconfig-onprem-syd-b": "read-only"})
+    assert platform.peer_kubeconfig(stack_of("prod"), "onprem-syd-b", inputs) is not None
+    assert "cis-kubeconfig-onprem-syd-b" in stack_of("prod").secret_keys()
+
+
+def test_fails_when_a_multi_cluster_peer_has_no_read_only_kubeconfig_for_cis() -> None:
+    raw = raw_stack("prod")
+    del raw["units"][ONPREM_B]["cluster"]["cisKubeconfigSecret"]
+    assert errors(raw) == [
+        "cpaas:units[2].apps[2].multiCluster.peers[0].unit: onprem-syd-b has no "
+        "cluster.cisKubeconfigSecret; name the secret config key holding a kubeconfig of a read-only "
+        "ServiceAccount of that cluster for CIS (docs/bigip.md), never the deployer's own"
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # tools.replicate
 # ---------------------------------------------------------------------------------------------
@@ -588,7 +608,7 @@ def test_replicating_onto_the_same_shared_device_keeps_the_device_and_gives_new_
         replica["allocated"]["BIG-IP"]
         == f"shared device {SHARED}, partitions cpaas-onprem-syd-c-cis, cpaas-onprem-syd-c"
     )
-    assert replica["secrets"] == ["kubeconfig-onprem-syd-c"]
+    assert replica["secrets"] == ["kubeconfig-onprem-syd-c", "cis-kubeconfig-onprem-syd-c"]
     s = config.parse_stack(replicate.apply(raw, replica))
     assert [u.name for u in s.units_on(SHARED)] == ["onprem-syd", "onprem-syd-b", "onprem-syd-c"]
 

@@ -47,6 +47,7 @@ def test_main_reads_secrets_with_require_secret_and_keeps_them_secret() -> None:
         "kubeconfig-aws-syd": "kc1",
         "kubeconfig-onprem-syd": "kc2",
         "kubeconfig-onprem-syd-b": "kc3",
+        "cis-kubeconfig-onprem-syd-b": "kc3-read-only",
     }
     flat = {f"cpaas:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     flat |= {f"cpaas:{k}": v for k, v in secrets.items()}
@@ -92,6 +93,7 @@ PROD_SECRETS = (
     "kubeconfig-aws-syd",
     "kubeconfig-onprem-syd",
     "kubeconfig-onprem-syd-b",
+    "cis-kubeconfig-onprem-syd-b",
 )
 IMPORTED_ROOT = {"source": "imported", "certKey": "rootCert", "privateKeySecret": "rootKey"}
 

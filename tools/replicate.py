@@ -329,13 +329,20 @@ def _renamed_file(path: str, old: str, new: str) -> str:
     return f"{folder}/{renamed}" if folder else renamed
 
 
+def _rename_secret_keys(replica: Replica, cluster: dict[str, Any], old: str, new: str) -> None:
+    """The replica's own kubeconfig keys (and the read-only one for CIS, if any), to be set."""
+    for key in ("kubeconfigSecret", "cisKubeconfigSecret"):
+        if key in cluster:
+            cluster[key] = _renamed_key(cluster[key], old, new)
+            replica["secrets"].append(cluster[key])
+
+
 def _rename(replica: Replica, source: config.Unit, used: allocate.InUse, plan: config.AddressPlan) -> None:
     unit, old = replica["unit"], source.name
     new = unit["name"]
     cluster = unit["cluster"]
     if cluster["source"] == "kubeconfig":
-        cluster["kubeconfigSecret"] = _renamed_key(cluster["kubeconfigSecret"], old, new)
-        replica["secrets"].append(cluster["kubeconfigSecret"])
+        _rename_secret_keys(replica, cluster, old, new)
         if cluster.get("context") and old in cluster["context"]:
             cluster["context"] = cluster["context"].replace(old, new)
         elif cluster.get("context"):

@@ -172,6 +172,12 @@ class KubeconfigCluster(Model):
     )
     kubernetes_version: K8sMinor = Field(description=_KUBERNETES_VERSION)
     context: str | None = Field(default=None, description="The kubeconfig context; unset: its current one.")
+    cis_kubeconfig_secret: ConfigKey | None = Field(
+        default=None,
+        description="When another unit's CIS reads this cluster (multi-cluster apps): the secret config "
+        "key holding a kubeconfig of a read-only ServiceAccount of this cluster, with a token, for CIS "
+        "(docs/bigip.md). Never the deployer's own kubeconfig.",
+    )
 
 
 class StackReferenceCluster(Model):
@@ -420,8 +426,10 @@ class SharedBigip(BigipAccess):
     ] = Field(description="The BIG-IP self IPs the clusters peer with; the first is its GSLB server address.")
     asn: Asn = Field(description="The BIG-IP's ASN; not any cluster's (the peerings are eBGP).")
     route_domain: StrictInt = Field(
-        default=0, ge=0, le=65534, description="The route domain of its one BGP instance."
+        default=0, ge=0, le=65534, description="The route domain of its one BGP instance; 0 only, for now."
     )
+
+    checked_by = (*BigipAccess.checked_by, rules.route_domain_zero)
 
 
 class ForwardProxy(Model):
@@ -856,6 +864,8 @@ class StackConfig(Model):
         for unit in self.units:
             if isinstance(unit.cluster, KubeconfigCluster):
                 keys.append(unit.cluster.kubeconfig_secret)
+                if unit.cluster.cis_kubeconfig_secret is not None:
+                    keys.append(unit.cluster.cis_kubeconfig_secret)
             if unit.bigip is not None:
                 keys.append(unit.bigip.password_secret)
         keys += [device.password_secret for device in self.bigip_devices]
@@ -895,13 +905,14 @@ class StackConfig(Model):
 
     def kubeconfig_keys(self) -> list[str]:
         """The secret keys that hold kubeconfigs (set from a file, not typed)."""
-        return sorted(
-            {u.cluster.kubeconfig_secret for u in self.units if isinstance(u.cluster, KubeconfigCluster)}
-        )
+        clusters = [u.cluster for u in self.units if isinstance(u.cluster, KubeconfigCluster)]
+        keys = {c.kubeconfig_secret for c in clusters}
+        return sorted(keys | {c.cis_kubeconfig_secret for c in clusters if c.cis_kubeconfig_secret})
 
 
 # The fields that name config keys, as secret_keys, plain_keys and kubeconfig_keys read them.
-_SECRET_FIELDS = ("passwordSecret", "kubeconfigSecret", "privateKeySecret")
+_SECRET_FIELDS = ("passwordSecret", "kubeconfigSecret", "cisKubeconfigSecret", "privateKeySecret")
+_KUBECONFIG_FIELDS = ("kubeconfigSecret", "cisKubeconfigSecret")
 _CERT_FIELDS = ("certKey",)
 
 
@@ -923,7 +934,7 @@ def named_keys(raw: Any) -> tuple[set[str], set[str], set[str]]:
                 for fields, names in ((_SECRET_FIELDS, secrets), (_CERT_FIELDS, certificates)):
                     if key in fields:
                         names.add(value)
-                if key == "kubeconfigSecret":
+                if key in _KUBECONFIG_FIELDS:
                     kubeconfigs.add(value)
             else:
                 pending.append(value)

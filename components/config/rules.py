@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Mesh,
         MultiCluster,
         Pki,
+        SharedBigip,
         StackConfig,
         Unit,
         Waf,
@@ -619,6 +620,19 @@ def one_bgp_unit_per_bigip(stack: StackConfig) -> Iterator[Problem]:
             first[device] = (i, unit.name)
 
 
+def route_domain_zero(device: SharedBigip) -> Iterator[Problem]:
+    """Only route domain 0: cpaas puts pools, virtual servers and egress objects there, so a BGP
+    instance in another would route the pods where no pool member is."""
+    if device.route_domain != 0:
+        yield Problem(
+            "routeDomain",
+            str(device.route_domain),
+            "is not supported yet",
+            "cpaas puts the pools, virtual servers and egress objects in route domain 0, so its BGP "
+            "instance must be there too: set 0 or remove it",
+        )
+
+
 def shared_devices(stack: StackConfig) -> Iterator[Problem]:
     """Devices of bigipDevices have unique names and management addresses, no unit declares one of
     them inline, each is named by a unit, and a unit's vlan and selfIps are the device's."""
@@ -756,6 +770,14 @@ def _peers(stack: StackConfig, where: str, unit: Unit, app: App) -> Iterator[Pro
                 f"has a {other.cluster.source} cluster",
                 "CIS reads a peer through a kubeconfig Secret made from its kubeconfigSecret, so "
                 "the peer needs cluster.source kubeconfig",
+            )
+        elif getattr(other.cluster, "cis_kubeconfig_secret", None) is None:
+            yield Problem(
+                at,
+                peer.unit,
+                "has no cluster.cisKubeconfigSecret",
+                "name the secret config key holding a kubeconfig of a read-only ServiceAccount of that "
+                "cluster for CIS (docs/bigip.md), never the deployer's own",
             )
         elif app.namespace in other.mesh.injected_namespaces:
             yield Problem(
