@@ -35,11 +35,11 @@ from typing import Any
 import pulumi
 import pulumi_f5bigip as f5bigip
 
-from components import config, versions
+from components import config
+from components.bigip import as3
+from components.bigip.as3 import COMMON, SHARED
 from components.bigip.device import bigip_provider
 
-COMMON = "Common"
-SHARED = "Shared"
 OUTPUT_NAME = "gslbRefs"  # the unit stacks' output: {unit name: UnitRef.as_output()}
 REF_VERSION = 1
 
@@ -271,20 +271,11 @@ def declaration(gslb: config.Gslb, refs: Sequence[UnitRef]) -> dict[str, Any]:
         tenant[application_name(wide.app)] = _wide_ip_application(wide, units)
     if gslb.dns_device.listeners:
         tenant[LISTENERS] = _listeners(gslb.dns_device)
-    return {
-        "class": "AS3",
-        "action": "deploy",
-        "persist": True,
-        "declaration": {
-            "class": "ADC",
-            "schemaVersion": versions.AS3_SCHEMA_VERSION,
-            "id": f"cpaas-gslb-{gslb.dns_device.partition}",
-            "label": "cpaas GSLB",
-            "remark": "managed by Pulumi (cpaas); do not edit on the device",
-            COMMON: {"class": "Tenant", SHARED: shared},
-            gslb.dns_device.partition: tenant,
-        },
-    }
+    return as3.request(
+        f"cpaas-gslb-{gslb.dns_device.partition}",
+        "cpaas GSLB",
+        {COMMON: {"class": "Tenant", SHARED: shared}, gslb.dns_device.partition: tenant},
+    )
 
 
 def tenants(gslb: config.Gslb) -> tuple[str, str]:

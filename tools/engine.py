@@ -196,21 +196,26 @@ class RecordingMonitor(sdk.MockMonitor):
 
     def _record(self, request: Any, urn: str, id_: str, props: Any, custom: bool) -> None:
         raw = json_format.MessageToDict(props, preserving_proto_field_name=True)
-        has = request.DESCRIPTOR.fields_by_name
-        self.registrations.append(
-            Registration(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                provider=request.provider,
-                dependencies=sorted(set(request.dependencies)),
-                custom=custom,
-                inputs=plain(raw),
-                id=id_,
-                options=_options(request, read="object" not in has),
-            )
-        )
+        read = "object" not in request.DESCRIPTOR.fields_by_name
+        self.registrations.append(registration(request, urn, raw, custom=custom, read=read, id_=id_))
+
+
+def registration(
+    request: Any, urn: str, raw: Any, *, custom: bool, read: bool, id_: str = ""
+) -> Registration:
+    """The Registration of a register or read request whose properties, as a dict, are `raw`."""
+    return Registration(
+        urn=urn,
+        type=request.type,
+        name=request.name,
+        parent=request.parent,
+        provider=request.provider,
+        dependencies=sorted(set(request.dependencies)),
+        custom=custom,
+        inputs=plain(raw),
+        id=id_,
+        options=_options(request, read=read),
+    )
 
 
 def _options(request: Any, read: bool) -> dict[str, Any]:

@@ -369,18 +369,9 @@ def _as_res(monitor: engine.RecordingMonitor, request: Any, props: Any) -> tuple
 
     urn = monitor.make_urn(request.parent, request.type, request.name)
     raw = _unknown_secrets(json_format.MessageToDict(props, preserving_proto_field_name=True))
-    options = engine._options(request, read=False)
-    reg = engine.Registration(
-        urn=urn,
-        type=request.type,
-        name=request.name,
-        parent=request.parent,
-        provider=request.provider,
-        dependencies=sorted(set(request.dependencies)),
-        custom=bool(getattr(request, "custom", True)),
-        inputs=engine.plain(raw),
-        options=options,
-    )
+    custom = bool(getattr(request, "custom", True))
+    reg = engine.registration(request, urn, raw, custom=custom, read=False)
+    options = reg.options
     # resources.json's form of the inputs (an AS3 declaration parsed), as the base has them.
     inputs = render.resource_entry(reg)["inputs"]
     res = Res(urn, reg.type, reg.parent, reg.provider, tuple(reg.dependencies), inputs, options)

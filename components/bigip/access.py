@@ -37,10 +37,9 @@ from typing import Any
 import pulumi
 import pulumi_f5bigip as f5bigip
 
-from components import config, versions
-
-COMMON = "Common"
-SHARED = "Shared"
+from components import config
+from components.bigip import as3
+from components.bigip.as3 import COMMON, SHARED
 
 
 def imported_apps(unit: config.Unit) -> list[config.App]:
@@ -107,19 +106,11 @@ def declaration(unit: config.Unit) -> dict[str, Any]:
                 "url": {"url": imported.per_request_policy_url},
                 "ignoreChanges": keep,
             }
-    return {
-        "class": "AS3",
-        "action": "deploy",
-        "persist": True,
-        "declaration": {
-            "class": "ADC",
-            "schemaVersion": versions.AS3_SCHEMA_VERSION,
-            "id": f"cpaas-access-{unit.name}",
-            "label": f"cpaas access {unit.name}",
-            "remark": "managed by Pulumi (cpaas); do not edit on the device",
-            COMMON: {"class": "Tenant", SHARED: shared},
-        },
-    }
+    return as3.request(
+        f"cpaas-access-{unit.name}",
+        f"cpaas access {unit.name}",
+        {COMMON: {"class": "Tenant", SHARED: shared}},
+    )
 
 
 @dataclass(frozen=True)
