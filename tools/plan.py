@@ -136,6 +136,11 @@ def counts(steps: Iterable[Step]) -> dict[str, int]:
     return out
 
 
+def counts_text(steps: Iterable[Step]) -> str:
+    """ "1 to create, 0 to update, ...": resources per op."""
+    return ", ".join(f"{n} to {op}" for op, n in counts(steps).items())
+
+
 # ---------------------------------------------------------------------------------------------
 # Deciding one resource
 # ---------------------------------------------------------------------------------------------
@@ -371,11 +376,8 @@ def _as_res(monitor: engine.RecordingMonitor, request: Any, props: Any) -> tuple
     raw = _unknown_secrets(json_format.MessageToDict(props, preserving_proto_field_name=True))
     custom = bool(getattr(request, "custom", True))
     reg = engine.registration(request, urn, raw, custom=custom, read=False)
-    options = reg.options
-    # resources.json's form of the inputs (an AS3 declaration parsed), as the base has them.
-    inputs = render.resource_entry(reg)["inputs"]
-    res = Res(urn, reg.type, reg.parent, reg.provider, tuple(reg.dependencies), inputs, options)
-    return res, graph.alias_urns(reg)
+    # resources.json's form (an AS3 declaration parsed), as the base has it.
+    return Res.of_entry(render.resource_entry(reg)), graph.alias_urns(reg)
 
 
 def plan_between(
@@ -383,28 +385,22 @@ def plan_between(
     head: config.StackConfig,
     stack_name: str = "test",
     *,
-    inputs: Callable[[], DeployInputs] | None = None,
-    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    inputs: Callable[[], DeployInputs],
+    stack_outputs: Mapping[str, Mapping[str, Any]],
     project: str = "cpaas",
     replace: Iterable[str] = (),
 ) -> list[Step]:
     """The plan from an old state (resources.json entries) to `head` built under the plan's
-    mocks. `inputs` makes the DeployInputs inside the run (default: placeholders as
-    tools.render makes them; the old render must have used the same); `stack_outputs`: what
-    StackReferences answer; `replace`: URNs replaced as `pulumi up --replace URN` does."""
+    mocks. `inputs` makes the DeployInputs inside the run (the old render must have used the
+    same); `stack_outputs`: what StackReferences answer; `replace`: URNs replaced as
+    `pulumi up --replace URN` does."""
     from components.platform import build
-    from tools import render
 
-    def default_inputs() -> DeployInputs:
-        return render.deploy_inputs(stackfile.Checked(head))[0]
-
-    make = inputs or default_inputs
-    refs = stack_outputs if stack_outputs is not None else render.stack_outputs(head)
     return plan_program(
         old_entries,
-        lambda: build(head, make()),
+        lambda: build(head, inputs()),
         stack_name,
-        stack_outputs=refs,
+        stack_outputs=stack_outputs,
         project=project,
         replace=replace,
     )
@@ -601,8 +597,7 @@ def schedule(planner: Planner, order: Sequence[Res]) -> list[Step]:
 
 
 def text(steps: Sequence[Step], title: str) -> str:
-    total = counts(steps)
-    lines = [title, "", ", ".join(f"{n} to {op}" for op, n in total.items()) + f" ({len(steps)} steps)", ""]
+    lines = [title, "", f"{counts_text(steps)} ({len(steps)} steps)", ""]
     if not steps:
         return "\n".join([*lines, "No changes: `pulumi up` would leave every resource as it is.", ""])
     width = len(str(len(steps)))

@@ -123,7 +123,7 @@ def plan_section(stack: str, folder: Path, base_label: str) -> list[str]:
         return []
     old = _entries(folder / "base" / stack / "resources.json") or []
     steps = [s for s in plan.plan_entries(old, head) if s.phase != plan.DELETE_REPLACED]
-    counts = ", ".join(f"{n} to {op}" for op, n in plan.counts(steps).items())
+    counts = plan.counts_text(steps)
     lines = [
         f"## Plan: what `pulumi up` would do, from the {base_label}'s render to this one",
         "",

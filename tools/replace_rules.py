@@ -407,24 +407,6 @@ def _at(doc: Any, path: str) -> Any:
     return here
 
 
-def _with(doc: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
-    key, _, rest = path.partition(".")
-    out = dict(doc)
-    if not rest:
-        out[key] = value
-    else:
-        inner = doc.get(key)
-        out[key] = _with(inner if isinstance(inner, Mapping) else {}, rest, value)
-    return out
-
-
-def _ignoring(old: Mapping[str, Any], new: Mapping[str, Any], paths: Iterable[str]) -> Mapping[str, Any]:
-    """`new` with the old value at each ignored path, as the providers apply ignoreChanges."""
-    for path in paths:
-        new = _with(new, path, _at(old, path))
-    return new
-
-
 Fired = list[tuple[str, str]]  # (changed input path, the rule path it falls under)
 
 
@@ -488,15 +470,14 @@ def replace_reasons(
     type_: str,
     old: Mapping[str, Any],
     new: Mapping[str, Any],
-    ignore_changes: Iterable[str] = (),
     *,
     provider: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Why the provider replaces a resource of `type_` whose inputs go from `old` to `new`, one
     line per changed path; [] when it would update in place (or do nothing). `provider`: the
-    inputs of the provider that serves it (none: a default provider, every flag unset)."""
+    inputs of the provider that serves it (none: a default provider, every flag unset). The
+    engine applies ignoreChanges before the provider diffs (tools/plan.py _ignored)."""
     rule = rule_for(type_)
-    new = _ignoring(old, new, ignore_changes)
     fired = _CONDITIONS.get(type_, _by_rule_paths)(rule, old, new, provider or {})
     tag = "" if rule.confirmed else " [unconfirmed]"
     return [f"{path} changed: {under} forces replacement ({rule.source}){tag}" for path, under in fired]
