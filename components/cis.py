@@ -145,10 +145,6 @@ class Cis(pulumi.ComponentResource):
         kubeconfigs = dict(args.peer_kubeconfigs)
         made: list[pulumi.Resource] = []
         for peer in multicluster.peers(args.unit):
-            if peer not in kubeconfigs:
-                raise ValueError(
-                    f"unit {args.unit.name}: no kubeconfig of peer unit {peer} was passed to CIS"
-                )
             made.append(
                 k8s.core.v1.Secret(
                     f"{name}-kubeconfig-{peer}",

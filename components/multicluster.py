@@ -53,6 +53,16 @@ def peers(unit: config.Unit) -> tuple[str, ...]:
     return tuple(found)
 
 
+def served_by(stack: config.StackConfig, unit: config.Unit) -> tuple[config.App, ...]:
+    """The other units' apps whose pools also name this unit's cluster (the inverse of peers)."""
+    return tuple(
+        app
+        for other in stack.units
+        for app in other.apps
+        if app.multi_cluster and any(p.unit == unit.name for p in app.multi_cluster.peers)
+    )
+
+
 def cis_args(unit: config.Unit, namespace: str) -> dict[str, Any]:
     """The CIS arguments (chart `args`, `_` becoming `-`) of a unit whose CIS runs multi-cluster."""
     if not peers(unit):

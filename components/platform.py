@@ -101,8 +101,7 @@ def _shared_devices(stack: config.StackConfig, inputs: DeployInputs) -> dict[str
             d.name,
             SharedDeviceArgs(d, stack.units_on(d.name), inputs.secret(d.password_secret), _trusted_file(d)),
         )
-        for d in stack.bigip_devices
-        if stack.units_on(d.name)
+        for d in stack.bigip_devices  # config rules refuse a device no unit names
     }
 
 
@@ -139,12 +138,7 @@ def _unit_args(
         peer_kubeconfigs=tuple(
             (peer, peer_kubeconfig(stack, peer, inputs)) for peer in multicluster.peers(unit)
         ),
-        served=tuple(
-            app
-            for other in stack.units
-            for app in other.apps
-            if app.multi_cluster and any(p.unit == unit.name for p in app.multi_cluster.peers)
-        ),
+        served=multicluster.served_by(stack, unit),
     )
 
 

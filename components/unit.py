@@ -189,7 +189,8 @@ class AtomicUnit(pulumi.ComponentResource):
         shared = args.shared_device
         own_bgp = side.bgp and shared is None  # a shared device runs one BGP instance for its units
         bgp_commands = tmsh_commands(unit) if own_bgp else []
-        saved_state = persist.unit_digest(unit, bgp_commands)
+        # A shared device's save digests each of its units itself (SharedDevice).
+        saved_state = persist.unit_digest(unit, bgp_commands) if shared is None else ""
         device_args = DeviceArgs(
             bigip, password, args.bigip_trusted_cert_path, saved_state, shared.shared if shared else None
         )

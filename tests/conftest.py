@@ -123,16 +123,16 @@ def _shared_render(request: pytest.FixtureRequest, stack_name: str) -> tuple[Pat
     printed_io = io.StringIO()
     with contextlib.redirect_stdout(printed_io), contextlib.redirect_stderr(printed_io):
         code = render.main(["--stack", stack_name, "--out", str(mine), "--policy"])
-    printed = printed_io.getvalue()
+    printed = printed_io.getvalue().replace(str(mine), str(done))  # as if rendered into `done`
     try:
         mine.rename(done)  # atomic; refused when another worker's is there already
     except OSError:
         shutil.rmtree(mine)
         return _shared_render(request, stack_name) if printed_file.is_file() else (done, code, printed)
     partial = printed_file.with_name(f"{printed_file.name}.{worker or 'main'}")
-    partial.write_text(f"{code}\n{printed.replace(str(mine), str(done))}")
+    partial.write_text(f"{code}\n{printed}")
     partial.replace(printed_file)
-    return done, code, printed.replace(str(mine), str(done))
+    return done, code, printed
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def raw_stack(name: str) -> dict[str, Any]:
     """The structured `cpaas:` keys of Pulumi.<name>.yaml, prefix stripped, read by the one stack
     file reader the render and deploy use (a fresh deep copy each call)."""
-    return copy.deepcopy(stackfile.raw_config(ROOT / f"Pulumi.{name}.yaml"))
+    return raw_stack_file(ROOT / f"Pulumi.{name}.yaml")
 
 
 def stack(name: str) -> config.StackConfig:

@@ -952,7 +952,7 @@ Prod = tuple[Any, dict[str, list[dict[str, Any]]], str]
 
 
 @pytest.fixture(scope="module")
-def prod_render(prod: engine.Run) -> Prod:
+def prod_objects(prod: engine.Run) -> Prod:
     """prod's config, rendered Kubernetes objects per unit, and summary.md (from the shared build)."""
     from tools import render
 
@@ -974,9 +974,9 @@ def _access_apps(stack: Any) -> list[tuple[Any, Any]]:
 
 
 def test_in_prod_an_app_with_a_baseline_refuses_undeclared_callers_and_admits_the_gateway_with_the_group(
-    prod_render: Prod,
+    prod_objects: Prod,
 ) -> None:
-    stack, objects, _summary = prod_render
+    stack, objects, _summary = prod_objects
     apps = _access_apps(stack)
     assert apps, "prod has http-mesh apps with access.require (issue 12, item 5)"
     for unit, app in apps:
@@ -1001,11 +1001,11 @@ def test_in_prod_an_app_with_a_baseline_refuses_undeclared_callers_and_admits_th
 
 
 def test_the_command_prints_prod_and_writes_json_and_summary_md_has_the_section(
-    tmp_path: Any, capsys: pytest.CaptureFixture[str], prod_render: Prod
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], prod_objects: Prod
 ) -> None:
     import json
 
-    stack, _objects, summary = prod_render
+    stack, _objects, summary = prod_objects
     unit, app = _access_apps(stack)[-1]
     out = tmp_path / "authz.json"
     assert authz.main(["--stack", "prod", "--unit", unit.name, "--json", str(out)]) == 0

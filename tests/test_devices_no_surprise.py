@@ -145,7 +145,7 @@ def test_the_plan_of_moving_prod_onto_the_shared_device_replaces_and_deletes_no_
     steps = plan.plan_between(
         before, head, "prod", inputs=lambda: placeholder_inputs(head), stack_outputs=PROD_REFS
     )
-    on_device = ("f5bigip:", "pulumi:providers:f5bigip", "command:local:Command")
+    on_device = KINDS
     touched = sorted(
         (s.urn.rsplit("::", 1)[1], s.op, s.phase)
         for s in steps

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from components import meshauthz
 from components.mesh import GATEWAY_NAMESPACE, GATEWAY_RELEASE
 
 ROOT_NAMESPACE = "istio-system"  # meshConfig.rootNamespace's default
@@ -779,9 +780,7 @@ def _named_principals(found: Sequence[Policy]) -> list[str]:
 
 
 def _issuer(app: Any) -> str | None:
-    access = getattr(app, "access", None)
-    token = getattr(access, "token", None)
-    return None if token is None else str(token.issuer)
+    return str(app.access.token.issuer) if app.access and app.access.token else None
 
 
 def tokenless(unit: Any, app: Any) -> Mapping[str, str]:
@@ -794,7 +793,7 @@ def tokenless(unit: Any, app: Any) -> Mapping[str, str]:
     holders = {a.namespace for a in unit.apps if _issuer(a) == issuer}
     return {
         c.namespace: f"no app of {c.namespace} gets a user token from {issuer}, so it has none to forward"
-        for c in getattr(app, "callers", ())
+        for c in app.callers
         if c.namespace not in holders
     }
 
@@ -814,11 +813,12 @@ def candidate_callers(
     notes = notes or {}
 
     def spiffe(ns: str, sa: str) -> str:
-        return f"{trust_domain}/ns/{ns}/sa/{sa}"
+        return meshauthz.principal(trust_domain, ns, sa)
 
     callers = [
         Caller(
-            f"{GATEWAY} ({GATEWAY_NAMESPACE}/{GATEWAY_RELEASE})", spiffe(GATEWAY_NAMESPACE, GATEWAY_RELEASE)
+            f"{GATEWAY} ({GATEWAY_NAMESPACE}/{GATEWAY_RELEASE})",
+            spiffe(GATEWAY_NAMESPACE, meshauthz.GATEWAY_SERVICE_ACCOUNT),
         )
     ]
     seen = {c.principal for c in callers}
@@ -851,8 +851,8 @@ def workload_labels(app: Any, selector: Mapping[str, str] | None) -> tuple[Mappi
     """The labels the app's policies select (config: apps[].workloadLabels, else app: <service>;
     cpaas deploys neither the pods nor, outside the demo, their Service), and where they come from,
     with what a rendered Service of the app selects."""
-    configured = getattr(app, "workload_labels", None)
-    labels: Mapping[str, str] = configured if configured is not None else {"app": app.service}
+    configured = app.workload_labels
+    labels: Mapping[str, str] = app.pod_labels
     source = (
         "from config apps[].workloadLabels"
         if configured is not None
@@ -872,13 +872,13 @@ def app_view(
 ) -> AppView:
     """`unit` and `app` are config models (components.config Unit and App)."""
     labels, labels_from = workload_labels(app, service_selector(objects, app.namespace, app.service))
-    port = int(getattr(app, "workload_port", app.service_port))
+    port = app.workload_port
     protocol = "tcp" if app.kind in ("tcp", "udp") else "http"
     base = AppView(app.name, app.kind, app.namespace, port, protocol, labels, labels_from, "")
     if app.namespace not in unit.mesh.injected_namespaces:
-        return _replace(base, note="outside the mesh (no sidecar): AuthorizationPolicy does not apply")
+        return replace(base, note="outside the mesh (no sidecar): AuthorizationPolicy does not apply")
     if app.kind == "udp":
-        return _replace(
+        return replace(
             base, note="UDP: the sidecar does not intercept it, AuthorizationPolicy does not apply"
         )
     mine = [p for p in found if applies(p, app.namespace, labels, root)]
@@ -886,7 +886,7 @@ def app_view(
         candidate_tokens(jwt_rules(objects, app.namespace, labels, root), mine) if protocol == "http" else []
     )
     tokens = tokens or [Token("no token", None)]
-    declared = [(c.namespace, c.service_account) for c in getattr(app, "callers", ())]
+    declared = [(c.namespace, c.service_account) for c in app.callers]
     pods = [w for w in workloads(objects) if w.namespace in unit.mesh.injected_namespaces]
     callers = candidate_callers(
         unit.mesh.trust_domain, app.namespace, pods, declared, mine, notes=tokenless(unit, app)
@@ -902,11 +902,7 @@ def app_view(
             )  # fmt: skip
             decisions.append(_decide(found, request, mtls, root))
         rows.append((caller, tuple(decisions)))
-    return _replace(base, tokens=tuple(tokens), rows=tuple(rows))
-
-
-def _replace(view: AppView, **changes: Any) -> AppView:
-    return replace(view, **changes)
+    return replace(base, tokens=tuple(tokens), rows=tuple(rows))
 
 
 def egress_view(unit: Any) -> tuple[str | None, tuple[EgressEntry, ...]]:
@@ -920,7 +916,9 @@ def egress_view(unit: Any) -> tuple[str | None, tuple[EgressEntry, ...]]:
     entries = []
     for allow in egress.allow:
         accounts = allow.service_accounts or ("*",)
-        ids = tuple(f"spiffe://{unit.mesh.trust_domain}/ns/{allow.namespace}/sa/{sa}" for sa in accounts)
+        ids = tuple(
+            SPIFFE + meshauthz.principal(unit.mesh.trust_domain, allow.namespace, sa) for sa in accounts
+        )
         own = allow.snat_address is not None
         snat = (str(allow.snat_address),) if own else tuple(str(a) for a in egress.snat_addresses)
         entries.append(EgressEntry(allow.namespace, ids, snat, own))

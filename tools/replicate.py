@@ -531,7 +531,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _check_target(args: argparse.Namespace) -> None:
     to, org = args.to, args.org
-    if to is not None and getattr(args, "device", "new") == "same":
+    if to is not None and args.device == "same":
         raise ReplicateError(
             "--device same needs the source stack: a shared device is managed by the stack that declares it"
         )
@@ -619,7 +619,7 @@ def run(args: argparse.Namespace) -> list[str]:
         args.cloud,
         args.region,
         in_use=used,
-        device=getattr(args, "device", "new"),
+        device=args.device,
     )
     like = next(n for n in src.doc["config"][f"{NS}:units"] if n.get("name") == args.unit)
     docs: dict[Path, Any] = {}

@@ -78,11 +78,9 @@ def device_tmsh_commands(device: config.SharedBigip, units: tuple[config.Unit, .
     Ref: F5Networks/f5-declarative-onboarding@v1.45.0:src/lib/networkHandler.js (handleRoutingBGP:
          one net routing bgp with a list of peer groups, each with remoteAs, neighbours naming a
          peer group, and routeDomain)"""
-    bgp = [u for u in units if u.bigip is not None and u.uses_calico]
+    bgp = _bgp_units(units)
     if not bgp:
-        raise ValueError(
-            f"device {device.name}: no calico-bgp unit, so no BGP instance; build it only with one"
-        )
+        return []  # no calico-bgp unit: no BGP instance
     name = device_bgp_name(device)
     groups = " ".join(f"{peer_group(u)} {{ remote-as {calico.calico_cni(u).asn} }}" for u in bgp)
     neighbors = " ".join(
@@ -90,11 +88,10 @@ def device_tmsh_commands(device: config.SharedBigip, units: tuple[config.Unit, .
         for u in bgp
         for ip in (u.bigip.bgp_neighbors if u.bigip else ())
     )
-    domain = f"route-domain {device.route_domain} " if device.route_domain else ""
     return [
         "modify sys db tmrouted.tmos.routing value enable",
         *(_delete_if_present(n) for n in (name, *(bgp_name(u) for u in bgp))),
-        f"create net routing bgp {name} local-as {device.asn} {domain}"
+        f"create net routing bgp {name} local-as {device.asn} "
         f"graceful-restart {{ graceful-reset enabled restart-time {calico.GRACEFUL_RESTART[:-1]} }} "
         f"peer-group add {{ {groups} }} neighbor add {{ {neighbors} }}",
     ]
@@ -110,17 +107,19 @@ def do_declaration(unit: config.Unit) -> dict[str, Any]:
 
 def device_do_declaration(device: config.SharedBigip, units: tuple[config.Unit, ...]) -> dict[str, Any]:
     """A shared device's one BGP instance as a DO RoutingBGP class: a peer group per calico-bgp unit."""
-    bgp = [u for u in units if u.bigip is not None and u.uses_calico]
+    bgp = _bgp_units(units)
     groups = [{"name": peer_group(u), "remoteAS": calico.calico_cni(u).asn} for u in bgp]
     neighbors = [
         {"address": str(ip), "peerGroup": peer_group(u)}
         for u in bgp
         for ip in (u.bigip.bgp_neighbors if u.bigip else ())
     ]
-    declaration = _do(f"cpaas-{device.name}", device.asn, groups, neighbors)
-    if device.route_domain:
-        declaration["Common"][f"cpaas-{device.name}"]["routeDomain"] = str(device.route_domain)
-    return declaration
+    return _do(f"cpaas-{device.name}", device.asn, groups, neighbors)
+
+
+def _bgp_units(units: tuple[config.Unit, ...]) -> list[config.Unit]:
+    """The calico-bgp units among a device's (config rules refuse a route domain but 0 for now)."""
+    return [u for u in units if u.bigip is not None and u.uses_calico]
 
 
 def _do(name: str, asn: int, groups: list[dict[str, Any]], neighbors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -155,16 +154,6 @@ class BgpArgs:
     @classmethod
     def of_unit(cls, unit: config.Unit, after: tuple[pulumi.Resource, ...] = ()) -> BgpArgs:
         return cls(bgp_name(unit), tuple(tmsh_commands(unit)), f"unit {unit.name}: BGP configuration", after)
-
-    @classmethod
-    def of_device(
-        cls,
-        device: config.SharedBigip,
-        units: tuple[config.Unit, ...],
-        after: tuple[pulumi.Resource, ...] = (),
-    ) -> BgpArgs:
-        commands = tuple(device_tmsh_commands(device, units))
-        return cls(device_bgp_name(device), commands, f"device {device.name}: BGP configuration", after)
 
 
 class BigipBgp(pulumi.ComponentResource):

@@ -28,7 +28,7 @@ from components import config
 from components.bigip import persist
 from components.bigip.device import Login, Shared, bigip_provider, save_on_destroy
 from components.bigip.persist import ConfigSave, SaveArgs
-from components.bigip.routing import BgpArgs, BigipBgp, device_tmsh_commands
+from components.bigip.routing import BgpArgs, BigipBgp, device_bgp_name, device_tmsh_commands
 
 UNIT_TYPE = "cpaas:unit:AtomicUnit"
 DEVICE_TYPE = "cpaas:bigip:BigipDevice"
@@ -42,15 +42,11 @@ class SharedDeviceArgs:
     trusted_cert_path: pulumi.Input[str] | None
 
 
-def bgp_commands(args: SharedDeviceArgs) -> list[str]:
-    return device_tmsh_commands(args.device, args.units) if any(u.uses_calico for u in args.units) else []
-
-
-def device_digest(args: SharedDeviceArgs) -> str:
+def device_digest(args: SharedDeviceArgs, bgp_commands: list[str]) -> str:
     """What the device is asked for, as known before deployment: its config, each unit's digest
     (persist.unit_digest) and the BGP tmsh."""
     units = [persist.unit_digest(u) for u in args.units]
-    return persist.digest([args.device.model_dump(mode="json"), units, bgp_commands(args)])
+    return persist.digest([args.device.model_dump(mode="json"), units, bgp_commands])
 
 
 @dataclass
@@ -67,11 +63,11 @@ class SharedDevice(pulumi.ComponentResource):
         super().__init__("cpaas:bigip:SharedDevice", name, None, opts)
         if not args.units:
             raise ValueError(f"device {args.device.name}: no unit names it; build it only for units on it")
-        self._args = args
         self.device = args.device
         self._device_name = name
         self._first = args.units[0].name
-        self._digest = device_digest(args)
+        self._bgp = device_tmsh_commands(args.device, args.units)
+        self._digest = device_digest(args, self._bgp)
         login = Login(args.device, args.password, args.trusted_cert_path)
         was_device = self._was(f"{self._first}-bigip", DEVICE_TYPE, self._unit_urn())
         self.provider = bigip_provider(
@@ -105,10 +101,11 @@ class SharedDevice(pulumi.ComponentResource):
     def finish(self) -> None:
         """The BGP instance and the one save, once every unit on the device has contributed."""
         on_device = pulumi.ResourceOptions(parent=self, providers=[self.provider])
-        commands = bgp_commands(self._args)
         routing = None
-        if commands:
-            bgp_args = BgpArgs.of_device(self._args.device, self._args.units, (self.shared.save_on_destroy,))
+        if self._bgp:
+            d = self.device
+            what = f"device {d.name}: BGP configuration"
+            bgp_args = BgpArgs(device_bgp_name(d), tuple(self._bgp), what, (self.shared.save_on_destroy,))
             alias = pulumi.Alias(name=f"{self._first}-bgp", parent=self._unit_urn())
             routing = BigipBgp(
                 f"{self._device_name}-bgp",
