@@ -430,6 +430,19 @@ def test_fails_same_namespace_calls_in_a_namespace_holding_an_app_with_a_token()
     ]
 
 
+def test_fails_same_namespace_calls_on_an_app_without_access_beside_an_app_with_a_token() -> None:
+    # bookinfo (no access of its own) moved into portal's namespace, opening it to itself.
+    raw = raw_stack("prod")
+    bookinfo = raw["units"][0]["apps"][0]
+    assert bookinfo["name"] == "bookinfo" and bookinfo["sameNamespaceCalls"] and "access" not in bookinfo
+    bookinfo["namespace"] = "portal"
+    assert _errors(raw) == [
+        "cpaas:units[0].apps[0].sameNamespaceCalls: true opens namespace portal to its own workloads, "
+        "which could then call portal without a token; give the app with a token a namespace of its "
+        "own, or list callers instead"
+    ]
+
+
 def test_a_nested_claim_is_matched_by_istios_bracket_path() -> None:
     assert meshauthz.claim_key("realm_access.roles") == "request.auth.claims[realm_access][roles]"
     assert meshauthz.claim_key("groups") == "request.auth.claims[groups]"

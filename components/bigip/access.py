@@ -40,6 +40,7 @@ import pulumi_f5bigip as f5bigip
 from components import config
 from components.bigip import as3
 from components.bigip.as3 import COMMON, SHARED
+from components.config.rules import imported_access_name
 
 
 def imported_apps(unit: config.Unit) -> list[config.App]:
@@ -48,11 +49,11 @@ def imported_apps(unit: config.Unit) -> list[config.App]:
 
 
 def profile_name(unit: str, app: config.App) -> str:
-    return f"cpaas-{unit}-{app.name}-access"
+    return imported_access_name(unit, app.name, "access")
 
 
 def policy_name(unit: str, app: config.App) -> str:
-    return f"cpaas-{unit}-{app.name}-prp"
+    return imported_access_name(unit, app.name, "prp")
 
 
 def _access(unit: str, app: config.App) -> config.Access:

@@ -1028,6 +1028,31 @@ def _app_access(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
             "add units[].bigip or remove access",
         )
     yield from _named_like_an_import(i, j, unit, app)
+    yield from _same_namespace_beside_a_token(i, j, unit, app)
+
+
+def _same_namespace_beside_a_token(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
+    """sameNamespaceCalls would let the namespace's workloads call its token apps without a token."""
+    if app.same_namespace_calls and app.kind == "http-mesh":
+        tokened = [
+            a.name
+            for a in unit.apps
+            if a.namespace == app.namespace and a.access is not None and a.access.token is not None
+        ]
+        if tokened:
+            yield Problem(
+                path("units", i, "apps", j, "sameNamespaceCalls"),
+                "true",
+                f"opens namespace {app.namespace} to its own workloads, which could then call "
+                f"{', '.join(tokened)} without a token",
+                "give the app with a token a namespace of its own, or list callers instead",
+            )
+
+
+def imported_access_name(unit: str, app: str, part: str) -> str:
+    """The name an imported access profile (`access`) or per-request policy (`prp`) gets in /Common
+    (components/bigip/access.py names them so)."""
+    return f"cpaas-{unit}-{app}-{part}"
 
 
 def _named_like_an_import(i: int, j: int, unit: Unit, app: App) -> Iterator[Problem]:
@@ -1037,7 +1062,7 @@ def _named_like_an_import(i: int, j: int, unit: Unit, app: App) -> Iterator[Prob
     if app.access is None:
         return
     imports = {
-        f"/Common/cpaas-{unit.name}-{a.name}-{suffix}": (k, a.name)
+        f"/Common/{imported_access_name(unit.name, a.name, suffix)}": (k, a.name)
         for k, a in enumerate(unit.apps)
         if a.access is not None and a.access.import_ is not None
         for suffix in ("access", "prp")
@@ -1053,20 +1078,6 @@ def _named_like_an_import(i: int, j: int, unit: Unit, app: App) -> Iterator[Prob
                 value,
                 f"is the name cpaas imports apps[{k}] ({name}) as",
                 "name another existing profile, or import this one under its own app",
-            )
-    if app.same_namespace_calls and app.kind == "http-mesh":
-        tokened = [
-            a.name
-            for a in unit.apps
-            if a.namespace == app.namespace and a.access is not None and a.access.token is not None
-        ]
-        if tokened:
-            yield Problem(
-                path("units", i, "apps", j, "sameNamespaceCalls"),
-                "true",
-                f"opens namespace {app.namespace} to its own workloads, which could then call "
-                f"{', '.join(tokened)} without a token",
-                "give the app with a token a namespace of its own, or list callers instead",
             )
 
 
