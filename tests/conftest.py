@@ -16,7 +16,7 @@ import pytest
 from hypothesis import configuration
 
 from components import config
-from tests.support import raw_stack, run_build, stack
+from tests.support import BEFORE_DEVICES, raw_stack, raw_stack_file, run_build, stack
 from tools import bench, engine, render
 from tools.validate import resolve_schema_dir
 
@@ -76,6 +76,18 @@ def _prod_build(request: pytest.FixtureRequest) -> engine.Run:
 @pytest.fixture(scope="session")
 def _dev_build(request: pytest.FixtureRequest) -> engine.Run:
     return _shared_build(request, "dev", lambda: run_build(stack("dev"), "dev"))
+
+
+@pytest.fixture(scope="session")
+def _before_devices_build(request: pytest.FixtureRequest) -> engine.Run:
+    before = config.parse_stack(raw_stack_file(BEFORE_DEVICES))
+    return _shared_build(request, "prod-before-devices", lambda: run_build(before, "prod"))
+
+
+@pytest.fixture(scope="module")
+def prod_before_devices(_before_devices_build: engine.Run) -> engine.Run:
+    """Pulumi.prod.yaml before shared BIG-IPs (tests/fixtures), built; one copy per module."""
+    return copy.deepcopy(_before_devices_build)
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,8 @@ def stack(name: str) -> config.StackConfig:
 
 
 @pytest.fixture(scope="module")
-def prod() -> engine.Run:
-    return run_build(stack("prod-before-devices"), "prod")
+def prod(prod_before_devices: engine.Run) -> engine.Run:
+    return prod_before_devices
 
 
 def _in_unit(run: engine.Run, unit: str, type_prefix: str) -> list[engine.Registration]:

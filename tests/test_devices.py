@@ -12,7 +12,7 @@ import yaml
 
 from components import config, gslb, multicluster
 from components.bigip import routing
-from tests.support import BEFORE_DEVICES, raw_stack, raw_stack_file, run_build
+from tests.support import raw_stack, run_build
 from tests.support import stack as stack_of
 from tools import engine, render, replicate
 from tools.validate import Validator
@@ -357,9 +357,9 @@ def _aliases(run: engine.Run) -> dict[str, str]:
 
 
 def test_moving_onprem_syd_onto_the_shared_device_keeps_every_bigip_urn_through_aliases(
-    prod: engine.Run,
+    prod: engine.Run, prod_before_devices: engine.Run
 ) -> None:
-    before = run_build(config.parse_stack(raw_stack_file(BEFORE_DEVICES)), "prod")
+    before = prod_before_devices
     old = {
         r.urn
         for r in before.registrations

@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from components import config
-from tests.support import BEFORE_DEVICES, ROOT, raw_stack_file, run_build
+from tests.support import BEFORE_DEVICES, ROOT
 from tools import engine
 
 FIXTURE = ROOT / "tests" / "fixtures" / "prod-before-devices.bigip.json"
@@ -90,9 +89,9 @@ def bigip_state(run: engine.Run) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def before_and_now() -> tuple[dict[str, Any], dict[str, Any]]:
+def before_and_now(prod_before_devices: engine.Run) -> tuple[dict[str, Any], dict[str, Any]]:
     before = json.loads(FIXTURE.read_text(encoding="utf-8"))["resources"]
-    now = bigip_state(run_build(config.parse_stack(raw_stack_file(BEFORE_DEVICES)), "prod"))
+    now = bigip_state(prod_before_devices)
     return before, json.loads(json.dumps(now))
 
 
@@ -135,12 +134,14 @@ if __name__ == "__main__":
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_plan_of_moving_prod_onto_the_shared_device_replaces_and_deletes_no_bigip_object() -> None:
+def test_the_plan_of_moving_prod_onto_the_shared_device_replaces_and_deletes_no_bigip_object(
+    prod_before_devices: engine.Run,
+) -> None:
     from tests.support import placeholder_inputs, stack
     from tests.test_plan import PROD_REFS, entries
     from tools import plan
 
-    before = entries(run_build(config.parse_stack(raw_stack_file(BEFORE_DEVICES)), "prod"))
+    before = entries(prod_before_devices)
     head = stack("prod")
     steps = plan.plan_between(
         before, head, "prod", inputs=lambda: placeholder_inputs(head), stack_outputs=PROD_REFS

@@ -133,8 +133,8 @@ def _under_a_unit(run: engine.Run, urn: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def prod_run() -> engine.Run:
-    return run_build(stack("prod"), "prod")  # prod before shared devices (see raw_stack above)
+def prod_run(prod_before_devices: engine.Run) -> engine.Run:
+    return prod_before_devices  # prod before shared devices (see raw_stack above)
 
 
 # ---------------------------------------------------------------------------------------------
