@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 from hypothesis import HealthCheck, settings
 
 from components import config
@@ -27,6 +28,13 @@ def raw_stack(name: str) -> dict[str, Any]:
 
 def stack(name: str) -> config.StackConfig:
     return config.parse_stack(raw_stack(name))
+
+
+def config_errors(raw: dict[str, Any]) -> list[str]:
+    """The ConfigError lines parse_stack raises for raw (fails the test if it parses)."""
+    with pytest.raises(config.ConfigError) as info:
+        config.parse_stack(raw)
+    return info.value.lines
 
 
 # Pulumi.prod.yaml as it was before shared BIG-IPs (issue 16): every unit with a BIG-IP of its own.

@@ -19,6 +19,7 @@ import yaml
 
 from components import config, mesh, meshauthz
 from components.bigip import access
+from tests import support
 from tests.support import raw_stack, stack
 from tools import engine, graph, render
 
@@ -350,10 +351,7 @@ def test_fails_callers_on_a_non_mesh_app_with_exit_2_and_one_line(
 # ---------------------------------------------------------------------------------------------
 
 
-def _errors(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(config.ConfigError) as info:
-        config.parse_stack(raw)
-    return info.value.lines
+_errors = support.config_errors
 
 
 def test_fails_an_access_block_with_both_or_neither_profile_and_import() -> None:

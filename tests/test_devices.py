@@ -12,6 +12,7 @@ import yaml
 
 from components import config, gslb, multicluster
 from components.bigip import routing
+from tests import support
 from tests.support import raw_stack, run_build
 from tests.support import stack as stack_of
 from tools import engine, render, replicate
@@ -20,10 +21,7 @@ from tools.validate import Validator
 ONPREM, ONPREM_B = 2, 3  # prod's units on the shared device syd-dc1-bigip
 
 
-def errors(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(config.ConfigError) as info:
-        config.parse_stack(raw)
-    return info.value.lines
+errors = support.config_errors
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from components import cluster, config, gslb, mesh, pki
 from components.bigip import egress, ingress, reencrypt, routing, waf
+from tests import support
 from tests.support import examples, raw_stack, run_build
 from tools import render
 from tools.validate import Validator
@@ -652,10 +653,7 @@ def test_every_other_name_the_config_accepts_is_accepted_where_it_goes(
 # ---------------------------------------------------------------------------------------------
 
 
-def errors(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(config.ConfigError) as info:
-        config.parse_stack(raw)
-    return info.value.lines
+errors = support.config_errors
 
 
 SERVICE_MSG = (
