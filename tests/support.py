@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -55,6 +56,22 @@ def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
     )
 
 
+def placeholder_refs(stack_config: config.StackConfig) -> dict[str, Mapping[str, Any]]:
+    """What the StackReferences of a stack's clusters answer in tests: a placeholder kubeconfig."""
+    return {
+        u.cluster.stack: {u.cluster.output: "<kubeconfig>"}
+        for u in stack_config.units
+        if isinstance(u.cluster, config.StackReferenceCluster)
+    }
+
+
+def entries(run: engine.Run) -> list[dict[str, Any]]:
+    """resources.json of a render of `run`: the state a plan starts from."""
+    from tools import graph, render
+
+    return json.loads(json.dumps([render.resource_entry(r) for r in graph.stable_order(run.registrations)]))
+
+
 def run_build(
     stack_config: config.StackConfig,
     stack_name: str = "test",
@@ -66,12 +83,7 @@ def run_build(
     providers); StackReferences answer with a placeholder kubeconfig, or with `stack_outputs`
     ({stack: {output: value}}, e.g. unit stacks' gslbRefs). `preview`: as `pulumi preview` of a
     new stack runs it (provider-computed outputs unknown)."""
-    refs: dict[str, Mapping[str, Any]] = {
-        u.cluster.stack: {u.cluster.output: "<kubeconfig>"}
-        for u in stack_config.units
-        if isinstance(u.cluster, config.StackReferenceCluster)
-    }
-    refs.update(stack_outputs or {})
+    refs = {**placeholder_refs(stack_config), **(stack_outputs or {})}
     return engine.run(
         lambda: build(stack_config, placeholder_inputs(stack_config)),
         stack=stack_name,

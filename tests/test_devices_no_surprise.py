@@ -137,14 +137,13 @@ if __name__ == "__main__":
 def test_the_plan_of_moving_prod_onto_the_shared_device_replaces_and_deletes_no_bigip_object(
     prod_before_devices: engine.Run,
 ) -> None:
-    from tests.support import placeholder_inputs, stack
-    from tests.test_plan import PROD_REFS, entries
+    from tests.support import entries, placeholder_inputs, placeholder_refs, stack
     from tools import plan
 
     before = entries(prod_before_devices)
     head = stack("prod")
     steps = plan.plan_between(
-        before, head, "prod", inputs=lambda: placeholder_inputs(head), stack_outputs=PROD_REFS
+        before, head, "prod", inputs=lambda: placeholder_inputs(head), stack_outputs=placeholder_refs(head)
     )
     on_device = KINDS
     touched = sorted(

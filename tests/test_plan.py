@@ -18,17 +18,12 @@ import pulumi_tls as tls
 import pytest
 
 from components import config
-from tests.support import placeholder_inputs, raw_stack, stack
-from tools import engine, graph, plan, prdiff, render, replicate
+from tests.support import entries, placeholder_inputs, placeholder_refs, raw_stack, stack
+from tools import engine, graph, plan, prdiff, replicate
 
-PROD_REFS = {"example-bank/aks-clusters/prod-mel": {"kubeconfig": "<kubeconfig>"}}
+PROD_REFS = placeholder_refs(stack("prod"))
 ROOT = Path(__file__).resolve().parent.parent
 GSLB_AS3 = "urn:pulumi:prod::cpaas::cpaas:gslb:Gslb$f5bigip:index/as3:As3::gslb-as3"
-
-
-def entries(run: engine.Run) -> list[dict[str, Any]]:
-    """resources.json of a render of `run`: the state a plan starts from."""
-    return json.loads(json.dumps([render.resource_entry(r) for r in graph.stable_order(run.registrations)]))
 
 
 @pytest.fixture(scope="module")

@@ -102,9 +102,9 @@ class StateMocks(pulumi.runtime.Mocks):
     `pulumi preview` shows it; inputs echo back as given (known or not).
     """
 
-    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None, preview: bool = False):
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None):
         self.stack_outputs = dict(stack_outputs or {})
-        self.preview = preview
+        self.preview = False
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         raise RuntimeError(f"unexpected invoke {args.token}; the program must not call providers")
