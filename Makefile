@@ -33,8 +33,9 @@ typecheck: lint
 # The schemas come from $$CPAAS_SCHEMAS, ../shared/schemas or the cache, else they are fetched
 # (pinned, sha256-checked); offline without a copy, it stops in one line. Then no schema-dependent
 # test may skip. The iRule tests compare with openssl's certificate text, so openssl is required.
-# Speed (issue 14): ruff and mypy run beside pytest (mypy with a cold cache takes longer than the
-# tests' first half), their output shown after the tests; the target fails if either fails.
+# Speed (issue 14): ruff and mypy run beside pytest (mypy with a cold cache takes about 10 s of CPU;
+# pyproject.toml skips the Kubernetes API groups cpaas never uses), their output shown after the
+# tests; the target fails if either fails.
 # Bytecode is written (gitignored) even where PYTHONDONTWRITEBYTECODE is set: without it each
 # worker and each Python the tests start compiles the sources, and pytest rewrites the tests, again.
 # worksteal: an idle worker takes queued tests from a busy one, so no slow file ends the run alone.
