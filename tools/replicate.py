@@ -515,7 +515,7 @@ def _read(stack: str) -> _Stack:
     except stackfile.StackFileError as exc:
         raise _refused(exc, path) from None
     doc, checked = _checked_text(text, path)
-    return _Stack(stack, path, yamledit.round_trip().load(text), stackfile.document_raw(doc), checked.stack)
+    return _Stack(stack, path, yamledit.load(text), stackfile.document_raw(doc), checked.stack)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ style, and writes of several files that happen all together or not at all (tools
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import os
 import tempfile
@@ -23,6 +25,19 @@ def round_trip() -> YAML:
     rt.width = 4096
     rt.indent(mapping=2, sequence=4, offset=2)
     return rt
+
+
+def load(text: str) -> Any:
+    """`text` as a round-trip document of its own (the caller may edit it)."""
+    return copy.deepcopy(_parsed(text))
+
+
+# ruamel's round-trip reader is pure Python (a large stack file takes a tenth of a second or
+# more); a deep copy of the parsed document takes a seventh of that, and a process reading
+# the same text again (tools.replicate's checks, the tests' runs) reuses the parse.
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> Any:
+    return round_trip().load(text)
 
 
 def styled(value: Any, like: Any) -> Any:
