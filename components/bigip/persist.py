@@ -100,7 +100,12 @@ def sent_form(path: str, text: str) -> Any:
 def code_digest(files: Iterable[tuple[str, str]] | None = None) -> str:
     """Changes with what that code sends, so an upgrade that changes BIG-IP objects without a
     config change still saves. `files`: (path, text) pairs in place of `code_files()`."""
-    files = code_files() if files is None else files
+    return _code_digest(tuple(code_files() if files is None else files))
+
+
+# Every unit of every build asks; the sent forms' JSON is most of a build's hashing (read only).
+@functools.lru_cache(maxsize=32)
+def _code_digest(files: tuple[tuple[str, str], ...]) -> str:
     return digest([(path, sent_form(path, text)) for path, text in files])
 
 
