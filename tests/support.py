@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import subprocess
@@ -44,7 +45,15 @@ BEFORE_DEVICES = ROOT / "tests" / "fixtures" / "prod-before-devices.stack.yaml"
 
 def raw_stack_file(path: Path) -> dict[str, Any]:
     """The structured `cpaas:` keys of the stack file at `path` (a fresh deep copy each call)."""
-    return copy.deepcopy(stackfile.raw_config(path))
+    stat = path.stat()
+    return copy.deepcopy(_raw_config(path, stat.st_mtime_ns, stat.st_size))
+
+
+# Hundreds of tests read the same few stack files: each is read once per process while it is
+# unchanged (its modification time and size are in the key).
+@functools.lru_cache(maxsize=16)
+def _raw_config(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    return stackfile.raw_config(path)
 
 
 def placeholder_inputs(stack_config: config.StackConfig) -> DeployInputs:
